@@ -1,0 +1,40 @@
+"""Build the C core `nas_eval._core` against NumPy and PyPI's scipy-openblas32.
+
+Nothing is needed from the system beyond a C compiler and Python headers: OpenBLAS's
+headers and shared library come from the `scipy-openblas32` wheel, and the extension
+finds that library at run time through a relative rpath (site-packages/scipy_openblas32/lib)
+or, failing that, because `nas_eval` preloads it before importing `_core`.
+"""
+import glob
+import os
+import sys
+
+import numpy
+import scipy_openblas32
+from setuptools import Extension, setup
+
+# Portable flags for a distributable build: no -march=native. Hot elementwise kernels
+# pick AVX-512/AVX2 at run time through `target_clones` (see csrc/simd.h).
+extra_compile_args = ["-std=c11", "-O3", "-fno-math-errno", "-fno-trapping-math",
+                      "-Wall", "-Wno-unused-function"]
+extra_link_args = []
+if sys.platform.startswith("linux"):
+    extra_link_args.append("-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib")
+    extra_link_args.append("-Wl,-rpath," + scipy_openblas32.get_lib_dir())
+if os.environ.get("NAS_EVAL_DEBUG"):
+    extra_compile_args += ["-O0", "-g", "-fsanitize=address,undefined"]
+    extra_link_args += ["-fsanitize=address,undefined"]
+
+core = Extension(
+    "nas_eval._core",
+    sources=sorted(glob.glob("csrc/*.c")),
+    depends=sorted(glob.glob("csrc/*.h")),
+    include_dirs=["csrc", numpy.get_include(), scipy_openblas32.get_include_dir()],
+    library_dirs=[scipy_openblas32.get_lib_dir()],
+    libraries=[scipy_openblas32.get_library(), "m"],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_20_API_VERSION")],
+    extra_compile_args=extra_compile_args,
+    extra_link_args=extra_link_args,
+)
+
+setup(ext_modules=[core])
