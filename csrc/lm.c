@@ -1,0 +1,303 @@
+#include "lm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "blas.h"
+#include "cell.h"
+#include "decoder.h"
+#include "embedding.h"
+#include "optim.h"
+#include "rng.h"
+#include "simd.h"
+
+#define DECODER_CHUNK 512 /* rows of logits alive at once: ~20 MB at V = 10,000 */
+#define INIT_RANGE 0.04f
+
+static float *alloc_floats(size_t n) {
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    float *p = aligned_alloc(64, bytes ? bytes : 64);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+LM *lm_create(int V, int d, int n_mats, int max_nodes, uint64_t seed, Dropouts drop) {
+    LM *m = calloc(1, sizeof(LM));
+    if (!m) return NULL;
+    m->V = V; m->d = d; m->n_mats = n_mats; m->max_nodes = max_nodes;
+    m->seed = seed; m->drop = drop;
+    size_t mat = (size_t)d * 2 * d;
+    m->lay.embedding = 0;
+    m->lay.w0 = (size_t)V * d;
+    m->lay.mats = m->lay.w0 + 4 * (size_t)d * d;
+    m->lay.bias = m->lay.mats + (size_t)n_mats * mat;
+    m->lay.total = m->lay.bias + (size_t)V;
+    m->params = alloc_floats(m->lay.total);
+    m->grads = alloc_floats(m->lay.total);
+    m->mat_used = calloc(n_mats > 0 ? n_mats : 1, 1);
+    if (!m->params || !m->grads || !m->mat_used) { lm_free(m); return NULL; }
+    lm_init_params(m);
+    return m;
+}
+
+void lm_free(LM *m) {
+    if (!m) return;
+    free(m->params); free(m->grads); free(m->avg); free(m->acts); free(m->mat_used);
+    free(m);
+}
+
+/* every matrix uniform in +-0.04, the decoder bias zero (DESIGN §3) */
+void lm_init_params(LM *m) {
+    uint64_t key = rng_key(m->seed, STREAM_INIT, 0);
+    for (size_t i = 0; i < m->lay.bias; i++)
+        m->params[i] = (2.0f * rng_uniform(key, i) - 1.0f) * INIT_RANGE;
+    memset(m->params + m->lay.bias, 0, (size_t)m->V * sizeof(float));
+}
+
+int lm_start_averaging(LM *m) {
+    if (!m->avg) m->avg = alloc_floats(m->lay.total);
+    if (!m->avg) return -1;
+    memcpy(m->avg, m->params, m->lay.total * sizeof(float));
+    m->avg_count = 1;
+    return 0;
+}
+
+/* Lays the activation arena out for a (T, B) segment of an n-node cell; grows it (the
+ * only allocation) when a larger shape than any before arrives. */
+int lm_reserve(LM *m, int T, int B, int n) {
+    if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes) return 0;
+    size_t d = m->d, rows = (size_t)T * B, bd = (size_t)B * d, np1 = (size_t)n + 1;
+    size_t chunk = rows < DECODER_CHUNK ? rows : DECODER_CHUNK;
+    size_t sizes[] = {
+        rows * d,            /* X */
+        np1 * rows * 2 * d,  /* CF */
+        np1 * rows * d,      /* S */
+        (rows + B) * d,      /* H */
+        rows * d,            /* HD */
+        rows * d,            /* dHD */
+        chunk * m->V,        /* logits */
+        np1 * bd,            /* dS */
+        np1 * bd,            /* G */
+        bd, bd,              /* dh, tmp */
+        bd, bd, bd,          /* mask_x, mask_h, mask_out */
+        (size_t)m->V,        /* mask_emb */
+    };
+    enum { N_BUF = sizeof sizes / sizeof sizes[0] };
+    size_t total = 0;
+    for (int i = 0; i < N_BUF; i++) total += (sizes[i] + 15) & ~(size_t)15;
+    if (total > m->act_floats) {
+        free(m->acts);
+        m->acts = alloc_floats(total);
+        if (!m->acts) { m->act_floats = 0; m->act_T = 0; return -1; }
+        m->act_floats = total;
+    }
+    float **ptrs[] = {&m->X, &m->CF, &m->S, &m->H, &m->HD, &m->dHD, &m->logits, &m->dS,
+                      &m->G, &m->dh, &m->tmp, &m->mask_x, &m->mask_h, &m->mask_out,
+                      &m->mask_emb};
+    float *p = m->acts;
+    for (int i = 0; i < N_BUF; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
+    m->act_rows = rows; m->act_T = T; m->act_B = B; m->act_nodes = n;
+    return 0;
+}
+
+const char *lm_check_arch(const LM *m, const CellArch *a) {
+    if (a->n < 1 || a->n > LM_MAX_NODES || a->n > m->max_nodes)
+        return "number of nodes out of range for this model";
+    int n_out = 0;
+    for (int i = 1; i <= a->n; i++) {
+        if (a->pred[i - 1] < 0 || a->pred[i - 1] >= i) return "a predecessor is not an earlier node";
+        if (a->op[i - 1] < 0 || a->op[i - 1] >= N_OPS) return "an operation index is out of range";
+        if (a->mat[i - 1] < 0 || a->mat[i - 1] >= m->n_mats) return "a matrix index is out of range";
+        n_out += a->out[i - 1] != 0;
+    }
+    return n_out ? NULL : "no node feeds the output";
+}
+
+/* Bernoulli keep-mask with inverted scaling; the mask is the same for every step of a
+ * segment (locked / variational dropout). */
+static void draw_mask(float *mask, size_t n, float p, uint64_t key) {
+    float keep = 1.0f - p, scale = 1.0f / keep;
+    for (size_t i = 0; i < n; i++) mask[i] = rng_uniform(key, i) < keep ? scale : 0.0f;
+}
+
+SIMD_CLONES static void mul_inplace(size_t n, float *restrict x, const float *restrict m) {
+    for (size_t i = 0; i < n; i++) x[i] *= m[i];
+}
+
+/* Draws this step's masks; returns the pointers to use (NULL = no dropout). */
+static void draw_masks(LM *m, int B, const float **mx, const float **mh, const float **mo,
+                       const float **me) {
+    size_t bd = (size_t)B * m->d;
+    const Dropouts *dr = &m->drop;
+    uint64_t s = m->seed, k = m->step;
+    *mx = *mh = *mo = *me = NULL;
+    if (dr->x > 0 || dr->in > 0) {
+        for (size_t i = 0; i < bd; i++) m->mask_x[i] = 1.0f;
+        if (dr->x > 0) draw_mask(m->mask_x, bd, dr->x, rng_key(s, STREAM_MASK_X, k));
+        if (dr->in > 0) {
+            draw_mask(m->tmp, bd, dr->in, rng_key(s, STREAM_MASK_IN, k));
+            mul_inplace(bd, m->mask_x, m->tmp);
+        }
+        *mx = m->mask_x;
+    }
+    if (dr->h > 0) { draw_mask(m->mask_h, bd, dr->h, rng_key(s, STREAM_MASK_H, k)); *mh = m->mask_h; }
+    if (dr->out > 0) { draw_mask(m->mask_out, bd, dr->out, rng_key(s, STREAM_MASK_OUT, k)); *mo = m->mask_out; }
+    if (dr->emb > 0) { draw_mask(m->mask_emb, m->V, dr->emb, rng_key(s, STREAM_MASK_EMB, k)); *me = m->mask_emb; }
+}
+
+/* Tiles a (B, d) mask over `rows` rows: y[r] = x[r] * mask[r % B]. */
+static void apply_tiled(size_t rows, size_t B, size_t d, const float *x, const float *mask,
+                        float *y) {
+    size_t bd = B * d;
+    for (size_t r0 = 0; r0 < rows; r0 += B) {
+        const float *xs = x + r0 * d;
+        float *ys = y + r0 * d;
+        for (size_t i = 0; i < bd; i++) ys[i] = xs[i] * mask[i];
+    }
+}
+
+/* AR: alpha * mean(hd^2) over the dropped outputs; gradient into dHD when given. */
+static double ar_penalty(size_t n, const float *HD, float ar, float *dHD) {
+    if (ar <= 0) return 0.0;
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) acc += (double)HD[i] * HD[i];
+    if (dHD) {
+        float c = (float)(2.0 * ar / (double)n);
+        for (size_t i = 0; i < n; i++) dHD[i] += c * HD[i];
+    }
+    return ar * acc / (double)n;
+}
+
+/* TAR: beta * mean((h_{t+1} - h_t)^2) over the raw outputs; gradient into dH when given. */
+static double tar_penalty(int T, size_t bd, const float *Hout, float tar, float *dH) {
+    if (tar <= 0 || T < 2) return 0.0;
+    size_t n = (size_t)(T - 1) * bd;
+    float c = (float)(2.0 * tar / (double)n);
+    double acc = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        float diff = Hout[i + bd] - Hout[i];
+        acc += (double)diff * diff;
+        if (dH) { dH[i + bd] += c * diff; dH[i] -= c * diff; }
+    }
+    return tar * acc / (double)n;
+}
+
+static void weight_gradients(LM *m, const CellArch *a, int T, int B, const float *mask_x,
+                             const float *mask_h, const float *mask_emb,
+                             const int32_t *inputs) {
+    const int d = m->d;
+    const size_t rows = (size_t)T * B;
+    const float *w0 = m->params + m->lay.w0;
+    float *gw0 = m->grads + m->lay.w0;
+    float *dab0 = m->CF;
+    /* input half of W0, and the embedding gradient through the input */
+    gemm(1, 0, d, 2 * d, (int)rows, 1.0f, m->X, d, dab0, 2 * d, 0.0f, gw0, 2 * d);
+    gemm(0, 1, (int)rows, d, 2 * d, 1.0f, dab0, 2 * d, w0, 2 * d, 0.0f, m->dHD, d);
+    embedding_backward((int)rows, B, d, inputs, m->dHD, mask_emb, mask_x,
+                       m->grads + m->lay.embedding);
+    /* recurrent half of W0 and the node matrices read masked states: mask in place,
+     * since the backward through time is done with the raw ones */
+    if (mask_h) {
+        apply_tiled(rows, B, d, m->H, mask_h, m->H);
+        int masked[LM_MAX_NODES + 1] = {0};
+        for (int i = 1; i <= a->n; i++) {
+            int p = a->pred[i - 1];
+            if (masked[p]) continue;
+            float *s = m->S + (size_t)p * rows * d;
+            apply_tiled(rows, B, d, s, mask_h, s);
+            masked[p] = 1;
+        }
+    }
+    gemm(1, 0, d, 2 * d, (int)rows, 1.0f, m->H, d, dab0, 2 * d, 0.0f, gw0 + (size_t)2 * d * d, 2 * d);
+    memset(m->mat_used, 0, (size_t)m->n_mats);
+    for (int i = 1; i <= a->n; i++) {
+        int k = a->mat[i - 1];
+        float *gw = m->grads + m->lay.mats + (size_t)k * d * 2 * d;
+        const float *s = m->S + (size_t)a->pred[i - 1] * rows * d;
+        const float *dab = m->CF + (size_t)i * rows * 2 * d;
+        gemm(1, 0, d, 2 * d, (int)rows, 1.0f, s, d, dab, 2 * d, m->mat_used[k] ? 1.0f : 0.0f, gw, 2 * d);
+        m->mat_used[k] = 1;
+    }
+}
+
+static void touched_spans(const LM *m, Spans *sp) {
+    size_t mat = (size_t)m->d * 2 * m->d;
+    sp->n = 0;
+    spans_add(sp, m->lay.embedding, m->lay.mats);  /* embedding + W0 */
+    for (int k = 0; k < m->n_mats; k++)
+        if (m->mat_used[k]) spans_add(sp, m->lay.mats + k * mat, mat);
+    spans_add(sp, m->lay.bias, (size_t)m->V);
+}
+
+StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t *targets,
+                  int T, int B, const float *h0, float *h_out, StepOptions opt) {
+    StepStats st = {0};
+    const int d = m->d, V = m->V;
+    const size_t rows = (size_t)T * B, bd = (size_t)B * d;
+    const float *mx = NULL, *mh = NULL, *mo = NULL, *me = NULL;
+    if (opt.train) draw_masks(m, B, &mx, &mh, &mo, &me);
+    float *E = m->params + m->lay.embedding, *w0 = m->params + m->lay.w0;
+    const float *w0h = w0 + (size_t)2 * d * d;
+    float *W[LM_MAX_NODES + 1] = {0};
+    for (int i = 1; i <= a->n; i++)
+        W[i] = m->params + m->lay.mats + (size_t)a->mat[i - 1] * d * 2 * d;
+
+    /* forward: the input-side product for all T*B rows at once, then the recurrence */
+    embedding_forward((int)rows, B, d, inputs, E, me, mx, m->X);
+    gemm(0, 0, (int)rows, 2 * d, d, 1.0f, m->X, d, w0, 2 * d, 0.0f, m->CF, 2 * d);
+    memcpy(m->H, h0, bd * sizeof(float));
+    cell_forward(a, T, B, d, w0h, W, mh, m->CF, m->S, m->H, m->tmp);
+    const float *Hout = m->H + bd;
+    memcpy(h_out, m->H + rows * d, bd * sizeof(float));
+    const float *HD = Hout;
+    if (mo) { apply_tiled(rows, B, d, Hout, mo, m->HD); HD = m->HD; }
+    float *dHD = opt.backward ? m->dHD : NULL;
+    st.loss_sum = decoder_forward_backward((int)rows, d, V, HD, E, m->params + m->lay.bias,
+                                           targets, m->logits, DECODER_CHUNK,
+                                           1.0f / (float)rows, dHD,
+                                           m->grads + m->lay.embedding, m->grads + m->lay.bias);
+    st.tokens = (long)rows;
+    st.reg = ar_penalty(rows * d, HD, opt.ar, dHD);
+    /* dHD -> gradient with respect to the raw outputs h_0..h_{T-1} */
+    if (dHD && mo) apply_tiled(rows, B, d, dHD, mo, dHD);
+    st.reg += tar_penalty(T, bd, Hout, opt.tar, dHD);
+    if (!opt.backward) return st;
+
+    cell_backward(a, T, B, d, w0h, W, mh, m->CF, m->S, m->H, dHD, m->dS, m->G, m->dh);
+    weight_gradients(m, a, T, B, mx, mh, me, inputs);
+    Spans sp;
+    touched_spans(m, &sp);
+    st.grad_norm = sqrt(grad_sq_norm(m->grads, &sp));
+    if (opt.train) m->step++;
+    if (!opt.update || !isfinite(st.loss_sum) || !isfinite(st.grad_norm)) return st;
+    /* the same rule as torch.nn.utils.clip_grad_norm_; weight decay is not clipped */
+    float clip_scale = 1.0f;
+    if (opt.clip > 0 && st.grad_norm + 1e-6 > opt.clip) clip_scale = opt.clip / (float)(st.grad_norm + 1e-6);
+    sgd_update(m->params, m->grads, &sp, opt.lr, clip_scale, opt.wd);
+    if (opt.asgd && m->avg) average_update(m->avg, m->params, m->lay.total, ++m->avg_count);
+    return st;
+}
+
+double lm_evaluate(LM *m, const CellArch *a, const int32_t *data, int N, int B, int bptt,
+                   long *tokens) {
+    /* two hidden buffers ping-pong between windows; allocated once per call */
+    float *h = alloc_floats((size_t)2 * B * m->d);
+    if (!h) return NAN;
+    StepOptions opt = {0};
+    double total = 0.0;
+    long count = 0;
+    float *hin = h, *hout = h + (size_t)B * m->d;
+    for (int i = 0; i + 1 < N; i += bptt) {
+        int T = N - 1 - i < bptt ? N - 1 - i : bptt;
+        if (lm_reserve(m, T, B, a->n) != 0) { total = NAN; break; }
+        StepStats st = lm_step(m, a, data + (size_t)i * B, data + (size_t)(i + 1) * B, T, B,
+                               hin, hout, opt);
+        total += st.loss_sum;
+        count += st.tokens;
+        float *t = hin; hin = hout; hout = t;
+    }
+    free(h);
+    *tokens = count;
+    return total;
+}

@@ -1,0 +1,105 @@
+/* The recurrent-cell language model of DESIGN §3: tied embedding/decoder, a cell of n
+ * nodes over a bank of node matrices, softmax cross-entropy, the five dropouts, TAR/AR.
+ * One model object serves a standalone cell (n matrices) and every weight-sharing
+ * super-net (any number of matrices; an architecture says which matrix each node uses). */
+#ifndef NAS_EVAL_LM_H
+#define NAS_EVAL_LM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LM_MAX_NODES 32
+
+enum { OP_TANH = 0, OP_RELU = 1, OP_SIGMOID = 2, OP_IDENTITY = 3, N_OPS = 4 };
+
+/* One architecture as the core sees it: node i (1..n) reads node pred[i-1], applies
+ * op[i-1] and uses bank matrix mat[i-1]; the output h_t is the mean of the nodes with
+ * out[i-1] != 0. */
+typedef struct {
+    int n;
+    int pred[LM_MAX_NODES];
+    int op[LM_MAX_NODES];
+    int mat[LM_MAX_NODES];
+    int out[LM_MAX_NODES];
+} CellArch;
+
+typedef struct {
+    float out, h, x, in, emb; /* dropout probabilities (DESIGN §4) */
+} Dropouts;
+
+/* Offsets (in floats) of each tensor inside the parameter arena; the gradient and the
+ * ASGD average arenas use the same layout. */
+typedef struct {
+    size_t embedding; /* (V, d) */
+    size_t w0;        /* (2d, 2d) */
+    size_t mats;      /* n_mats x (d, 2d) */
+    size_t bias;      /* (V,) */
+    size_t total;
+} ParamLayout;
+
+typedef struct {
+    int V, d, n_mats, max_nodes;
+    uint64_t seed;
+    Dropouts drop;
+    ParamLayout lay;
+    float *params, *grads, *avg;  /* arenas of lay.total floats; avg is NULL until ASGD */
+    int64_t avg_count;            /* number of averaged steps since ASGD started */
+    unsigned char *mat_used;      /* (n_mats,) matrices touched by the last backward */
+    uint64_t step;                /* training-step counter: keys the dropout masks */
+
+    /* activation arena, sized for `rows` = T*B rows and the last shape it was laid for */
+    size_t act_rows, act_floats;
+    int act_B, act_T, act_nodes;
+    float *acts;
+    float *X;       /* (T*B, d)   embedded input after every input-side mask */
+    float *CF;      /* (n+1) x (T*B, 2d): [gate | candidate] per node, then [da | db] */
+    float *S;       /* (n+1) x (T*B, d): node states; masked in place for weight grads */
+    float *H;       /* ((T+1)*B, d): H[0] = h_{-1}, H[t+1] = h_t */
+    float *HD;      /* (T*B, d): h after output dropout, the decoder's input */
+    float *dHD;     /* (T*B, d): gradient of the loss with respect to HD, then to H */
+    float *logits;  /* (chunk, V) */
+    float *dS;      /* (n+1) x (B, d) per-step state gradients */
+    float *G;       /* (n+1) x (B, d) per-step sum of dab_i W_i^T over children of a node */
+    float *dh;      /* (B, d) gradient carried into h_{t-1} */
+    float *tmp;     /* (B, d) a masked copy of a node state for one product */
+    float *mask_x;  /* (B, d) input * x locked masks */
+    float *mask_h;  /* (B, d) */
+    float *mask_out;/* (B, d) */
+    float *mask_emb;/* (V,) */
+} LM;
+
+typedef struct {
+    double loss_sum;   /* summed token cross-entropy (nats) */
+    double reg;        /* TAR + AR penalty added to the objective (mean-based) */
+    double grad_norm;  /* global L2 norm of the gradient before clipping */
+    long tokens;
+} StepStats;
+
+typedef struct {
+    float lr, clip, wd, tar, ar;
+    int train;    /* 1: dropouts on and the step counter advances */
+    int backward; /* 1: compute gradients into the gradient arena */
+    int update;   /* 1: clip + SGD (+ averaging) after the backward; 0: keep grads */
+    int asgd;    /* 1: update the running average after the SGD step */
+} StepOptions;
+
+LM *lm_create(int V, int d, int n_mats, int max_nodes, uint64_t seed, Dropouts drop);
+void lm_free(LM *m);
+int lm_reserve(LM *m, int T, int B, int n_nodes);
+void lm_init_params(LM *m);
+int lm_start_averaging(LM *m);
+
+/* checks an architecture against this model; returns NULL or a static message */
+const char *lm_check_arch(const LM *m, const CellArch *a);
+
+/* One forward (+ backward and optional update) over a (T, B) segment of tokens.
+ * h0 (B, d) is the incoming hidden state; h_out (B, d) receives h_T. */
+StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t *targets,
+                  int T, int B, const float *h0, float *h_out, StepOptions opt);
+
+/* Sum of token cross-entropy over a batchified stream data (N, B): windows of bptt,
+ * hidden carried from zero, no dropout (the DARTS evaluation protocol). */
+double lm_evaluate(LM *m, const CellArch *a, const int32_t *data, int N, int B, int bptt,
+                   long *tokens);
+
+#endif

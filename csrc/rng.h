@@ -1,0 +1,44 @@
+/* Counter-based random numbers: every draw is a pure function of (seed, stream, counter,
+ * index), so dropout masks and initial weights do not depend on thread count or call order. */
+#ifndef NAS_EVAL_RNG_H
+#define NAS_EVAL_RNG_H
+
+#include <stdint.h>
+#include <math.h>
+
+static inline uint64_t rng_mix64(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* Key for one stream of draws: mixes seed, stream id and a step counter once. */
+static inline uint64_t rng_key(uint64_t seed, uint64_t stream, uint64_t counter) {
+    return rng_mix64(rng_mix64(seed ^ (stream * 0xd1b54a32d192ed03ULL)) + counter);
+}
+
+/* Uniform in [0, 1) with 24 random bits (exact in float32). */
+static inline float rng_uniform(uint64_t key, uint64_t i) {
+    return (float)(rng_mix64(key + i * 0x9e3779b97f4a7c15ULL) >> 40) * (1.0f / 16777216.0f);
+}
+
+/* Standard normal by Box-Muller from two independent uniforms. */
+static inline double rng_normal(uint64_t key, uint64_t i) {
+    double u1 = ((rng_mix64(key + 2 * i * 0x9e3779b97f4a7c15ULL) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+    double u2 = (rng_mix64(key + (2 * i + 1) * 0x9e3779b97f4a7c15ULL) >> 11) * (1.0 / 9007199254740992.0);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+/* Streams: one id per kind of draw, so masks never reuse each other's numbers. */
+enum {
+    STREAM_INIT = 1,
+    STREAM_MASK_X = 2,
+    STREAM_MASK_H = 3,
+    STREAM_MASK_OUT = 4,
+    STREAM_MASK_EMB = 5,
+    STREAM_MASK_IN = 6,
+    STREAM_BPTT = 7,
+};
+
+#endif
