@@ -22,15 +22,15 @@ static float *alloc_floats(size_t n) {
     return p;
 }
 
-LM *lm_create(int V, int d, int n_mats, int max_nodes, uint64_t seed, Dropouts drop) {
+LM *lm_create(int V, int d, int n_w0, int n_mats, int max_nodes, uint64_t seed, Dropouts drop) {
     LM *m = calloc(1, sizeof(LM));
     if (!m) return NULL;
-    m->V = V; m->d = d; m->n_mats = n_mats; m->max_nodes = max_nodes;
+    m->V = V; m->d = d; m->n_w0 = n_w0; m->n_mats = n_mats; m->max_nodes = max_nodes;
     m->seed = seed; m->drop = drop;
     size_t mat = (size_t)d * 2 * d;
     m->lay.embedding = 0;
     m->lay.w0 = (size_t)V * d;
-    m->lay.mats = m->lay.w0 + 4 * (size_t)d * d;
+    m->lay.mats = m->lay.w0 + (size_t)n_w0 * 4 * d * d;
     m->lay.bias = m->lay.mats + (size_t)n_mats * mat;
     m->lay.total = m->lay.bias + (size_t)V;
     m->params = alloc_floats(m->lay.total);
@@ -104,6 +104,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
 const char *lm_check_arch(const LM *m, const CellArch *a) {
     if (a->n < 1 || a->n > LM_MAX_NODES || a->n > m->max_nodes)
         return "number of nodes out of range for this model";
+    if (a->w0 < 0 || a->w0 >= m->n_w0) return "the input-node matrix index is out of range";
     int n_out = 0;
     for (int i = 1; i <= a->n; i++) {
         if (a->pred[i - 1] < 0 || a->pred[i - 1] >= i) return "a predecessor is not an earlier node";
@@ -188,8 +189,8 @@ static void weight_gradients(LM *m, const CellArch *a, int T, int B, const float
                              const int32_t *inputs) {
     const int d = m->d;
     const size_t rows = (size_t)T * B;
-    const float *w0 = m->params + m->lay.w0;
-    float *gw0 = m->grads + m->lay.w0;
+    const float *w0 = m->params + m->lay.w0 + (size_t)a->w0 * 4 * d * d;
+    float *gw0 = m->grads + m->lay.w0 + (size_t)a->w0 * 4 * d * d;
     float *dab0 = m->CF;
     /* input half of W0, and the embedding gradient through the input */
     gemm(1, 0, d, 2 * d, (int)rows, 1.0f, m->X, d, dab0, 2 * d, 0.0f, gw0, 2 * d);
@@ -221,10 +222,11 @@ static void weight_gradients(LM *m, const CellArch *a, int T, int B, const float
     }
 }
 
-static void touched_spans(const LM *m, Spans *sp) {
+static void touched_spans(const LM *m, const CellArch *a, Spans *sp) {
     size_t mat = (size_t)m->d * 2 * m->d;
     sp->n = 0;
-    spans_add(sp, m->lay.embedding, m->lay.mats);  /* embedding + W0 */
+    spans_add(sp, m->lay.embedding, (size_t)m->V * m->d);
+    spans_add(sp, m->lay.w0 + (size_t)a->w0 * 2 * mat, 2 * mat);
     for (int k = 0; k < m->n_mats; k++)
         if (m->mat_used[k]) spans_add(sp, m->lay.mats + k * mat, mat);
     spans_add(sp, m->lay.bias, (size_t)m->V);
@@ -237,7 +239,8 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     const size_t rows = (size_t)T * B, bd = (size_t)B * d;
     const float *mx = NULL, *mh = NULL, *mo = NULL, *me = NULL;
     if (opt.train) draw_masks(m, B, &mx, &mh, &mo, &me);
-    float *E = m->params + m->lay.embedding, *w0 = m->params + m->lay.w0;
+    float *E = m->params + m->lay.embedding;
+    float *w0 = m->params + m->lay.w0 + (size_t)a->w0 * 4 * d * d;
     const float *w0h = w0 + (size_t)2 * d * d;
     float *W[LM_MAX_NODES + 1] = {0};
     for (int i = 1; i <= a->n; i++)
@@ -267,7 +270,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     cell_backward(a, T, B, d, w0h, W, mh, m->CF, m->S, m->H, dHD, m->dS, m->G, m->dh);
     weight_gradients(m, a, T, B, mx, mh, me, inputs);
     Spans sp;
-    touched_spans(m, &sp);
+    touched_spans(m, a, &sp);
     st.grad_norm = sqrt(grad_sq_norm(m->grads, &sp));
     if (opt.train) m->step++;
     if (!opt.update || !isfinite(st.loss_sum) || !isfinite(st.grad_norm)) return st;

@@ -21,6 +21,7 @@ typedef struct {
     int op[LM_MAX_NODES];
     int mat[LM_MAX_NODES];
     int out[LM_MAX_NODES];
+    int w0;  /* which input-node matrix W0 of the bank (one per architecture when nothing is shared) */
 } CellArch;
 
 typedef struct {
@@ -31,14 +32,14 @@ typedef struct {
  * ASGD average arenas use the same layout. */
 typedef struct {
     size_t embedding; /* (V, d) */
-    size_t w0;        /* (2d, 2d) */
+    size_t w0;        /* n_w0 x (2d, 2d) */
     size_t mats;      /* n_mats x (d, 2d) */
     size_t bias;      /* (V,) */
     size_t total;
 } ParamLayout;
 
 typedef struct {
-    int V, d, n_mats, max_nodes;
+    int V, d, n_w0, n_mats, max_nodes;
     uint64_t seed;
     Dropouts drop;
     ParamLayout lay;
@@ -83,7 +84,7 @@ typedef struct {
     int asgd;    /* 1: update the running average after the SGD step */
 } StepOptions;
 
-LM *lm_create(int V, int d, int n_mats, int max_nodes, uint64_t seed, Dropouts drop);
+LM *lm_create(int V, int d, int n_w0, int n_mats, int max_nodes, uint64_t seed, Dropouts drop);
 void lm_free(LM *m);
 int lm_reserve(LM *m, int T, int B, int n_nodes);
 void lm_init_params(LM *m);

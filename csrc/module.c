@@ -34,15 +34,16 @@ static int check_prob(const char *name, double p) {
 static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"vocab_size", "hidden", "n_mats", "max_nodes", "seed",
                              "dropout_out", "dropout_h", "dropout_x", "dropout_in",
-                             "dropout_emb", NULL};
-    int V, d, n_mats, max_nodes;
+                             "dropout_emb", "n_w0", NULL};
+    int V, d, n_mats, max_nodes, n_w0 = 1;
     unsigned long long seed = 0;
     double p_out = 0, p_h = 0, p_x = 0, p_in = 0, p_emb = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiii|Kddddd", kwlist, &V, &d, &n_mats,
-                                     &max_nodes, &seed, &p_out, &p_h, &p_x, &p_in, &p_emb))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiii|Kdddddi", kwlist, &V, &d, &n_mats,
+                                     &max_nodes, &seed, &p_out, &p_h, &p_x, &p_in, &p_emb, &n_w0))
         return -1;
     if (V < 1) { PyErr_Format(PyExc_ValueError, "vocab_size must be >= 1, got %d", V); return -1; }
     if (d < 1 || d > 65536) { PyErr_Format(PyExc_ValueError, "hidden must be in 1..65536, got %d", d); return -1; }
+    if (n_w0 < 1) { PyErr_Format(PyExc_ValueError, "n_w0 must be >= 1, got %d", n_w0); return -1; }
     if (n_mats < 1) { PyErr_Format(PyExc_ValueError, "n_mats must be >= 1, got %d", n_mats); return -1; }
     if (max_nodes < 1 || max_nodes > LM_MAX_NODES) {
         PyErr_Format(PyExc_ValueError, "number of nodes must be in 1..%d, got %d", LM_MAX_NODES, max_nodes);
@@ -53,7 +54,7 @@ static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
         return -1;
     Dropouts drop = {(float)p_out, (float)p_h, (float)p_x, (float)p_in, (float)p_emb};
     lm_free(self->lm);
-    self->lm = lm_create(V, d, n_mats, max_nodes, (uint64_t)seed, drop);
+    self->lm = lm_create(V, d, n_w0, n_mats, max_nodes, (uint64_t)seed, drop);
     if (!self->lm) { PyErr_NoMemory(); return -1; }
     return 0;
 }
@@ -64,7 +65,7 @@ static void Model_dealloc(ModelObject *self) {
 }
 
 /* A (4, n) int32 array: predecessors, op indices, matrix indices, output flags. */
-static int parse_arch(ModelObject *self, PyObject *obj, CellArch *a) {
+static int parse_arch(ModelObject *self, PyObject *obj, int w0, CellArch *a) {
     PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(obj, NPY_INT32, 2, 2,
                                                           NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
     if (!arr) return -1;
@@ -78,6 +79,7 @@ static int parse_arch(ModelObject *self, PyObject *obj, CellArch *a) {
     int n = (int)shape[1];
     const int32_t *t = (const int32_t *)PyArray_DATA(arr);
     a->n = n;
+    a->w0 = w0;
     for (int i = 0; i < n; i++) {
         a->pred[i] = t[i]; a->op[i] = t[n + i]; a->mat[i] = t[2 * n + i]; a->out[i] = t[3 * n + i];
     }
@@ -109,18 +111,18 @@ static PyArrayObject *token_array(PyObject *obj, const char *what, int V) {
 
 static PyObject *Model_step(ModelObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"arch", "inputs", "targets", "hidden", "lr", "clip", "wd", "tar", "ar",
-                             "train", "backward", "update", "asgd", NULL};
+                             "train", "backward", "update", "asgd", "w0", NULL};
     PyObject *arch_obj, *in_obj, *tg_obj, *h_obj = Py_None;
     double lr = 0, clip = 0, wd = 0, tar = 0, ar = 0;
-    int train = 0, backward = 1, update = 0, asgd = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|Odddddpppp", kwlist, &arch_obj, &in_obj,
+    int train = 0, backward = 1, update = 0, asgd = 0, w0 = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|Odddddppppi", kwlist, &arch_obj, &in_obj,
                                      &tg_obj, &h_obj, &lr, &clip, &wd, &tar, &ar, &train,
-                                     &backward, &update, &asgd))
+                                     &backward, &update, &asgd, &w0))
         return NULL;
     if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return NULL; }
     LM *m = self->lm;
     CellArch a;
-    if (parse_arch(self, arch_obj, &a)) return NULL;
+    if (parse_arch(self, arch_obj, w0, &a)) return NULL;
     PyArrayObject *in = token_array(in_obj, "inputs", m->V);
     if (!in) return NULL;
     PyArrayObject *tg = token_array(tg_obj, "targets", m->V);
@@ -166,14 +168,14 @@ done:
 }
 
 static PyObject *Model_evaluate(ModelObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"arch", "data", "bptt", NULL};
+    static char *kwlist[] = {"arch", "data", "bptt", "w0", NULL};
     PyObject *arch_obj, *data_obj;
-    int bptt;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOi", kwlist, &arch_obj, &data_obj, &bptt)) return NULL;
+    int bptt, w0 = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOi|i", kwlist, &arch_obj, &data_obj, &bptt, &w0)) return NULL;
     if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return NULL; }
     if (bptt < 1) { PyErr_Format(PyExc_ValueError, "bptt must be >= 1, got %d", bptt); return NULL; }
     CellArch a;
-    if (parse_arch(self, arch_obj, &a)) return NULL;
+    if (parse_arch(self, arch_obj, w0, &a)) return NULL;
     PyArrayObject *data = token_array(data_obj, "data", self->lm->V);
     if (!data) return NULL;
     int N = (int)PyArray_DIM(data, 0), B = (int)PyArray_DIM(data, 1);

@@ -142,16 +142,19 @@ class _LMBase:
     def _step(self, table, inputs, targets, hidden, **opts):
         return self._core.step(table, inputs, targets, hidden, **opts)
 
-    def _evaluate(self, table, tokens, batch_size, bptt):
+    def _evaluate(self, cell, tokens, batch_size, bptt):
+        """cell = (architecture table, W0 index)"""
         if isinstance(bptt, bool) or not isinstance(bptt, (int, np.integer)) or bptt < 1:
             raise ValueError(f"bptt must be a positive integer, got {bptt!r}")
-        loss, count = self._core.evaluate(table, batchify(tokens, batch_size), int(bptt))
+        table, w0 = cell
+        loss, count = self._core.evaluate(table, batchify(tokens, batch_size), int(bptt), w0=w0)
         return loss / count
 
-    def _fit(self, tables, tokens, steps, batch_size, bptt, lr, clip, wd=0.0, tar=0.0, ar=0.0,
-             asgd=False, reset_hidden_on_switch=True):
-        """SGD steps of truncated BPTT along the stream; tables(step) gives the
-        architecture table of each step. Returns the per-step mean training losses."""
+    def _fit(self, cells, tokens, steps, batch_size, bptt, lr, clip, wd=0.0, tar=0.0, ar=0.0,
+             asgd=False, reset_hidden_on_switch=True, seq_len=None):
+        """SGD steps of truncated BPTT along the stream; cells(step) gives the
+        (architecture table, W0 index) of each step and seq_len() the BPTT length of each
+        step (default: always bptt). Returns the per-step mean losses."""
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
         for name, value in (("lr", lr), ("clip", clip), ("wd", wd), ("tar", tar), ("ar", ar)):
@@ -163,14 +166,15 @@ class _LMBase:
         losses = np.empty(steps)
         previous = None
         for k in range(steps):
-            table = tables(k)
-            if reset_hidden_on_switch and previous is not None and not np.array_equal(table, previous):
+            table, w0 = cells(k)
+            if (reset_hidden_on_switch and previous is not None
+                    and (w0 != previous[1] or not np.array_equal(table, previous[0]))):
                 stream.hidden = None
-            previous = table
-            inputs, targets = stream.next_segment(bptt)
+            previous = table, w0
+            inputs, targets = stream.next_segment(seq_len() if seq_len else bptt)
             loss, _, _, n, stream.hidden = self._core.step(
                 table, inputs, targets, stream.hidden, lr=lr * len(inputs) / bptt, clip=clip,
-                wd=wd, tar=tar, ar=ar, train=True, backward=True, update=True, asgd=asgd)
+                wd=wd, tar=tar, ar=ar, train=True, backward=True, update=True, asgd=asgd, w0=w0)
             losses[k] = loss / n
         return losses
 
@@ -214,7 +218,7 @@ class CellLM(_LMBase):
     def evaluate(self, tokens, batch_size=10, bptt=35):
         """Mean cross-entropy (nats) over the stream: batchify into ``batch_size`` columns,
         windows of ``bptt`` with the hidden state carried from zero, no dropout."""
-        return self._evaluate(self._table, tokens, batch_size, bptt)
+        return self._evaluate((self._table, 0), tokens, batch_size, bptt)
 
     def loss_and_grad(self, inputs, targets, hidden=None, tar=0.0, ar=0.0):
         """Loss (mean cross-entropy + TAR/AR penalties), gradients and the next hidden state
@@ -232,6 +236,6 @@ class CellLM(_LMBase):
         """``steps`` SGD steps of truncated BPTT (fixed length ``bptt``) along the stream with
         this model's dropouts; successive calls continue along the same stream. Returns the
         mean training cross-entropy of those steps."""
-        losses = self._fit(lambda k: self._table, tokens, steps, batch_size, bptt, lr, clip,
+        losses = self._fit(lambda k: (self._table, 0), tokens, steps, batch_size, bptt, lr, clip,
                            wd=wd, tar=tar, ar=ar)
         return float(losses.mean()) if steps else float("nan")

@@ -1,0 +1,163 @@
+"""Training recipes as dataclass configs with named presets (DESIGN §4).
+
+>>> from nas_eval import TrainConfig
+>>> TrainConfig.preset("paper").hidden
+850
+>>> TrainConfig.preset("tiny", epochs=3).epochs
+3
+"""
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+BPTT_MODES = ("fixed", "search", "awd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a standalone training run, except the seed and the data.
+
+    bptt_mode: ``"fixed"`` (always ``bptt``), ``"search"`` (``bptt`` w.p. 0.95 else
+    ``bptt // 2``, no noise: DARTS search) or ``"awd"`` (base ``bptt`` w.p. 0.95 else
+    ``bptt / 2``; length ``max(5, int(N(base, 5)))`` capped at ``bptt + max_seq_len_delta``).
+    The learning rate of a step is scaled by its length / ``bptt`` in every mode.
+    asgd: switch to averaged SGD by the NT-ASGD rule (``nonmono``) of AWD-LSTM.
+    train_tokens / valid_tokens / test_tokens: use only that prefix of a split (small presets);
+    None means the whole split. max_steps_per_epoch: cap an epoch at that many steps.
+    """
+    preset: str = "custom"
+    hidden: int = 300
+    batch_size: int = 64
+    eval_batch_size: int = 10
+    test_batch_size: int = 1
+    lr: float = 20.0
+    clip: float = 0.25
+    bptt: int = 35
+    bptt_mode: str = "awd"
+    max_seq_len_delta: int = 20
+    dropout: float = 0.75
+    dropouth: float = 0.25
+    dropoutx: float = 0.75
+    dropouti: float = 0.2
+    dropoute: float = 0.1
+    wdecay: float = 8e-7
+    tar: float = 1e-3
+    ar: float = 0.0
+    epochs: int = 1000
+    asgd: bool = True
+    nonmono: int = 5
+    output: str = "mean"
+    train_tokens: int = None
+    valid_tokens: int = None
+    test_tokens: int = None
+    max_steps_per_epoch: int = None
+    max_recoveries: int = 10
+
+    def __post_init__(self):
+        self.validate()
+
+    # --- presets -------------------------------------------------------------------
+    @classmethod
+    def preset(cls, name, **overrides):
+        """A named preset, optionally with some fields replaced."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+        base = dict(PRESETS[name])
+        bad = set(overrides) - {f.name for f in dataclasses.fields(cls)}
+        if bad:
+            raise ValueError(f"unknown TrainConfig field(s) {sorted(bad)}")
+        base.update(overrides)
+        if overrides and "preset" not in overrides:
+            base["preset"] = name + "+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+        return cls(**base)
+
+    @classmethod
+    def presets(cls):
+        return sorted(PRESETS)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    # --- checks and identity ------------------------------------------------------
+    def validate(self):
+        def positive_int(name):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
+
+        for name in ("hidden", "batch_size", "eval_batch_size", "test_batch_size", "bptt", "epochs", "nonmono"):
+            positive_int(name)
+        for name in ("train_tokens", "valid_tokens", "test_tokens", "max_steps_per_epoch"):
+            if getattr(self, name) is not None:
+                positive_int(name)
+        for name in ("dropout", "dropouth", "dropoutx", "dropouti", "dropoute"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
+                raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {v!r}")
+        for name in ("lr", "clip", "wdecay", "tar", "ar"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not v >= 0 or v != v or v == float("inf"):
+                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
+        if self.bptt_mode not in BPTT_MODES:
+            raise ValueError(f"TrainConfig.bptt_mode must be one of {BPTT_MODES}, got {self.bptt_mode!r}")
+        if self.output not in ("mean", "loose_ends"):
+            raise ValueError(f"TrainConfig.output must be 'mean' or 'loose_ends', got {self.output!r}")
+        if not isinstance(self.max_seq_len_delta, int) or self.max_seq_len_delta < 0:
+            raise ValueError(f"TrainConfig.max_seq_len_delta must be an integer >= 0, got {self.max_seq_len_delta!r}")
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        known = {f.name for f in dataclasses.fields(cls)}
+        bad = set(d) - known
+        if bad:
+            raise ValueError(f"unknown TrainConfig field(s) {sorted(bad)}")
+        return cls(**d)
+
+    def hash(self):
+        """Short content hash of every field (job keys use it)."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def dropouts(self):
+        return {k: getattr(self, k) for k in ("dropout", "dropouth", "dropoutx", "dropouti", "dropoute")}
+
+    def describe(self):
+        """One line naming the preset and its scale, for every printed number."""
+        data = []
+        for split in ("train", "valid", "test"):
+            n = getattr(self, f"{split}_tokens")
+            if n is not None:
+                data.append(f"{split}[:{n}]")
+        return (f"preset={self.preset} d={self.hidden} B={self.batch_size} epochs={self.epochs}"
+                + (f" steps/epoch<={self.max_steps_per_epoch}" if self.max_steps_per_epoch else "")
+                + (" data=" + ",".join(data) if data else ""))
+
+
+# DESIGN §4, columns "final training" and "search-time training", and two presets scaled
+# for a 2-core machine. Each scaled preset says what it changes and why.
+PRESETS = {
+    # the paper's final training, exactly
+    "paper": dict(preset="paper", hidden=850, batch_size=64, eval_batch_size=10, test_batch_size=1,
+                  bptt_mode="awd", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
+                  dropoute=0.1, wdecay=8e-7, tar=1e-3, epochs=1000, asgd=True),
+    # DARTS search-time training
+    "search": dict(preset="search", hidden=300, batch_size=256, eval_batch_size=10, test_batch_size=1,
+                   bptt_mode="search", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
+                   dropoute=0.0, wdecay=5e-7, tar=1e-3, epochs=50, asgd=False),
+    # minutes on PTB: d 850 -> 256, 1000 -> 6 epochs of 400 steps (~900k tokens), dropouts
+    # scaled down (a small, briefly trained model underfits rather than overfits), test
+    # batch 1 -> 10 (batch 1 evaluation is latency-bound on a CPU), NT-ASGD kept
+    "quick": dict(preset="quick", hidden=256, batch_size=64, eval_batch_size=10, test_batch_size=10,
+                  bptt_mode="awd", dropout=0.3, dropouth=0.1, dropoutx=0.2, dropouti=0.1,
+                  dropoute=0.0, wdecay=8e-7, tar=1e-3, epochs=6, asgd=True, max_steps_per_epoch=400),
+    # seconds, for tests and smoke runs: d 32, a 20k-token slice of train, 5k of valid/test
+    "tiny": dict(preset="tiny", hidden=32, batch_size=16, eval_batch_size=10, test_batch_size=10,
+                 bptt=20, bptt_mode="fixed", dropout=0.1, dropouth=0.05, dropoutx=0.1, dropouti=0.05,
+                 dropoute=0.0, wdecay=8e-7, tar=1e-3, epochs=3, asgd=False, train_tokens=20000,
+                 valid_tokens=5000, test_tokens=5000, lr=20.0),
+}
