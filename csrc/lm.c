@@ -58,8 +58,9 @@ void lm_init_params(LM *m) {
 int lm_start_averaging(LM *m) {
     if (!m->avg) m->avg = alloc_floats(m->lay.total);
     if (!m->avg) return -1;
+    /* as torch.optim.ASGD with t0 = 0: the first averaged step copies the weights */
     memcpy(m->avg, m->params, m->lay.total * sizeof(float));
-    m->avg_count = 1;
+    m->avg_count = 0;
     return 0;
 }
 

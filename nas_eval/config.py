@@ -26,7 +26,7 @@ class TrainConfig:
     train_tokens / valid_tokens / test_tokens: use only that prefix of a split (small presets);
     None means the whole split. max_steps_per_epoch: cap an epoch at that many steps.
     """
-    preset: str = "custom"
+    name: str = "custom"  # the preset this config came from ("tiny+epochs=1" when changed)
     hidden: int = 300
     batch_size: int = 64
     eval_batch_size: int = 10
@@ -68,8 +68,8 @@ class TrainConfig:
         if bad:
             raise ValueError(f"unknown TrainConfig field(s) {sorted(bad)}")
         base.update(overrides)
-        if overrides and "preset" not in overrides:
-            base["preset"] = name + "+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+        if overrides and "name" not in overrides:
+            base["name"] = name + "+" + ",".join(f"{k}={v}" for k, v in sorted(overrides.items()))
         return cls(**base)
 
     @classmethod
@@ -133,7 +133,7 @@ class TrainConfig:
             n = getattr(self, f"{split}_tokens")
             if n is not None:
                 data.append(f"{split}[:{n}]")
-        return (f"preset={self.preset} d={self.hidden} B={self.batch_size} epochs={self.epochs}"
+        return (f"preset={self.name} d={self.hidden} B={self.batch_size} epochs={self.epochs}"
                 + (f" steps/epoch<={self.max_steps_per_epoch}" if self.max_steps_per_epoch else "")
                 + (" data=" + ",".join(data) if data else ""))
 
@@ -142,21 +142,21 @@ class TrainConfig:
 # for a 2-core machine. Each scaled preset says what it changes and why.
 PRESETS = {
     # the paper's final training, exactly
-    "paper": dict(preset="paper", hidden=850, batch_size=64, eval_batch_size=10, test_batch_size=1,
+    "paper": dict(name="paper", hidden=850, batch_size=64, eval_batch_size=10, test_batch_size=1,
                   bptt_mode="awd", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
                   dropoute=0.1, wdecay=8e-7, tar=1e-3, epochs=1000, asgd=True),
     # DARTS search-time training
-    "search": dict(preset="search", hidden=300, batch_size=256, eval_batch_size=10, test_batch_size=1,
+    "search": dict(name="search", hidden=300, batch_size=256, eval_batch_size=10, test_batch_size=1,
                    bptt_mode="search", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
                    dropoute=0.0, wdecay=5e-7, tar=1e-3, epochs=50, asgd=False),
     # minutes on PTB: d 850 -> 256, 1000 -> 6 epochs of 400 steps (~900k tokens), dropouts
     # scaled down (a small, briefly trained model underfits rather than overfits), test
     # batch 1 -> 10 (batch 1 evaluation is latency-bound on a CPU), NT-ASGD kept
-    "quick": dict(preset="quick", hidden=256, batch_size=64, eval_batch_size=10, test_batch_size=10,
+    "quick": dict(name="quick", hidden=256, batch_size=64, eval_batch_size=10, test_batch_size=10,
                   bptt_mode="awd", dropout=0.3, dropouth=0.1, dropoutx=0.2, dropouti=0.1,
                   dropoute=0.0, wdecay=8e-7, tar=1e-3, epochs=6, asgd=True, max_steps_per_epoch=400),
     # seconds, for tests and smoke runs: d 32, a 20k-token slice of train, 5k of valid/test
-    "tiny": dict(preset="tiny", hidden=32, batch_size=16, eval_batch_size=10, test_batch_size=10,
+    "tiny": dict(name="tiny", hidden=32, batch_size=16, eval_batch_size=10, test_batch_size=10,
                  bptt=20, bptt_mode="fixed", dropout=0.1, dropouth=0.05, dropoutx=0.1, dropouti=0.05,
                  dropoute=0.0, wdecay=8e-7, tar=1e-3, epochs=3, asgd=False, train_tokens=20000,
                  valid_tokens=5000, test_tokens=5000, lr=20.0),

@@ -39,7 +39,7 @@ class TrainResult:
     def to_dict(self):
         """JSON-friendly record (no model weights)."""
         return {
-            "arch": str(self.arch), "seed": self.seed, "preset": self.config.preset,
+            "arch": str(self.arch), "seed": self.seed, "preset": self.config.name,
             "config": self.config.to_dict(), "corpus": self.corpus,
             "valid_ppl": self.valid_ppl, "test_ppl": self.test_ppl,
             "valid_loss": self.valid_loss, "test_loss": self.test_loss,
@@ -67,6 +67,12 @@ class _SeqLen:
         if c.bptt_mode == "search":
             return max(1, int(base))
         return min(max(5, int(self.rng.normal(base, 5))), c.bptt + c.max_seq_len_delta)
+
+
+def nt_asgd_should_switch(valid_losses, nonmono):
+    """AWD-LSTM's non-monotone trigger: more than ``nonmono`` losses are logged and the
+    latest is worse than the best of all but the last ``nonmono``."""
+    return len(valid_losses) > nonmono and valid_losses[-1] > min(valid_losses[:-nonmono])
 
 
 def _prepare(corpus, config):
@@ -167,10 +173,7 @@ def train(arch, corpus, config, seed=0, progress=None):
                         "steps": steps, "tokens": tokens, "epoch_time": time.perf_counter() - e0,
                         "tokens_per_s": tokens / max(time.perf_counter() - e0, 1e-9)})
         bar.set_postfix(valid_ppl=f"{_ppl(val_loss):.1f}", best=f"{_ppl(best_loss):.1f}")
-        # NT-ASGD (AWD-LSTM): switch when validation stops improving over `nonmono` epochs
-        losses = [h["valid_loss"] for h in history]
-        if (config.asgd and not averaging and len(losses) > config.nonmono
-                and val_loss > min(losses[: -config.nonmono])):
+        if config.asgd and not averaging and nt_asgd_should_switch([h["valid_loss"] for h in history], config.nonmono):
             core.start_averaging()
             averaging = True
             events.append({"epoch": epoch, "step": steps, "event": "switched to ASGD", "action": ""})
