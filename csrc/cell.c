@@ -111,73 +111,84 @@ SIMD_CLONES static void mean_of_outputs(const CellArch *a, size_t n, const float
     for (size_t k = 0; k < n; k++) h[k] *= inv;
 }
 
-void cell_forward(const CellArch *a, int T, int B, int d, const float *w0h,
+void cell_forward(const CellArch *a, int T, int B, int b0, int b1, int d, const float *w0h,
                   float *const *W, const float *mask_h, float *CF, float *S, float *H,
                   float *tmp) {
-    const size_t bd = (size_t)B * d, rows = (size_t)T * B;
-    const size_t s_stride = rows * d, cf_stride = rows * 2 * d;
+    const size_t bd = (size_t)B * d, rows = (size_t)T * B, nb = (size_t)(b1 - b0) * d;
+    const size_t s_stride = rows * d, cf_stride = rows * 2 * d, off = (size_t)b0 * d;
+    const int nr = b1 - b0;
+    const float *mh = mask_h ? mask_h + off : NULL;
+    float *tm = tmp + off;
     for (int t = 0; t < T; t++) {
-        const float *hprev = H + t * bd;
-        float *cf0 = CF + t * 2 * bd;
+        const size_t at = t * bd + off; /* this step's rows b0..b1 in a (T*B, d) block */
+        const float *hprev = H + at;
+        float *cf0 = CF + 2 * at;
         const float *hin = hprev;
-        if (mask_h) { mul_into(bd, hprev, mask_h, tmp); hin = tmp; }
-        gemm(0, 0, B, 2 * d, d, 1.0f, hin, d, w0h, 2 * d, 1.0f, cf0, 2 * d);
-        node_forward(OP_TANH, B, d, hprev, cf0, S + t * bd);
+        if (mh) { mul_into(nb, hprev, mh, tm); hin = tm; }
+        gemm(0, 0, nr, 2 * d, d, 1.0f, hin, d, w0h, 2 * d, 1.0f, cf0, 2 * d);
+        node_forward(OP_TANH, nr, d, hprev, cf0, S + at);
         for (int i = 1; i <= a->n; i++) {
-            const float *sp = S + a->pred[i - 1] * s_stride + t * bd;
-            float *cf = CF + i * cf_stride + t * 2 * bd;
+            const float *sp = S + a->pred[i - 1] * s_stride + at;
+            float *cf = CF + i * cf_stride + 2 * at;
             const float *sin = sp;
-            if (mask_h) { mul_into(bd, sp, mask_h, tmp); sin = tmp; }
-            gemm(0, 0, B, 2 * d, d, 1.0f, sin, d, W[i], 2 * d, 0.0f, cf, 2 * d);
-            node_forward(a->op[i - 1], B, d, sp, cf, S + i * s_stride + t * bd);
+            if (mh) { mul_into(nb, sp, mh, tm); sin = tm; }
+            gemm(0, 0, nr, 2 * d, d, 1.0f, sin, d, W[i], 2 * d, 0.0f, cf, 2 * d);
+            node_forward(a->op[i - 1], nr, d, sp, cf, S + i * s_stride + at);
         }
-        mean_of_outputs(a, bd, S + t * bd, s_stride, H + (t + 1) * bd);
+        mean_of_outputs(a, nb, S + at, s_stride, H + bd + at);
     }
 }
 
-void cell_backward(const CellArch *a, int T, int B, int d, const float *w0h,
+SIMD_CLONES static void scaled_sum(size_t n, const float *restrict x, const float *restrict y,
+                                   float scale, float *restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = (x[i] + y[i]) * scale;
+}
+
+void cell_backward(const CellArch *a, int T, int B, int b0, int b1, int d, const float *w0h,
                    float *const *W, const float *mask_h, float *CF, const float *S,
                    const float *H, const float *dH, float *dS, float *G, float *dh) {
-    const size_t bd = (size_t)B * d, rows = (size_t)T * B;
-    const size_t s_stride = rows * d, cf_stride = rows * 2 * d;
+    const size_t bd = (size_t)B * d, rows = (size_t)T * B, nb = (size_t)(b1 - b0) * d;
+    const size_t s_stride = rows * d, cf_stride = rows * 2 * d, off = (size_t)b0 * d;
+    const int nr = b1 - b0;
+    const float *mh = mask_h ? mask_h + off : NULL;
     int n_out = 0, has_child[LM_MAX_NODES + 1] = {0};
     for (int i = 1; i <= a->n; i++) {
         n_out += a->out[i - 1] != 0;
         has_child[a->pred[i - 1]] = 1;
     }
     const float inv_out = 1.0f / (float)n_out;
-    memset(dh, 0, bd * sizeof(float));
+    float *dh_r = dh + off;
+    memset(dh_r, 0, nb * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
+        const size_t at = t * bd + off;
         /* gradient reaching each node's state at step t: h_t = mean of output nodes */
-        for (int i = 1; i <= a->n; i++) {
-            float *ds = dS + i * bd;
-            if (!a->out[i - 1]) { memset(ds, 0, bd * sizeof(float)); continue; }
-            const float *g = dH + t * bd;
-            for (size_t k = 0; k < bd; k++) ds[k] = (g[k] + dh[k]) * inv_out;
+        for (int i = 0; i <= a->n; i++) {
+            float *ds = dS + i * bd + off;
+            if (i > 0 && a->out[i - 1]) scaled_sum(nb, dH + at, dh_r, inv_out, ds);
+            else memset(ds, 0, nb * sizeof(float));
+            if (has_child[i]) memset(G + i * bd + off, 0, nb * sizeof(float));
         }
-        memset(dS, 0, bd * sizeof(float));
-        memset(G, 0, (size_t)(a->n + 1) * bd * sizeof(float));
         for (int i = a->n; i >= 1; i--) {
-            float *ds = dS + i * bd;
+            float *ds = dS + i * bd + off;
             if (has_child[i]) {
-                if (mask_h) add_mul(bd, G + i * bd, mask_h, ds);
-                else add_into(bd, G + i * bd, ds);
+                if (mh) add_mul(nb, G + i * bd + off, mh, ds);
+                else add_into(nb, G + i * bd + off, ds);
             }
             int p = a->pred[i - 1];
-            float *cf = CF + i * cf_stride + t * 2 * bd;
-            node_backward(a->op[i - 1], B, d, ds, S + p * s_stride + t * bd, cf, dS + p * bd, 1);
-            gemm(0, 1, B, d, 2 * d, 1.0f, cf, 2 * d, W[i], 2 * d, 1.0f, G + p * bd, d);
+            float *cf = CF + i * cf_stride + 2 * at;
+            node_backward(a->op[i - 1], nr, d, ds, S + p * s_stride + at, cf, dS + p * bd + off, 1);
+            gemm(0, 1, nr, d, 2 * d, 1.0f, cf, 2 * d, W[i], 2 * d, 1.0f, G + p * bd + off, d);
         }
         /* node 0: s0 = h + c0 (tanh(b0) - h) with h = h_{t-1} */
-        float *ds0 = dS;
+        float *ds0 = dS + off, *g0 = G + off;
         if (has_child[0]) {
-            if (mask_h) add_mul(bd, G, mask_h, ds0);
-            else add_into(bd, G, ds0);
+            if (mh) add_mul(nb, g0, mh, ds0);
+            else add_into(nb, g0, ds0);
         }
-        float *cf0 = CF + t * 2 * bd;
-        node_backward(OP_TANH, B, d, ds0, H + t * bd, cf0, dh, 0);
-        gemm(0, 1, B, d, 2 * d, 1.0f, cf0, 2 * d, w0h, 2 * d, 0.0f, G, d);
-        if (mask_h) add_mul(bd, G, mask_h, dh);
-        else add_into(bd, G, dh);
+        float *cf0 = CF + 2 * at;
+        node_backward(OP_TANH, nr, d, ds0, H + at, cf0, dh_r, 0);
+        gemm(0, 1, nr, d, 2 * d, 1.0f, cf0, 2 * d, w0h, 2 * d, 0.0f, g0, d);
+        if (mh) add_mul(nb, g0, mh, dh_r);
+        else add_into(nb, g0, dh_r);
     }
 }

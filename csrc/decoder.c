@@ -59,11 +59,14 @@ SIMD_CLONES static void row_grad(int V, float *restrict l, float sum, int target
     dbias[target] -= scale;
 }
 
-double decoder_forward_backward(int rows, int d, int V, const float *HD, const float *E,
-                                const float *bias, const int32_t *targets, float *logits,
-                                int chunk, float scale, float *dHD, float *dE, float *dbias) {
+double decoder_rows(int rows, int d, int V, const float *HD, const float *E,
+                    const float *bias, const int32_t *targets, float *logits, int chunk,
+                    float scale, float *dHD, float *dE, float *dbias) {
     double loss = 0.0;
-    if (dHD) memset(dbias, 0, (size_t)V * sizeof(float));
+    if (dHD) {
+        memset(dbias, 0, (size_t)V * sizeof(float));
+        if (rows == 0) memset(dE, 0, (size_t)V * d * sizeof(float));
+    }
     for (int r0 = 0; r0 < rows; r0 += chunk) {
         int nr = rows - r0 < chunk ? rows - r0 : chunk;
         const float *h = HD + (size_t)r0 * d;

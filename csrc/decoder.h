@@ -6,10 +6,11 @@
 #include <stdint.h>
 
 /* Returns the summed cross-entropy of `rows` rows of HD (rows, d) against targets.
- * With dHD != NULL also computes, for loss scaled by `scale` (1/N for a mean):
- * dHD = dlogits E, dE = dlogits^T HD (overwrites dE), dbias = column sums (overwrites). */
-double decoder_forward_backward(int rows, int d, int V, const float *HD, const float *E,
-                                const float *bias, const int32_t *targets, float *logits,
-                                int chunk, float scale, float *dHD, float *dE, float *dbias);
+ * With dHD != NULL also computes, for the loss scaled by `scale` (1/N for a mean):
+ * dHD = dlogits E, dE = dlogits^T HD and dbias = column sums of dlogits (both overwritten,
+ * so each worker of a row split writes its own partial dE / dbias). */
+double decoder_rows(int rows, int d, int V, const float *HD, const float *E, const float *bias,
+                    const int32_t *targets, float *logits, int chunk, float scale, float *dHD,
+                    float *dE, float *dbias);
 
 #endif

@@ -9,10 +9,11 @@
 #include "decoder.h"
 #include "embedding.h"
 #include "optim.h"
+#include "parallel.h"
 #include "rng.h"
 #include "simd.h"
 
-#define DECODER_CHUNK 512 /* rows of logits alive at once: ~20 MB at V = 10,000 */
+#define DECODER_CHUNK 128 /* rows of logits alive per worker: 5 MB at V = 10,000 */
 #define INIT_RANGE 0.04f
 
 static float *alloc_floats(size_t n) {
@@ -67,8 +68,11 @@ int lm_start_averaging(LM *m) {
 /* Lays the activation arena out for a (T, B) segment of an n-node cell; grows it (the
  * only allocation) when a larger shape than any before arrives. */
 int lm_reserve(LM *m, int T, int B, int n) {
-    if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes) return 0;
+    int workers = pool_threads();
+    if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes && workers == m->act_workers)
+        return 0;
     size_t d = m->d, rows = (size_t)T * B, bd = (size_t)B * d, np1 = (size_t)n + 1;
+    size_t nw = (size_t)workers, V = (size_t)m->V;
     size_t chunk = rows < DECODER_CHUNK ? rows : DECODER_CHUNK;
     size_t sizes[] = {
         rows * d,            /* X */
@@ -77,7 +81,9 @@ int lm_reserve(LM *m, int T, int B, int n) {
         (rows + B) * d,      /* H */
         rows * d,            /* HD */
         rows * d,            /* dHD */
-        chunk * m->V,        /* logits */
+        nw * chunk * V,      /* logits */
+        (nw - 1) * V * d,    /* dE_part */
+        nw * V,              /* dbias_part */
         np1 * bd,            /* dS */
         np1 * bd,            /* G */
         bd, bd,              /* dh, tmp */
@@ -93,12 +99,13 @@ int lm_reserve(LM *m, int T, int B, int n) {
         if (!m->acts) { m->act_floats = 0; m->act_T = 0; return -1; }
         m->act_floats = total;
     }
-    float **ptrs[] = {&m->X, &m->CF, &m->S, &m->H, &m->HD, &m->dHD, &m->logits, &m->dS,
+    float **ptrs[] = {&m->X, &m->CF, &m->S, &m->H, &m->HD, &m->dHD, &m->logits, &m->dE_part,
+                      &m->dbias_part, &m->dS,
                       &m->G, &m->dh, &m->tmp, &m->mask_x, &m->mask_h, &m->mask_out,
                       &m->mask_emb};
     float *p = m->acts;
     for (int i = 0; i < N_BUF; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
-    m->act_rows = rows; m->act_T = T; m->act_B = B; m->act_nodes = n;
+    m->act_rows = rows; m->act_T = T; m->act_B = B; m->act_nodes = n; m->act_workers = workers;
     return 0;
 }
 
@@ -194,8 +201,8 @@ static void weight_gradients(LM *m, const CellArch *a, int T, int B, const float
     float *gw0 = m->grads + m->lay.w0 + (size_t)a->w0 * 4 * d * d;
     float *dab0 = m->CF;
     /* input half of W0, and the embedding gradient through the input */
-    gemm(1, 0, d, 2 * d, (int)rows, 1.0f, m->X, d, dab0, 2 * d, 0.0f, gw0, 2 * d);
-    gemm(0, 1, (int)rows, d, 2 * d, 1.0f, dab0, 2 * d, w0, 2 * d, 0.0f, m->dHD, d);
+    par_gemm(m->act_workers, 1, 0, d, 2 * d, (int)rows, 1.0f, m->X, d, dab0, 2 * d, 0.0f, gw0, 2 * d);
+    par_gemm(m->act_workers, 0, 1, (int)rows, d, 2 * d, 1.0f, dab0, 2 * d, w0, 2 * d, 0.0f, m->dHD, d);
     embedding_backward((int)rows, B, d, inputs, m->dHD, mask_emb, mask_x,
                        m->grads + m->lay.embedding);
     /* recurrent half of W0 and the node matrices read masked states: mask in place,
@@ -211,14 +218,14 @@ static void weight_gradients(LM *m, const CellArch *a, int T, int B, const float
             masked[p] = 1;
         }
     }
-    gemm(1, 0, d, 2 * d, (int)rows, 1.0f, m->H, d, dab0, 2 * d, 0.0f, gw0 + (size_t)2 * d * d, 2 * d);
+    par_gemm(m->act_workers, 1, 0, d, 2 * d, (int)rows, 1.0f, m->H, d, dab0, 2 * d, 0.0f, gw0 + (size_t)2 * d * d, 2 * d);
     memset(m->mat_used, 0, (size_t)m->n_mats);
     for (int i = 1; i <= a->n; i++) {
         int k = a->mat[i - 1];
         float *gw = m->grads + m->lay.mats + (size_t)k * d * 2 * d;
         const float *s = m->S + (size_t)a->pred[i - 1] * rows * d;
         const float *dab = m->CF + (size_t)i * rows * 2 * d;
-        gemm(1, 0, d, 2 * d, (int)rows, 1.0f, s, d, dab, 2 * d, m->mat_used[k] ? 1.0f : 0.0f, gw, 2 * d);
+        par_gemm(m->act_workers, 1, 0, d, 2 * d, (int)rows, 1.0f, s, d, dab, 2 * d, m->mat_used[k] ? 1.0f : 0.0f, gw, 2 * d);
         m->mat_used[k] = 1;
     }
 }
@@ -231,6 +238,72 @@ static void touched_spans(const LM *m, const CellArch *a, Spans *sp) {
     for (int k = 0; k < m->n_mats; k++)
         if (m->mat_used[k]) spans_add(sp, m->lay.mats + k * mat, mat);
     spans_add(sp, m->lay.bias, (size_t)m->V);
+}
+
+/* What the parallel phases of one step share; each worker takes its own rows. */
+typedef struct {
+    LM *m;
+    const CellArch *a;
+    int T, B, backward;
+    const float *w0h, *mh, *HD;
+    float *const *W;
+    const int32_t *targets;
+    double loss[64];
+} StepJob;
+
+static void cell_forward_task(void *ctx, int w, int n) {
+    StepJob *j = ctx;
+    LM *m = j->m;
+    int b0, b1;
+    pool_range(j->B, w, n, &b0, &b1);
+    if (b0 < b1)
+        cell_forward(j->a, j->T, j->B, b0, b1, m->d, j->w0h, j->W, j->mh, m->CF, m->S, m->H, m->tmp);
+}
+
+static void cell_backward_task(void *ctx, int w, int n) {
+    StepJob *j = ctx;
+    LM *m = j->m;
+    int b0, b1;
+    pool_range(j->B, w, n, &b0, &b1);
+    if (b0 < b1)
+        cell_backward(j->a, j->T, j->B, b0, b1, m->d, j->w0h, j->W, j->mh, m->CF, m->S, m->H,
+                      m->dHD, m->dS, m->G, m->dh);
+}
+
+/* decoder + softmax over this worker's rows; worker 0 writes dE into the gradient arena,
+ * the others into their own partial buffers (summed by reduce_decoder_task) */
+static void decoder_task(void *ctx, int w, int n) {
+    StepJob *j = ctx;
+    LM *m = j->m;
+    const size_t d = m->d, V = m->V, rows = (size_t)j->T * j->B;
+    const size_t chunk = rows < DECODER_CHUNK ? rows : DECODER_CHUNK;
+    int r0, r1;
+    pool_range((int)rows, w, n, &r0, &r1);
+    float *dE = w == 0 ? m->grads + m->lay.embedding : m->dE_part + (size_t)(w - 1) * V * d;
+    j->loss[w] = decoder_rows(r1 - r0, (int)d, (int)V, j->HD + (size_t)r0 * d, m->params + m->lay.embedding,
+                              m->params + m->lay.bias, j->targets + r0, m->logits + (size_t)w * chunk * V,
+                              (int)chunk, 1.0f / (float)rows, j->backward ? m->dHD + (size_t)r0 * d : NULL,
+                              dE, m->dbias_part + (size_t)w * V);
+}
+
+static void reduce_decoder_task(void *ctx, int w, int n) {
+    StepJob *j = ctx;
+    LM *m = j->m;
+    const size_t d = m->d, V = m->V;
+    const int workers = m->act_workers;
+    int v0, v1;
+    pool_range((int)V, w, n, &v0, &v1);
+    float *dE = m->grads + m->lay.embedding, *db = m->grads + m->lay.bias;
+    for (int v = v0; v < v1; v++) {
+        float *row = dE + (size_t)v * d;
+        float b = 0.0f;
+        for (int k = 1; k < workers; k++) {
+            const float *part = m->dE_part + (size_t)(k - 1) * V * d + (size_t)v * d;
+            for (size_t c = 0; c < d; c++) row[c] += part[c];
+        }
+        for (int k = 0; k < workers; k++) b += m->dbias_part[(size_t)k * V + v];
+        db[v] = b;
+    }
 }
 
 StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t *targets,
@@ -249,18 +322,20 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
 
     /* forward: the input-side product for all T*B rows at once, then the recurrence */
     embedding_forward((int)rows, B, d, inputs, E, me, mx, m->X);
-    gemm(0, 0, (int)rows, 2 * d, d, 1.0f, m->X, d, w0, 2 * d, 0.0f, m->CF, 2 * d);
+    par_gemm(m->act_workers, 0, 0, (int)rows, 2 * d, d, 1.0f, m->X, d, w0, 2 * d, 0.0f, m->CF, 2 * d);
     memcpy(m->H, h0, bd * sizeof(float));
-    cell_forward(a, T, B, d, w0h, W, mh, m->CF, m->S, m->H, m->tmp);
+    StepJob job = {.m = m, .a = a, .T = T, .B = B, .backward = opt.backward, .w0h = w0h,
+                   .mh = mh, .W = W, .targets = targets};
+    pool_run(cell_forward_task, &job, m->act_workers);
     const float *Hout = m->H + bd;
     memcpy(h_out, m->H + rows * d, bd * sizeof(float));
     const float *HD = Hout;
     if (mo) { apply_tiled(rows, B, d, Hout, mo, m->HD); HD = m->HD; }
     float *dHD = opt.backward ? m->dHD : NULL;
-    st.loss_sum = decoder_forward_backward((int)rows, d, V, HD, E, m->params + m->lay.bias,
-                                           targets, m->logits, DECODER_CHUNK,
-                                           1.0f / (float)rows, dHD,
-                                           m->grads + m->lay.embedding, m->grads + m->lay.bias);
+    job.HD = HD;
+    pool_run(decoder_task, &job, m->act_workers);
+    for (int w = 0; w < m->act_workers; w++) st.loss_sum += job.loss[w];
+    if (opt.backward) pool_run(reduce_decoder_task, &job, m->act_workers);
     st.tokens = (long)rows;
     st.reg = ar_penalty(rows * d, HD, opt.ar, dHD);
     /* dHD -> gradient with respect to the raw outputs h_0..h_{T-1} */
@@ -268,7 +343,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     st.reg += tar_penalty(T, bd, Hout, opt.tar, dHD);
     if (!opt.backward) return st;
 
-    cell_backward(a, T, B, d, w0h, W, mh, m->CF, m->S, m->H, dHD, m->dS, m->G, m->dh);
+    pool_run(cell_backward_task, &job, m->act_workers);
     weight_gradients(m, a, T, B, mx, mh, me, inputs);
     Spans sp;
     touched_spans(m, a, &sp);

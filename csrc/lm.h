@@ -50,7 +50,7 @@ typedef struct {
 
     /* activation arena, sized for `rows` = T*B rows and the last shape it was laid for */
     size_t act_rows, act_floats;
-    int act_B, act_T, act_nodes;
+    int act_B, act_T, act_nodes, act_workers;
     float *acts;
     float *X;       /* (T*B, d)   embedded input after every input-side mask */
     float *CF;      /* (n+1) x (T*B, 2d): [gate | candidate] per node, then [da | db] */
@@ -58,7 +58,9 @@ typedef struct {
     float *H;       /* ((T+1)*B, d): H[0] = h_{-1}, H[t+1] = h_t */
     float *HD;      /* (T*B, d): h after output dropout, the decoder's input */
     float *dHD;     /* (T*B, d): gradient of the loss with respect to HD, then to H */
-    float *logits;  /* (chunk, V) */
+    float *logits;  /* workers x (chunk, V) */
+    float *dE_part; /* (workers - 1) x (V, d): other workers' partial embedding gradients */
+    float *dbias_part; /* workers x (V,) */
     float *dS;      /* (n+1) x (B, d) per-step state gradients */
     float *G;       /* (n+1) x (B, d) per-step sum of dab_i W_i^T over children of a node */
     float *dh;      /* (B, d) gradient carried into h_{t-1} */

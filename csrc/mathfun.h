@@ -10,7 +10,8 @@
  * loops around it vectorise. */
 static inline float fast_expf(float x) {
     x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-    float n = __builtin_roundf(x * 1.44269504088896341f);
+    /* round to nearest with the 1.5 * 2^23 trick: vectorises, unlike roundf */
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693145751953125f;
     r = r - n * 1.428606765330187045e-06f;
     float p = 1.0f / 720.0f;

@@ -6,6 +6,7 @@
 
 #include "blas.h"
 #include "lm.h"
+#include "parallel.h"
 
 typedef struct {
     PyObject_HEAD
@@ -315,17 +316,18 @@ static PyObject *py_set_num_threads(PyObject *self, PyObject *arg) {
     long n = PyLong_AsLong(arg);
     if (PyErr_Occurred()) return NULL;
     if (n < 1) { PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %ld", n); return NULL; }
-    blas_set_num_threads((int)n);
+    pool_set_threads((int)n);
     Py_RETURN_NONE;
 }
 
 static PyObject *py_get_num_threads(PyObject *self, PyObject *unused) {
-    return PyLong_FromLong(blas_get_num_threads());
+    return PyLong_FromLong(pool_threads());
 }
 
 static PyObject *py_openblas_info(PyObject *self, PyObject *unused) {
-    return Py_BuildValue("{s:s,s:s,s:i}", "corename", blas_get_corename(), "config",
-                         blas_get_config(), "threads", blas_get_num_threads());
+    return Py_BuildValue("{s:s,s:s,s:i,s:i}", "corename", blas_get_corename(), "config",
+                         blas_get_config(), "blas_threads", blas_get_num_threads(),
+                         "threads", pool_threads());
 }
 
 static PyMethodDef module_methods[] = {
@@ -349,5 +351,7 @@ PyMODINIT_FUNC PyInit__core(void) {
         return NULL;
     }
     PyModule_AddIntConstant(mod, "MAX_NODES", LM_MAX_NODES);
+    /* the core's own pool does all its parallelism; OpenBLAS stays on the calling thread */
+    blas_set_num_threads(1);
     return mod;
 }
