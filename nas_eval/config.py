@@ -59,8 +59,8 @@ class TrainConfig:
 
     # --- presets -------------------------------------------------------------------
     @classmethod
-    def preset(cls, name, **overrides):
-        """A named preset, optionally with some fields replaced."""
+    def preset(cls, name, /, **overrides):
+        """A named preset, optionally with some fields replaced (``name=`` renames it)."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
         base = dict(PRESETS[name])

@@ -299,3 +299,27 @@ def synthetic(vocab_size=50, train_tokens=20000, valid_tokens=4000, test_tokens=
     vocab = [f"w{i}" for i in range(vocab_size - 1)] + [EOS]
     a, b = train_tokens, train_tokens + valid_tokens
     return Corpus(description, stream[:a], stream[a:b], stream[b:], vocab, source=description)
+
+
+def from_spec(spec, root=None):
+    """A corpus from a one-string spec, as studies and job parameters name corpora:
+    ``"ptb"``, ``"wikitext-2"``, a directory path, or ``"synthetic:vocab_size=50,seed=0"``
+    (keyword arguments of :func:`synthetic`)."""
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"corpus spec must be a non-empty string, got {spec!r}")
+    if spec.startswith("synthetic"):
+        _, _, args = spec.partition(":")
+        kwargs = {}
+        for item in filter(None, args.split(",")):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"corpus spec {spec!r}: expected key=value, got {item!r}")
+            try:
+                kwargs[key.strip()] = int(value)
+            except ValueError:
+                raise ValueError(f"corpus spec {spec!r}: {key} must be an integer, got {value!r}") from None
+        try:
+            return synthetic(**kwargs)
+        except TypeError as exc:
+            raise ValueError(f"corpus spec {spec!r}: {exc}") from None
+    return load(spec, root=root)

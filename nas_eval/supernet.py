@@ -160,13 +160,15 @@ class SuperNet(_LMBase):
 
     def evaluate(self, archs, tokens, batch_size=10, bptt=35, progress=False):
         """Validation perplexity of each architecture with the shared weights (the standalone
-        evaluation protocol; the hidden state starts from zero for each architecture)."""
+        evaluation protocol; the hidden state starts from zero for each architecture). An
+        architecture whose state blows up with the shared weights gets ``inf``."""
         from tqdm.auto import tqdm
 
         archs = [self._check(a) for a in archs]
         out = np.empty(len(archs))
         for k, arch in enumerate(tqdm(archs, desc="WS evaluate", disable=not progress, leave=False)):
-            out[k] = np.exp(self._evaluate((self._table(arch), self._w0(arch)), tokens, batch_size, bptt))
+            loss = self._evaluate((self._table(arch), self._w0(arch)), tokens, batch_size, bptt)
+            out[k] = np.exp(loss) if loss < 700 else np.inf  # NaN (inf - inf) compares False too
         return out
 
     def extract(self, arch):

@@ -1,0 +1,142 @@
+"""Ground truth (every architecture trained standalone with K seeds) and weight-sharing
+rankings (a super-net trained with uniform sampling scores every architecture), DESIGN §5, §7.
+
+Each function runs its units serially here; a Study fans the same units out as jobs
+(``ground_truth_run`` and ``ws_run`` are those units).
+"""
+import time
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .space import Arch, SearchSpace
+from .supernet import SuperNet
+from .training import _SeqLen, _prepare, train
+
+
+def _archs(space_or_archs):
+    """(space, list of archs, ids in the full space) from a space or a list of archs."""
+    if isinstance(space_or_archs, SearchSpace):
+        space = space_or_archs
+        archs = list(space)
+    else:
+        archs = [Arch.parse(a) if isinstance(a, str) else a for a in space_or_archs]
+        if not archs:
+            raise ValueError("no architectures given")
+        for a in archs:
+            if not isinstance(a, Arch):
+                raise ValueError(f"expected architectures, got {type(a).__name__}")
+        n = {a.n_nodes for a in archs}
+        if len(n) != 1:
+            raise ValueError(f"architectures have different numbers of nodes: {sorted(n)}")
+        space = SearchSpace(n.pop())
+    full = space.parent
+    return space, archs, [full.index(a) for a in archs]
+
+
+def _seeds(seeds):
+    seeds = [seeds] if isinstance(seeds, (int, np.integer)) else list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be non-negative integers, got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds contain duplicates: {seeds!r}")
+    return [int(s) for s in seeds]
+
+
+def ground_truth_run(arch, corpus, config, seed):
+    """One standalone training, as a flat record (a row of ground_truth's table)."""
+    r = train(arch, corpus, config, seed, progress=False)
+    return {"arch": str(r.arch), "seed": r.seed, "valid_ppl": r.valid_ppl, "test_ppl": r.test_ppl,
+            "best_epoch": r.best_epoch, "epochs": len(r.history), "wall_time": r.wall_time,
+            "curve": r.history["valid_ppl"].tolist(), "events": r.events}
+
+
+def summarize_ground_truth(runs):
+    """Per architecture: mean / std / count of validation and test perplexity over seeds, and
+    the rank by mean validation perplexity (1 = best)."""
+    g = runs.groupby(["arch_id", "arch"], sort=True)
+    summary = g.agg(valid_ppl_mean=("valid_ppl", "mean"), valid_ppl_std=("valid_ppl", "std"),
+                    test_ppl_mean=("test_ppl", "mean"), test_ppl_std=("test_ppl", "std"),
+                    seeds=("seed", "count")).reset_index()
+    summary["rank"] = summary["valid_ppl_mean"].rank(method="min").astype(int)
+    return summary.sort_values("rank", kind="stable").reset_index(drop=True)
+
+
+class GroundTruth:
+    """Standalone results: ``runs`` (one row per architecture and seed) and ``summary``."""
+
+    def __init__(self, runs, config, corpus):
+        self.runs, self.config, self.corpus = runs, config, corpus
+        self.summary = summarize_ground_truth(runs)
+
+    def values(self, seed=None):
+        """Series arch_id -> validation perplexity (mean over seeds, or one seed's)."""
+        if seed is None:
+            return self.summary.set_index("arch_id")["valid_ppl_mean"].sort_index()
+        runs = self.runs[self.runs["seed"] == seed]
+        return runs.set_index("arch_id")["valid_ppl"].sort_index()
+
+    def __repr__(self):
+        return (f"GroundTruth({self.summary.shape[0]} architectures x {self.runs['seed'].nunique()} seeds, "
+                f"{self.config.describe()}, data={self.corpus})")
+
+
+def ground_truth(space_or_archs, corpus, config, seeds, progress=None):
+    """Train every architecture standalone with every seed (``nas_eval.train``)."""
+    _check_config(config)
+    space, archs, ids = _archs(space_or_archs)
+    seeds = _seeds(seeds)
+    rows = []
+    units = [(i, a, s) for i, a in zip(ids, archs) for s in seeds]
+    for arch_id, arch, seed in tqdm(units, desc="ground truth", disable=progress, unit="run"):
+        rows.append({"arch_id": arch_id, **ground_truth_run(arch, corpus, config, seed)})
+    return GroundTruth(pd.DataFrame(rows), config, corpus.name)
+
+
+def _check_config(config):
+    if not isinstance(config, TrainConfig):
+        raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+
+
+def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, carry_hidden=False):
+    """One weight-sharing seed: train a super-net with one uniformly drawn architecture per
+    mini-batch (the search-time recipe of ``config``), and at each epoch in ``eval_epochs``
+    score every architecture on validation. Returns tidy rows (epoch, arch_id, arch, ws_ppl)."""
+    _check_config(config)
+    space, archs, full_ids = _archs(archs)
+    ids = full_ids if ids is None else list(ids)
+    eval_epochs = sorted({int(e) for e in eval_epochs})
+    if not eval_epochs or eval_epochs[0] < 1:
+        raise ValueError(f"eval_epochs must be positive epoch numbers, got {eval_epochs!r}")
+    train_tokens, valid_tokens, _ = _prepare(corpus, config)
+    # uniform sampling over exactly the architectures being ranked
+    net = SuperNet(space, corpus.vocab_size, config.hidden, sharing=sharing, seed=seed,
+                   archs=archs, output=config.output, **config.dropouts)
+    rows_per_epoch = len(train_tokens) // config.batch_size
+    steps = max(1, rows_per_epoch // config.bptt)
+    if config.max_steps_per_epoch:
+        steps = min(steps, config.max_steps_per_epoch)
+    seq_len = _SeqLen(config, seed)
+    rows, t0 = [], time.perf_counter()
+    for epoch in range(1, eval_epochs[-1] + 1):
+        loss = net.fit_steps(train_tokens, steps, batch_size=config.batch_size, bptt=config.bptt,
+                             lr=config.lr, clip=config.clip, wd=config.wdecay, tar=config.tar,
+                             ar=config.ar, carry_hidden=carry_hidden, seq_len=seq_len)
+        if epoch in eval_epochs:
+            ppl = net.evaluate(archs, valid_tokens, config.eval_batch_size, config.bptt)
+            for arch_id, arch, p in zip(ids, archs, ppl):
+                rows.append({"seed": int(seed), "epoch": epoch, "arch_id": arch_id, "arch": str(arch),
+                             "ws_ppl": float(p), "train_loss": loss,
+                             "wall_time": time.perf_counter() - t0})
+    return rows
+
+
+def ws_ranking(space_or_archs, corpus, config, seeds, eval_epochs, sharing="node", progress=None):
+    """Per WS seed and evaluation epoch, the WS perplexity of every architecture (tidy)."""
+    space, archs, ids = _archs(space_or_archs)
+    rows = []
+    for seed in tqdm(_seeds(seeds), desc=f"WS ({sharing})", disable=progress, unit="seed"):
+        rows.extend(ws_run(archs, corpus, config, seed, eval_epochs, sharing=sharing, ids=ids))
+    return pd.DataFrame(rows)

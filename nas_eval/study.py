@@ -1,0 +1,186 @@
+"""A Study: the evaluation protocol over a resumable job store.
+
+>>> import nas_eval, tempfile
+>>> from nas_eval.protocol import study_preset
+>>> study = nas_eval.Study(tempfile.mkdtemp())            # doctest: +SKIP
+>>> study.run(study_preset("tiny"), executor="serial")    # doctest: +SKIP
+>>> study.retrains().head()                               # doctest: +SKIP
+
+Opening an existing store resumes it: finished jobs are never rerun, jobs a dead process
+left running rerun. The store holds only JSON (SQLite, WAL).
+"""
+import pandas as pd
+
+from .executors import make_executor, run_pending
+from .protocol import StudySpec, plan_first_phase, plan_retrains
+from .space import Arch, SearchSpace
+from .store import Storage
+
+SPEC_KEY = "spec"
+
+
+class Study:
+    """The protocol's jobs and results in one store (a directory or a ``.db`` file)."""
+
+    def __init__(self, path):
+        self.storage = Storage(path)
+        self.path = path
+
+    def __repr__(self):
+        spec = self.spec
+        return f"Study({self.path!r}, {spec.describe() if spec else 'not configured'})"
+
+    # --- the spec ----------------------------------------------------------------------------
+    @property
+    def spec(self):
+        d = self.storage.get_meta(SPEC_KEY)
+        return StudySpec.from_dict(d) if d else None
+
+    def configure(self, spec):
+        """Record the spec; a store keeps one spec for its lifetime (a different one is an
+        error, so results of two protocols never mix)."""
+        if not isinstance(spec, StudySpec):
+            raise ValueError(f"spec must be a StudySpec, got {type(spec).__name__}")
+        current = self.storage.get_meta(SPEC_KEY)
+        if current is not None and current != spec.to_dict():
+            raise ValueError(f"{self.path} already holds a study with another spec "
+                             f"({StudySpec.from_dict(current).describe()}); use a new directory")
+        if current is None:
+            self.storage.set_meta(SPEC_KEY, spec.to_dict())
+        return spec
+
+    def _plan(self):
+        spec = self.spec
+        if spec is None:
+            raise ValueError(f"{self.path} holds no study yet: run one first")
+        return spec, plan_first_phase(spec)
+
+    # --- running -------------------------------------------------------------------------------
+    def run(self, spec=None, executor="process", workers=None, threads_per_job=1, progress=True,
+            retry_failed=False):
+        """Run (or resume) the study: first ground truth, WS rankings, searches and random
+        baselines; then the retraining of every pick. Returns this call's job counts."""
+        if spec is not None:
+            self.configure(spec)
+        spec, plan = self._plan()
+        for role, items in plan.items():
+            self.storage.add([job for _, job in items])
+        own = isinstance(executor, str)
+        ex = make_executor(executor, workers=workers, threads_per_job=threads_per_job) if own else make_executor(executor)
+        counts = {"submitted": 0, "done": 0, "failed": 0}
+        try:
+            for phase in (1, 2):
+                if phase == 2:
+                    self.storage.add([job for _, job in plan_retrains(spec, self._picks(plan))])
+                got = run_pending(self.storage, ex, threads_per_job=threads_per_job, progress=progress,
+                                  retry_failed=retry_failed)
+                counts = {k: counts[k] + got[k] for k in counts}
+        finally:
+            if own:
+                ex.shutdown(wait=True, cancel_futures=True) if hasattr(ex, "shutdown") else None
+        return counts
+
+    def _picks(self, plan):
+        picks = {}
+        for (policy, seed), job in plan["search"]:
+            rec = self._done(job)
+            if rec is not None:
+                picks[(policy, seed)] = Arch.parse(rec["result"]["arch"])
+        return picks
+
+    def _done(self, job):
+        if job.key not in self.storage:
+            return None
+        rec = self.storage.get(job.key)
+        return rec if rec["state"] == "done" else None
+
+    # --- progress ------------------------------------------------------------------------------
+    def status(self):
+        """Jobs by state, overall and per role, as a DataFrame."""
+        spec, plan = self._plan()
+        plan["retrain"] = plan_retrains(spec, self._picks(plan))
+        rows = []
+        for role, items in plan.items():
+            states = {}
+            for _, job in items:
+                state = self.storage.get(job.key)["state"] if job.key in self.storage else "pending"
+                states[state] = states.get(state, 0) + 1
+            rows.append({"role": role, "jobs": len(items), **states})
+        table = pd.DataFrame(rows).fillna(0)
+        for col in ("pending", "running", "done", "failed", "stale"):
+            if col not in table:
+                table[col] = 0
+        cols = ["role", "jobs", "done", "running", "pending", "stale", "failed"]
+        return table[cols].astype({c: int for c in cols[1:]})
+
+    # --- results as DataFrames ---------------------------------------------------------------
+    def _train_rows(self, items, label_names):
+        rows = []
+        for label, job in items:
+            rec = self._done(job)
+            if rec is None:
+                continue
+            label = label if isinstance(label, tuple) else (label,)
+            r = rec["result"]
+            rows.append({**dict(zip(label_names, label)), "arch_id": job.params["arch_id"],
+                         "arch": job.params["arch"], "seed": job.params["seed"],
+                         "valid_ppl": r["valid_ppl"], "test_ppl": r["test_ppl"],
+                         "best_epoch": r["best_epoch"], "curve": r["curve"],
+                         "wall_time": rec["wall_time"], "key": job.key})
+        return pd.DataFrame(rows)
+
+    def ground_truth(self):
+        """Standalone runs of every architecture: arch_id, arch, seed, valid/test ppl, ..."""
+        _, plan = self._plan()
+        return self._train_rows(plan["ground_truth"], ("arch_id_", "seed_")).drop(
+            columns=["arch_id_", "seed_"], errors="ignore")
+
+    def searches(self):
+        """One row per (policy, seed): the pick and the search's wall time."""
+        _, plan = self._plan()
+        rows = []
+        for (policy, seed), job in plan["search"]:
+            rec = self._done(job)
+            if rec is not None:
+                r = rec["result"]
+                rows.append({"policy": policy, "seed": seed, "arch_id": r["arch_id"], "arch": r["arch"],
+                             "wall_time": rec["wall_time"]})
+        return pd.DataFrame(rows)
+
+    def retrains(self):
+        """Final training of each policy's pick and of the random architecture of each seed,
+        with the same recipe and training seed: policy ('random' is the baseline r_s), seed,
+        arch_id, arch, valid_ppl, test_ppl, curve."""
+        spec, plan = self._plan()
+        picks = self._train_rows(plan_retrains(spec, self._picks(plan)), ("policy", "search_seed"))
+        random = self._train_rows([(("random", s), job) for s, job in plan["random"]],
+                                  ("policy", "search_seed"))
+        table = pd.concat([picks, random], ignore_index=True)
+        if table.empty:
+            return table
+        return table.rename(columns={"seed": "train_seed", "search_seed": "seed"})
+
+    def ws(self, role="ws"):
+        """WS perplexities (tidy): sharing, seed, epoch, arch_id, arch, ws_ppl."""
+        _, plan = self._plan()
+        rows = []
+        for label, job in plan[role]:
+            rec = self._done(job)
+            if rec is not None:
+                for row in rec["result"]["rows"]:
+                    rows.append({"sharing": job.params["sharing"], **row})
+        return pd.DataFrame(rows)
+
+    def sharing_ground_truth(self):
+        _, plan = self._plan()
+        return self._train_rows(plan["sharing_gt"], ("arch_id_", "seed_")).drop(
+            columns=["arch_id_", "seed_"], errors="ignore")
+
+    def sharing_ws(self):
+        return self.ws("sharing_ws")
+
+    def events(self):
+        return self.storage.events()
+
+    def close(self):
+        self.storage.close()
