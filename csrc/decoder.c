@@ -6,42 +6,37 @@
 #include "blas.h"
 #include "mathfun.h"
 #include "simd.h"
-
-#define LANES 16 /* fixed partial-reduction width: same sums on every instruction set */
+#include "vec16.h"
 
 /* Adds the bias, turns the row into exp(l - max) and returns the log-sum-exp;
  * *target_logit receives the target's logit before the transform. */
 SIMD_CLONES static float row_exp(int V, float *restrict l, const float *restrict bias,
                                  int target, float *target_logit, float *sum_out) {
-    float m[LANES], s[LANES];
-    for (int j = 0; j < LANES; j++) { m[j] = -INFINITY; s[j] = 0.0f; }
+    v16f m = v16_splat(-INFINITY);
     int v = 0;
-    for (; v + LANES <= V; v += LANES)
-        for (int j = 0; j < LANES; j++) {
-            float x = l[v + j] + bias[v + j];
-            l[v + j] = x;
-            m[j] = x > m[j] ? x : m[j];
-        }
+    for (; v + 16 <= V; v += 16) {
+        v16f x = v16_load(l + v) + v16_load(bias + v);
+        v16_store(l + v, x);
+        m = v16_max(x, m);
+    }
+    float mx = v16_hmax(m);
     for (; v < V; v++) {
         l[v] += bias[v];
-        m[0] = l[v] > m[0] ? l[v] : m[0];
+        mx = l[v] > mx ? l[v] : mx;
     }
-    float mx = m[0];
-    for (int j = 1; j < LANES; j++) mx = m[j] > mx ? m[j] : mx;
     *target_logit = l[target];
-    for (v = 0; v + LANES <= V; v += LANES)
-        for (int j = 0; j < LANES; j++) {
-            float e = fast_expf(l[v + j] - mx);
-            l[v + j] = e;
-            s[j] += e;
-        }
+    v16f s = v16_splat(0.0f), vmx = v16_splat(mx);
+    for (v = 0; v + 16 <= V; v += 16) {
+        v16f e = v16_exp(v16_load(l + v) - vmx);
+        v16_store(l + v, e);
+        s += e;
+    }
+    float sum = v16_hsum(s);
     for (; v < V; v++) {
         float e = fast_expf(l[v] - mx);
         l[v] = e;
-        s[0] += e;
+        sum += e;
     }
-    float sum = 0.0f;
-    for (int j = 0; j < LANES; j++) sum += s[j];
     *sum_out = sum;
     return mx + logf(sum);
 }
