@@ -1,0 +1,208 @@
+"""The ``nas-eval`` command line (also ``python -m nas_eval``).
+
+    nas-eval reproduce --preset tiny --out runs/tiny       # the paper's 2-node study + report
+    nas-eval run --config study.toml --out runs/mine       # any study from a TOML file / flags
+    nas-eval status runs/tiny                              # jobs by state, progress, ETA
+    nas-eval report runs/tiny                              # report.md, results.json, CSVs, PNGs
+
+Rerunning the same command resumes: finished jobs are never rerun.
+"""
+import argparse
+import os
+import sys
+import time
+
+from . import __version__
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _int_list(text):
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip() != "")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _str_list(text):
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def _add_study_options(p):
+    p.add_argument("--out", required=True, help="study directory (store, report and figures)")
+    p.add_argument("--data", help="directory holding ptb/ and wikitext-2/ (else $NAS_EVAL_DATA, "
+                                  "the cache, or a download)")
+    p.add_argument("--executor", choices=("process", "serial", "dask"), default="process",
+                   help="where jobs run (default: local processes)")
+    p.add_argument("--workers", type=int, help="processes for the local pool (default: cores / threads per job)")
+    p.add_argument("--threads-per-job", type=int, default=1, help="core threads each job uses (default 1)")
+    p.add_argument("--dask", metavar="ADDRESS", help="run jobs on a Dask cluster (scheduler address)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun jobs that failed before")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_spec_options(p):
+    p.add_argument("--config", help="TOML file with the study settings (see README)")
+    p.add_argument("--preset", help="study preset: tiny, quick or paper")
+    p.add_argument("--nodes", type=int, help="nodes of the search space")
+    p.add_argument("--corpus", help="ptb, wikitext-2, a directory, or synthetic:key=value,...")
+    p.add_argument("--policies", type=_str_list, help="comma-separated policies")
+    p.add_argument("--seeds", type=_int_list, help="search seeds, e.g. 0,1,2")
+    p.add_argument("--train-seed", type=int, help="the fixed training seed of every retraining")
+    p.add_argument("--gt-seeds", type=_int_list, help="ground-truth seeds ('' for none)")
+    p.add_argument("--ws-seeds", type=_int_list, help="weight-sharing seeds ('' for none)")
+    p.add_argument("--no-sharing", action="store_true", help="skip the amount-of-sharing experiment")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="nas-eval", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"nas_eval {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("reproduce", help="the paper's 2-node study at a preset, then the report")
+    p.add_argument("--preset", default="tiny", help="tiny (~2 min), quick (~10 min) or paper")
+    _add_study_options(p)
+    p = sub.add_parser("run", help="run or resume a study from flags or a TOML file")
+    _add_spec_options(p)
+    _add_study_options(p)
+    p = sub.add_parser("status", help="jobs by state, progress and ETA")
+    p.add_argument("dir")
+    p = sub.add_parser("report", help="write report.md, results.json, CSVs and figures")
+    p.add_argument("dir")
+    p.add_argument("--out", help="where to write (default: the study directory)")
+    return parser
+
+
+def _spec_from_args(args):
+    from .protocol import StudySpec, study_preset
+
+    if getattr(args, "config", None):
+        spec = StudySpec.from_toml(args.config)
+        if args.preset:
+            raise ValueError("give either --config or --preset, not both")
+    else:
+        spec = study_preset(args.preset or "tiny")
+    changes = {}
+    for flag, field in (("nodes", "nodes"), ("corpus", "corpus"), ("policies", "policies"), ("seeds", "seeds"),
+                        ("train_seed", "train_seed"), ("gt_seeds", "gt_seeds"), ("ws_seeds", "ws_seeds")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            changes[field] = value
+    if getattr(args, "no_sharing", False):
+        changes["sharing"] = False
+    if changes:
+        spec = spec.replace(name=spec.name if not changes else spec.name + "+cli", **changes)
+        spec.validate()
+    return spec
+
+
+def _check_corpus(spec):
+    """Load the corpus in the driver first: a missing or corrupt corpus fails before any job."""
+    from . import datasets
+
+    datasets.from_spec(spec.corpus, root=os.environ.get("NAS_EVAL_DATA"))
+
+
+def _executor(args):
+    from .executors import make_executor
+
+    if args.dask:
+        return make_executor("dask", dask_address=args.dask)
+    if args.executor == "dask":
+        return make_executor("dask")
+    return make_executor(args.executor, workers=args.workers, threads_per_job=args.threads_per_job)
+
+
+def _run(args, spec):
+    from .study import Study
+
+    if args.data:
+        if not os.path.isdir(args.data):
+            raise ValueError(f"--data {args.data}: no such directory")
+        os.environ["NAS_EVAL_DATA"] = os.path.abspath(args.data)  # workers inherit it
+    if args.threads_per_job < 1:
+        raise ValueError(f"--threads-per-job must be >= 1, got {args.threads_per_job}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    _check_corpus(spec)
+    os.makedirs(args.out, exist_ok=True)
+    study = Study(args.out)
+    study.configure(spec)
+    print(f"nas_eval {__version__}: {spec.describe()}", file=sys.stderr)
+    print(f"store: {os.path.join(args.out, 'study.db')}", file=sys.stderr)
+    t0 = time.time()
+    ex = _executor(args)
+    try:
+        counts = study.run(executor=ex, threads_per_job=args.threads_per_job,
+                           progress=not args.no_progress, retry_failed=args.retry_failed)
+    finally:
+        if hasattr(ex, "shutdown"):
+            ex.shutdown(wait=False, cancel_futures=True)
+    print(f"ran {counts['done']} jobs ({counts['failed']} failed) in {time.time() - t0:.0f}s", file=sys.stderr)
+    status = study.status()
+    if status["failed"].sum():
+        print(status.to_string(index=False), file=sys.stderr)
+        print("some jobs failed; see `nas-eval status` and rerun with --retry-failed", file=sys.stderr)
+    return study
+
+
+def _report(study, out):
+    from . import report
+
+    results = report.write(study, out)
+    print(f"report: {os.path.join(out, 'report.md')}")
+    return results
+
+
+def _status(path):
+    from .study import Study
+
+    if not os.path.exists(os.path.join(path, "study.db")):
+        raise ValueError(f"{path} holds no study (no study.db)")
+    study = Study(path)
+    table = study.status()
+    print(study.spec.describe())
+    print(table.to_string(index=False))
+    total, done = int(table["jobs"].sum()), int(table["done"].sum())
+    runs = study.storage.results()
+    finished = runs[runs["state"] == "done"]
+    eta = ""
+    if 0 < done < total and "wall_time" in finished:
+        per_job = finished["wall_time"].mean()
+        eta = f", ETA ~{per_job * (total - done) / max(1, os.cpu_count() or 1) / 60:.1f} min on this machine"
+    print(f"{done}/{total} jobs done{eta}")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "status":
+            _status(args.dir)
+        elif args.command == "report":
+            from .study import Study
+
+            if not os.path.exists(os.path.join(args.dir, "study.db")):
+                raise ValueError(f"{args.dir} holds no study (no study.db)")
+            _report(Study(args.dir), args.out or args.dir)
+        else:
+            if args.command == "reproduce":
+                from .protocol import study_preset
+
+                spec = study_preset(args.preset)
+            else:
+                spec = _spec_from_args(args)
+            study = _run(args, spec)
+            if args.command == "reproduce":
+                _report(study, args.out)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished jobs are saved; rerun the same command to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"nas-eval: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

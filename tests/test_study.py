@@ -1,0 +1,164 @@
+"""The protocol as a resumable study: plan, resume after SIGKILL, Dask equals serial, CLI."""
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+import nas_eval
+from nas_eval.protocol import StudySpec, plan_first_phase, study_preset
+
+CORPUS = "synthetic:vocab_size=40,train_tokens=6000,valid_tokens=1500,test_tokens=1500,seed=3"
+
+MICRO_TOML = f"""
+preset = "tiny"
+corpus = "{CORPUS}"
+seeds = [0, 1]
+gt_seeds = [0]
+ws_seeds = [0]
+ws_eval_epochs = [1, 2]
+sharing_gt_seeds = [0]
+sharing_ws_seeds = [0]
+[train]
+hidden = 8
+epochs = {{epochs}}
+[search]
+hidden = 8
+"""
+
+
+def micro(epochs=2):
+    return study_preset("tiny", corpus=CORPUS, seeds=[0, 1], gt_seeds=[0], ws_seeds=[0], ws_eval_epochs=[1, 2],
+                        sharing_gt_seeds=[0], sharing_ws_seeds=[0], train={"hidden": 8, "epochs": epochs},
+                        search={"hidden": 8})
+
+
+def numbers(study):
+    r = study.retrains().sort_values(["policy", "seed"])
+    return list(zip(r["policy"], r["seed"], r["arch_id"], r["valid_ppl"], r["test_ppl"]))
+
+
+@pytest.fixture(scope="module")
+def serial_study(tmp_path_factory):
+    study = nas_eval.Study(str(tmp_path_factory.mktemp("serial")))
+    study.run(micro(), executor="serial", progress=False)
+    return study
+
+
+def test_plan_covers_the_protocol():
+    spec = micro()
+    plan = plan_first_phase(spec)
+    assert len(plan["ground_truth"]) == 32
+    assert len(plan["search"]) == 2  # ws-random x 2 seeds; random is the baseline itself
+    assert len(plan["random"]) == 2
+    assert len(plan["sharing_gt"]) == 12 and len(plan["sharing_ws"]) == 2
+    # a retraining with the training seed and the ground-truth run of that seed are one job
+    gt_keys = {job.key for _, job in plan["ground_truth"]}
+    assert all(job.key in gt_keys for _, job in plan["random"])
+
+
+def test_serial_study_results(serial_study):
+    status = serial_study.status()
+    assert (status["done"] == status["jobs"]).all()
+    r = serial_study.retrains()
+    assert sorted(set(r["policy"])) == ["random", "ws-random"]
+    assert len(r) == 4 and r["train_seed"].eq(0).all()
+    gt = serial_study.ground_truth()
+    assert len(gt) == 32 and gt["valid_ppl"].lt(40).all()
+    ws = serial_study.ws()
+    assert set(ws["epoch"]) == {1, 2} and len(ws) == 64
+    # the pick of ws-random is the WS top-1 of its own search trace
+    s = serial_study.searches()
+    assert set(s["policy"]) == {"ws-random"}
+
+
+def test_rerunning_a_finished_study_runs_nothing(serial_study):
+    before = numbers(serial_study)
+    counts = serial_study.run(executor="serial", progress=False)
+    assert counts["submitted"] == 0
+    assert numbers(serial_study) == before
+
+
+def test_a_store_keeps_one_spec(serial_study):
+    with pytest.raises(ValueError, match="another spec"):
+        serial_study.configure(micro(epochs=3))
+
+
+def _done_count(db):
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("select count(*) from jobs where state='done'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_midway_then_rerun_resumes_and_matches(tmp_path, serial_study):
+    config = tmp_path / "micro.toml"
+    config.write_text(MICRO_TOML.replace("{epochs}", "2"))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "nas_eval", "run", "--config", str(config), "--out", str(out),
+           "--executor", "serial", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = out / "study.db"
+    deadline = time.time() + 60
+    while _done_count(db) < 8 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = _done_count(db)
+    assert 8 <= done_before
+    with sqlite3.connect(db) as conn:
+        finished = dict(conn.execute("select key, finished from jobs where state='done'").fetchall())
+    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    study = nas_eval.Study(str(out))
+    with sqlite3.connect(db) as conn:
+        after = dict(conn.execute("select key, finished from jobs where state='done'").fetchall())
+    assert all(after[k] == v for k, v in finished.items()), "a finished job was rerun"
+    assert (study.status()["done"] == study.status()["jobs"]).all()
+    assert numbers(study) == numbers(serial_study)
+
+
+def test_dask_local_cluster_gives_the_serial_numbers(tmp_path, serial_study):
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        study = nas_eval.Study(str(tmp_path / "dask"))
+        study.run(micro(), executor=client.get_executor(pure=False), progress=False)
+    assert numbers(study) == numbers(serial_study)
+    gt = study.ground_truth().sort_values(["arch_id", "seed"])["valid_ppl"].tolist()
+    assert gt == serial_study.ground_truth().sort_values(["arch_id", "seed"])["valid_ppl"].tolist()
+
+
+def test_cli_rejects_bad_input_before_any_job(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "nas_eval", *args], capture_output=True, text=True)
+
+    r = run("reproduce", "--preset", "gigantic", "--out", str(tmp_path / "a"))
+    assert r.returncode == 2 and "unknown study preset" in r.stderr
+    r = run("run", "--preset", "tiny", "--policies", "random,evolution", "--out", str(tmp_path / "b"))
+    assert r.returncode == 2 and "unknown policy 'evolution'" in r.stderr
+    r = run("run", "--preset", "tiny", "--out", str(tmp_path / "c"), "--data", str(tmp_path / "nowhere"))
+    assert r.returncode == 2 and "no such directory" in r.stderr
+    r = run("run", "--preset", "tiny", "--corpus", str(tmp_path), "--out", str(tmp_path / "d"))
+    assert r.returncode != 0 and "train.txt" in r.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('preset = "tiny"\nseedz = [1]\n')
+    r = run("run", "--config", str(bad), "--out", str(tmp_path / "e"))
+    assert r.returncode == 2 and "seedz" in r.stderr
+    assert not (tmp_path / "e" / "study.db").exists()
+    r = run("status", str(tmp_path / "nothing"))
+    assert r.returncode == 2 and "holds no study" in r.stderr
+
+
+def test_spec_round_trip_and_validation():
+    spec = study_preset("quick")
+    assert StudySpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(ValueError, match="unknown policy"):
+        study_preset("tiny", policies=["random", "nope"])
+    with pytest.raises(ValueError, match="ws_eval_epochs"):
+        study_preset("tiny", ws_eval_epochs=[99])
+    with pytest.raises(ValueError, match="duplicates"):
+        study_preset("tiny", seeds=[1, 1])
