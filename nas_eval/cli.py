@@ -66,6 +66,13 @@ def build_parser():
     p = sub.add_parser("run", help="run or resume a study from flags or a TOML file")
     _add_spec_options(p)
     _add_study_options(p)
+    p = sub.add_parser("train", help="train one architecture standalone and print its perplexity")
+    p.add_argument("arch", help='the cell, e.g. "0:tanh 1:relu" (node i: predecessor:activation)')
+    p.add_argument("--preset", default="quick", help="training preset: tiny, quick, search or paper")
+    p.add_argument("--corpus", default="ptb", help="ptb, wikitext-2, a directory, or synthetic:...")
+    p.add_argument("--data", help="directory holding ptb/ (else $NAS_EVAL_DATA, the cache, a download)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="core threads (default: all cores)")
     p = sub.add_parser("status", help="jobs by state, progress and ETA")
     p.add_argument("dir")
     p = sub.add_parser("report", help="write report.md, results.json, CSVs and figures")
@@ -174,9 +181,34 @@ def _status(path):
     print(f"{done}/{total} jobs done{eta}")
 
 
+def _train(args):
+    import math
+
+    from . import datasets
+    from ._threads import set_num_threads
+    from .config import TrainConfig
+    from .space import Arch
+    from .training import train
+
+    arch = Arch.parse(args.arch)
+    config = TrainConfig.preset(args.preset)
+    if args.threads is not None:
+        set_num_threads(args.threads)
+    corpus = datasets.from_spec(args.corpus, root=args.data)
+    print(f"nas_eval {__version__}: train {arch} on {corpus.name} with seed {args.seed}, {config.describe()}",
+          file=sys.stderr)
+    result = train(arch, corpus, config, seed=args.seed, progress=True)
+    print(result.history[["epoch", "train_ppl", "valid_ppl", "asgd", "steps", "epoch_time"]].to_string(index=False))
+    print(f"valid ppl {result.valid_ppl:.2f}, test ppl {result.test_ppl:.2f} (best epoch {result.best_epoch}, "
+          f"{result.wall_time:.0f}s) — {arch}, seed {args.seed}, {config.describe()}, data {corpus.name}")
+    return 0 if math.isfinite(result.valid_ppl) else 1
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "train":
+            return _train(args)
         if args.command == "status":
             _status(args.dir)
         elif args.command == "report":

@@ -149,12 +149,12 @@ PRESETS = {
     "search": dict(name="search", hidden=300, batch_size=256, eval_batch_size=10, test_batch_size=1,
                    bptt_mode="search", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
                    dropoute=0.0, wdecay=5e-7, tar=1e-3, epochs=50, asgd=False),
-    # minutes on PTB: d 850 -> 256, 1000 -> 6 epochs of 400 steps (~900k tokens), dropouts
-    # scaled down (a small, briefly trained model underfits rather than overfits), test
-    # batch 1 -> 10 (batch 1 evaluation is latency-bound on a CPU), NT-ASGD kept
+    # minutes on PTB: d 850 -> 256, 1000 epochs -> 4 epochs of 250 steps (~2.2M tokens),
+    # dropouts scaled down (a small, briefly trained model underfits rather than overfits),
+    # test batch 1 -> 10 (batch 1 evaluation is latency-bound on a CPU), NT-ASGD kept
     "quick": dict(name="quick", hidden=256, batch_size=64, eval_batch_size=10, test_batch_size=10,
                   bptt_mode="awd", dropout=0.3, dropouth=0.1, dropoutx=0.2, dropouti=0.1,
-                  dropoute=0.0, wdecay=8e-7, tar=1e-3, epochs=6, asgd=True, max_steps_per_epoch=400),
+                  dropoute=0.0, wdecay=8e-7, tar=1e-3, epochs=4, asgd=True, max_steps_per_epoch=250),
     # seconds, for tests and smoke runs: d 32, a 20k-token slice of train, 5k of valid/test
     "tiny": dict(name="tiny", hidden=32, batch_size=16, eval_batch_size=10, test_batch_size=10,
                  bptt=20, bptt_mode="fixed", dropout=0.1, dropouth=0.05, dropoutx=0.1, dropouti=0.05,
