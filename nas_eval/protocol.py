@@ -155,6 +155,16 @@ STUDY_PRESETS = {
         search=_tiny("study-quick-search", hidden=32, batch_size=16, epochs=4, train_tokens=30000, valid_tokens=5000, test_tokens=5000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2, 3, 4),
         sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1)),
+    # about 40 minutes here: d = 64 on a 200k-token slice of PTB, 4 epochs (WS: 6), two
+    # ground-truth seeds, three WS seeds: the smallest scale at which architectures separate
+    "small": lambda: StudySpec(
+        name="small",
+        train=_tiny("study-small", hidden=64, batch_size=32, bptt=35, epochs=4, train_tokens=200000,
+                    valid_tokens=20000, test_tokens=20000),
+        search=_tiny("study-small-search", hidden=64, batch_size=32, bptt=35, epochs=6, train_tokens=200000,
+                     valid_tokens=20000, test_tokens=20000),
+        seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4, 6),
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
     # the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)
     "paper": lambda: StudySpec(name="paper", train=TrainConfig.preset("paper"),
                                search=TrainConfig.preset("search"), seeds=tuple(range(10)),
