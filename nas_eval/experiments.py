@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ._progress import disabled
 from .config import TrainConfig
 from .space import Arch, SearchSpace
 from .supernet import SuperNet
@@ -90,7 +91,7 @@ def ground_truth(space_or_archs, corpus, config, seeds, progress=None):
     seeds = _seeds(seeds)
     rows = []
     units = [(i, a, s) for i, a in zip(ids, archs) for s in seeds]
-    for arch_id, arch, seed in tqdm(units, desc="ground truth", disable=progress, unit="run"):
+    for arch_id, arch, seed in tqdm(units, desc="ground truth", disable=disabled(progress), unit="run"):
         rows.append({"arch_id": arch_id, **ground_truth_run(arch, corpus, config, seed)})
     return GroundTruth(pd.DataFrame(rows), config, corpus.name)
 
@@ -137,6 +138,6 @@ def ws_ranking(space_or_archs, corpus, config, seeds, eval_epochs, sharing="node
     """Per WS seed and evaluation epoch, the WS perplexity of every architecture (tidy)."""
     space, archs, ids = _archs(space_or_archs)
     rows = []
-    for seed in tqdm(_seeds(seeds), desc=f"WS ({sharing})", disable=progress, unit="seed"):
+    for seed in tqdm(_seeds(seeds), desc=f"WS ({sharing})", disable=disabled(progress), unit="seed"):
         rows.extend(ws_run(archs, corpus, config, seed, eval_epochs, sharing=sharing, ids=ids))
     return pd.DataFrame(rows)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ._progress import disabled
 from .config import TrainConfig
 from .model import CellLM, batchify
 from .space import Arch
@@ -131,7 +132,7 @@ def train(arch, corpus, config, seed=0, progress=None):
         finally:
             params[:] = current
 
-    bar = tqdm(range(1, config.epochs + 1), desc=f"train {arch}", disable=progress is False if progress is not None else None,
+    bar = tqdm(range(1, config.epochs + 1), desc=f"train {arch}", disable=disabled(progress),
                leave=False, unit="epoch")
     for epoch in bar:
         e0 = time.perf_counter()
