@@ -49,7 +49,7 @@ def _seeds(seeds):
 def ground_truth_run(arch, corpus, config, seed):
     """One standalone training, as a flat record (a row of ground_truth's table)."""
     r = train(arch, corpus, config, seed, progress=False)
-    return {"arch": str(r.arch), "seed": r.seed, "valid_ppl": r.valid_ppl, "test_ppl": r.test_ppl,
+    return {"arch": str(r.arch), "genotype": str(list(r.arch.genotype)), "seed": r.seed, "valid_ppl": r.valid_ppl, "test_ppl": r.test_ppl,
             "best_epoch": r.best_epoch, "epochs": len(r.history), "wall_time": r.wall_time,
             "curve": r.history["valid_ppl"].tolist(), "events": r.events}
 
