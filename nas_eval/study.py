@@ -63,8 +63,9 @@ class Study:
         if spec is not None:
             self.configure(spec)
         spec, plan = self._plan()
-        for role, items in plan.items():
-            self.storage.add([job for _, job in items])
+        # longest jobs first (super-nets, searches), so the pool does not end on a straggler
+        for role in ("ws", "sharing_ws", "search", "ground_truth", "random", "sharing_gt"):
+            self.storage.add([job for _, job in plan[role]])
         own = isinstance(executor, str)
         ex = make_executor(executor, workers=workers, threads_per_job=threads_per_job) if own else make_executor(executor)
         counts = {"submitted": 0, "done": 0, "failed": 0}
