@@ -27,13 +27,13 @@ static inline __attribute__((always_inline)) float activate_grad(int op, float f
 
 /* [a | b] -> [c | f] with c = sigmoid(a), f = op(b); s = sp + c * (f - sp). */
 static inline __attribute__((always_inline)) void node_forward_op(
-        int op, int rows, int d, const float *restrict sp, float *restrict cf,
+        int op, int rows, int width, int d, const float *restrict sp, float *restrict cf,
         float *restrict s) {
     for (int r = 0; r < rows; r++) {
         float *restrict c = cf + (size_t)r * 2 * d, *restrict f = c + d;
         const float *restrict p = sp + (size_t)r * d;
         float *restrict o = s + (size_t)r * d;
-        for (int k = 0; k < d; k++) {
+        for (int k = 0; k < width; k++) {
             float ck = fast_sigmoidf(c[k]);
             float fk = activate(op, f[k]);
             c[k] = ck;
@@ -43,27 +43,28 @@ static inline __attribute__((always_inline)) void node_forward_op(
     }
 }
 
-SIMD_CLONES static void node_forward(int op, int rows, int d, const float *sp, float *cf,
-                                     float *s) {
+/* rows x width block of a (rows, d) state; cf rows have stride 2d (gate | candidate) */
+SIMD_CLONES static void node_forward(int op, int rows, int width, int d, const float *sp,
+                                     float *cf, float *s) {
     switch (op) {
-    case OP_TANH: node_forward_op(OP_TANH, rows, d, sp, cf, s); break;
-    case OP_RELU: node_forward_op(OP_RELU, rows, d, sp, cf, s); break;
-    case OP_SIGMOID: node_forward_op(OP_SIGMOID, rows, d, sp, cf, s); break;
-    default: node_forward_op(OP_IDENTITY, rows, d, sp, cf, s); break;
+    case OP_TANH: node_forward_op(OP_TANH, rows, width, d, sp, cf, s); break;
+    case OP_RELU: node_forward_op(OP_RELU, rows, width, d, sp, cf, s); break;
+    case OP_SIGMOID: node_forward_op(OP_SIGMOID, rows, width, d, sp, cf, s); break;
+    default: node_forward_op(OP_IDENTITY, rows, width, d, sp, cf, s); break;
     }
 }
 
 /* Given ds, overwrite [c | f] with [da | db] and add ds * (1 - c) into dsp
  * (or store it there when accumulate == 0). */
 static inline __attribute__((always_inline)) void node_backward_op(
-        int op, int rows, int d, const float *restrict ds, const float *restrict sp,
+        int op, int rows, int width, int d, const float *restrict ds, const float *restrict sp,
         float *restrict cf, float *restrict dsp, int accumulate) {
     for (int r = 0; r < rows; r++) {
         float *restrict c = cf + (size_t)r * 2 * d, *restrict f = c + d;
         const float *restrict p = sp + (size_t)r * d;
         const float *restrict g = ds + (size_t)r * d;
         float *restrict dp = dsp + (size_t)r * d;
-        for (int k = 0; k < d; k++) {
+        for (int k = 0; k < width; k++) {
             float ck = c[k], fk = f[k], gk = g[k];
             float carry = gk * (1.0f - ck);
             c[k] = gk * (fk - p[k]) * ck * (1.0f - ck);
@@ -73,122 +74,184 @@ static inline __attribute__((always_inline)) void node_backward_op(
     }
 }
 
-SIMD_CLONES static void node_backward(int op, int rows, int d, const float *ds,
+SIMD_CLONES static void node_backward(int op, int rows, int width, int d, const float *ds,
                                       const float *sp, float *cf, float *dsp, int accumulate) {
     switch (op) {
-    case OP_TANH: node_backward_op(OP_TANH, rows, d, ds, sp, cf, dsp, accumulate); break;
-    case OP_RELU: node_backward_op(OP_RELU, rows, d, ds, sp, cf, dsp, accumulate); break;
-    case OP_SIGMOID: node_backward_op(OP_SIGMOID, rows, d, ds, sp, cf, dsp, accumulate); break;
-    default: node_backward_op(OP_IDENTITY, rows, d, ds, sp, cf, dsp, accumulate); break;
+    case OP_TANH: node_backward_op(OP_TANH, rows, width, d, ds, sp, cf, dsp, accumulate); break;
+    case OP_RELU: node_backward_op(OP_RELU, rows, width, d, ds, sp, cf, dsp, accumulate); break;
+    case OP_SIGMOID: node_backward_op(OP_SIGMOID, rows, width, d, ds, sp, cf, dsp, accumulate); break;
+    default: node_backward_op(OP_IDENTITY, rows, width, d, ds, sp, cf, dsp, accumulate); break;
     }
 }
 
-SIMD_CLONES static void mul_into(size_t n, const float *restrict x, const float *restrict m,
-                                 float *restrict y) {
-    for (size_t i = 0; i < n; i++) y[i] = x[i] * m[i];
-}
-
-SIMD_CLONES static void add_mul(size_t n, const float *restrict x, const float *restrict m,
-                                float *restrict y) {
-    for (size_t i = 0; i < n; i++) y[i] += x[i] * m[i];
-}
-
-SIMD_CLONES static void add_into(size_t n, const float *restrict x, float *restrict y) {
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
-}
-
-SIMD_CLONES static void mean_of_outputs(const CellArch *a, size_t n, const float *S,
-                                        size_t node_stride, float *h) {
-    int count = 0;
-    memset(h, 0, n * sizeof(float));
-    for (int i = 1; i <= a->n; i++) {
-        if (!a->out[i - 1]) continue;
-        const float *restrict s = S + (size_t)i * node_stride;
-        for (size_t k = 0; k < n; k++) h[k] += s[k];
-        count++;
+/* --- rows x width blocks of (rows, d) matrices ------------------------------------------- */
+SIMD_CLONES static void block_mul(int rows, int width, int d, const float *x, const float *m,
+                                  float *y) {
+    for (int r = 0; r < rows; r++) {
+        const float *restrict xr = x + (size_t)r * d, *restrict mr = m + (size_t)r * d;
+        float *restrict yr = y + (size_t)r * d;
+        for (int k = 0; k < width; k++) yr[k] = xr[k] * mr[k];
     }
-    float inv = 1.0f / (float)count;
-    for (size_t k = 0; k < n; k++) h[k] *= inv;
 }
 
-void cell_forward(const CellArch *a, int T, int B, int b0, int b1, int d, const float *w0h,
-                  float *const *W, const float *mask_h, float *CF, float *S, float *H,
-                  float *tmp) {
-    const size_t bd = (size_t)B * d, rows = (size_t)T * B, nb = (size_t)(b1 - b0) * d;
-    const size_t s_stride = rows * d, cf_stride = rows * 2 * d, off = (size_t)b0 * d;
-    const int nr = b1 - b0;
-    const float *mh = mask_h ? mask_h + off : NULL;
-    float *tm = tmp + off;
-    for (int t = 0; t < T; t++) {
-        const size_t at = t * bd + off; /* this step's rows b0..b1 in a (T*B, d) block */
-        const float *hprev = H + at;
-        float *cf0 = CF + 2 * at;
-        const float *hin = hprev;
-        if (mh) { mul_into(nb, hprev, mh, tm); hin = tm; }
-        gemm(0, 0, nr, 2 * d, d, 1.0f, hin, d, w0h, 2 * d, 1.0f, cf0, 2 * d);
-        node_forward(OP_TANH, nr, d, hprev, cf0, S + at);
-        for (int i = 1; i <= a->n; i++) {
-            const float *sp = S + a->pred[i - 1] * s_stride + at;
-            float *cf = CF + i * cf_stride + 2 * at;
-            const float *sin = sp;
-            if (mh) { mul_into(nb, sp, mh, tm); sin = tm; }
-            gemm(0, 0, nr, 2 * d, d, 1.0f, sin, d, W[i], 2 * d, 0.0f, cf, 2 * d);
-            node_forward(a->op[i - 1], nr, d, sp, cf, S + i * s_stride + at);
+/* y += x (m == NULL) or y += x * m */
+SIMD_CLONES static void block_add(int rows, int width, int d, const float *x, const float *m,
+                                  float *y) {
+    for (int r = 0; r < rows; r++) {
+        const float *restrict xr = x + (size_t)r * d;
+        float *restrict yr = y + (size_t)r * d;
+        if (m) {
+            const float *restrict mr = m + (size_t)r * d;
+            for (int k = 0; k < width; k++) yr[k] += xr[k] * mr[k];
+        } else {
+            for (int k = 0; k < width; k++) yr[k] += xr[k];
         }
-        mean_of_outputs(a, nb, S + at, s_stride, H + bd + at);
     }
 }
 
-SIMD_CLONES static void scaled_sum(size_t n, const float *restrict x, const float *restrict y,
-                                   float scale, float *restrict out) {
-    for (size_t i = 0; i < n; i++) out[i] = (x[i] + y[i]) * scale;
+SIMD_CLONES static void block_set(int rows, int width, int d, const float *x, const float *y,
+                                  float scale, float *out) {
+    for (int r = 0; r < rows; r++) {
+        const float *restrict xr = x + (size_t)r * d, *restrict yr = y + (size_t)r * d;
+        float *restrict o = out + (size_t)r * d;
+        if (x) for (int k = 0; k < width; k++) o[k] = (xr[k] + yr[k]) * scale;
+        else for (int k = 0; k < width; k++) o[k] = 0.0f;
+    }
 }
 
-void cell_backward(const CellArch *a, int T, int B, int b0, int b1, int d, const float *w0h,
-                   float *const *W, const float *mask_h, float *CF, const float *S,
-                   const float *H, const float *dH, float *dS, float *G, float *dh) {
-    const size_t bd = (size_t)B * d, rows = (size_t)T * B, nb = (size_t)(b1 - b0) * d;
-    const size_t s_stride = rows * d, cf_stride = rows * 2 * d, off = (size_t)b0 * d;
-    const int nr = b1 - b0;
-    const float *mh = mask_h ? mask_h + off : NULL;
+/* h = mean of the output nodes' states (block) */
+SIMD_CLONES static void block_mean(const CellArch *a, int rows, int width, int d, const float *S,
+                                   size_t node_stride, float *h) {
+    int count = 0;
+    for (int i = 1; i <= a->n; i++) count += a->out[i - 1] != 0;
+    float inv = 1.0f / (float)count;
+    for (int r = 0; r < rows; r++) {
+        float *restrict hr = h + (size_t)r * d;
+        for (int k = 0; k < width; k++) hr[k] = 0.0f;
+        for (int i = 1; i <= a->n; i++) {
+            if (!a->out[i - 1]) continue;
+            const float *restrict sr = S + (size_t)i * node_stride + (size_t)r * d;
+            for (int k = 0; k < width; k++) hr[k] += sr[k];
+        }
+        for (int k = 0; k < width; k++) hr[k] *= inv;
+    }
+}
+
+/* The forward through time on a block of the batch (rows b0..b1, all columns; workers split
+ * the batch and never wait for each other) or of the columns (all rows, columns k0..k1 of
+ * every state; workers meet at a barrier after each node, since the next node's product
+ * reads every column; worth it for large d, where products over all B rows run much faster
+ * than over half of them). */
+void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf) {
+    const int T = blk->T, B = blk->B, d = blk->d;
+    const size_t bd = (size_t)B * d, rows = (size_t)T * B;
+    const size_t s_stride = rows * d, cf_stride = rows * 2 * d;
+    const int by_cols = blk->by_cols;
+    /* this worker's block: rows r0.., nr rows; columns c0.., nc columns */
+    const int r0 = by_cols ? 0 : blk->lo, nr = by_cols ? B : blk->hi - blk->lo;
+    const int c0 = by_cols ? blk->lo : 0, nc = by_cols ? blk->hi - blk->lo : d;
+    const size_t off = (size_t)r0 * d + c0;
+    const float *mh = buf->mask_h ? buf->mask_h + off : NULL;
+    float *const *W = buf->W;
+    if (nr == 0 || nc == 0) {  /* nothing of its own, but it must still meet the others */
+        if (by_cols) for (int t = 0; t < T * (a->n + 1) + 1; t++) blk->barrier(blk->ctx);
+        return;
+    }
+    if (mh) block_mul(nr, nc, d, buf->H + off, mh, buf->HM + off);
+    if (by_cols) blk->barrier(blk->ctx);
+    /* the products: all rows of my columns of gate and candidate, or my rows of all columns */
+#define PRODUCT(A, Wm, beta, C)                                                                    \
+    do {                                                                                       \
+        if (by_cols) {                                                                         \
+            gemm(0, 0, B, nc, d, 1.0f, (A), d, (Wm) + c0, 2 * d, (beta), (C) + c0, 2 * d);     \
+            gemm(0, 0, B, nc, d, 1.0f, (A), d, (Wm) + d + c0, 2 * d, (beta), (C) + d + c0, 2 * d); \
+        } else {                                                                               \
+            gemm(0, 0, nr, 2 * d, d, 1.0f, (A) + (size_t)r0 * d, d, (Wm), 2 * d, (beta),           \
+                 (C) + (size_t)r0 * 2 * d, 2 * d);                                             \
+        }                                                                                      \
+    } while (0)
+    for (int t = 0; t < T; t++) {
+        const size_t at = (size_t)t * bd;
+        float *cf0 = buf->CF + 2 * at;
+        PRODUCT(buf->HM + at, buf->w0h, 1.0f, cf0);
+        node_forward(OP_TANH, nr, nc, d, buf->H + at + off, cf0 + 2 * (size_t)r0 * d + c0, buf->S + at + off);
+        if (mh) block_mul(nr, nc, d, buf->S + at + off, mh, buf->SM + at + off);
+        for (int i = 1; i <= a->n; i++) {
+            if (by_cols) blk->barrier(blk->ctx);  /* node pred[i] complete in every column */
+            const int p = a->pred[i - 1];
+            float *cf = buf->CF + i * cf_stride + 2 * at;
+            PRODUCT(buf->SM + p * s_stride + at, W[i], 0.0f, cf);
+            float *s = buf->S + i * s_stride + at + off;
+            node_forward(a->op[i - 1], nr, nc, d, buf->S + p * s_stride + at + off,
+                         cf + 2 * (size_t)r0 * d + c0, s);
+            if (mh) block_mul(nr, nc, d, s, mh, buf->SM + i * s_stride + at + off);
+        }
+        float *h = buf->H + bd + at + off;
+        block_mean(a, nr, nc, d, buf->S + at + off, s_stride, h);
+        if (mh) block_mul(nr, nc, d, h, mh, buf->HM + bd + at + off);
+        if (by_cols) blk->barrier(blk->ctx);  /* h_t complete before the next step reads it */
+    }
+#undef PRODUCT
+}
+
+void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf) {
+    const int T = blk->T, B = blk->B, d = blk->d;
+    const size_t bd = (size_t)B * d, rows = (size_t)T * B;
+    const size_t s_stride = rows * d, cf_stride = rows * 2 * d;
+    const int by_cols = blk->by_cols;
+    const int r0 = by_cols ? 0 : blk->lo, nr = by_cols ? B : blk->hi - blk->lo;
+    const int c0 = by_cols ? blk->lo : 0, nc = by_cols ? blk->hi - blk->lo : d;
+    const size_t off = (size_t)r0 * d + c0;
+    const float *mh = buf->mask_h ? buf->mask_h + off : NULL;
+    float *const *W = buf->W;
+    float *dS = buf->dS, *G = buf->G, *dh = buf->dh + off;
     int n_out = 0, has_child[LM_MAX_NODES + 1] = {0};
     for (int i = 1; i <= a->n; i++) {
         n_out += a->out[i - 1] != 0;
         has_child[a->pred[i - 1]] = 1;
     }
     const float inv_out = 1.0f / (float)n_out;
-    float *dh_r = dh + off;
-    memset(dh_r, 0, nb * sizeof(float));
+    if (nr == 0 || nc == 0) {
+        if (by_cols) for (int t = 0; t < T * (a->n + 1); t++) blk->barrier(blk->ctx);
+        return;
+    }
+    block_set(nr, nc, d, NULL, NULL, 0.0f, dh);
+    /* G_p += dab_i W_i^T: my columns of all rows, or my rows of all columns */
+#define PRODUCT_T(dab, Wm, beta, C)                                                                \
+    do {                                                                                       \
+        if (by_cols)                                                                           \
+            gemm(0, 1, B, nc, 2 * d, 1.0f, (dab), 2 * d, (Wm) + (size_t)c0 * 2 * d, 2 * d, (beta), \
+                 (C) + c0, d);                                                                 \
+        else                                                                                   \
+            gemm(0, 1, nr, d, 2 * d, 1.0f, (dab) + (size_t)r0 * 2 * d, 2 * d, (Wm), 2 * d, (beta), \
+                 (C) + (size_t)r0 * d, d);                                                     \
+    } while (0)
     for (int t = T - 1; t >= 0; t--) {
-        const size_t at = t * bd + off;
+        const size_t at = (size_t)t * bd;
         /* gradient reaching each node's state at step t: h_t = mean of output nodes */
         for (int i = 0; i <= a->n; i++) {
-            float *ds = dS + i * bd + off;
-            if (i > 0 && a->out[i - 1]) scaled_sum(nb, dH + at, dh_r, inv_out, ds);
-            else memset(ds, 0, nb * sizeof(float));
-            if (has_child[i]) memset(G + i * bd + off, 0, nb * sizeof(float));
+            int out = i > 0 && a->out[i - 1];
+            block_set(nr, nc, d, out ? buf->dH + at + off : NULL, dh, inv_out, dS + i * bd + off);
+            if (has_child[i]) block_set(nr, nc, d, NULL, NULL, 0.0f, G + i * bd + off);
         }
         for (int i = a->n; i >= 1; i--) {
             float *ds = dS + i * bd + off;
-            if (has_child[i]) {
-                if (mh) add_mul(nb, G + i * bd + off, mh, ds);
-                else add_into(nb, G + i * bd + off, ds);
-            }
-            int p = a->pred[i - 1];
-            float *cf = CF + i * cf_stride + 2 * at;
-            node_backward(a->op[i - 1], nr, d, ds, S + p * s_stride + at, cf, dS + p * bd + off, 1);
-            gemm(0, 1, nr, d, 2 * d, 1.0f, cf, 2 * d, W[i], 2 * d, 1.0f, G + p * bd + off, d);
+            if (has_child[i]) block_add(nr, nc, d, G + i * bd + off, mh, ds);
+            const int p = a->pred[i - 1];
+            float *cf = buf->CF + i * cf_stride + 2 * at;
+            node_backward(a->op[i - 1], nr, nc, d, ds, buf->S + p * s_stride + at + off,
+                          cf + 2 * (size_t)r0 * d + c0, dS + p * bd + off, 1);
+            if (by_cols) blk->barrier(blk->ctx);  /* dab_i complete in every column */
+            PRODUCT_T(cf, W[i], 1.0f, G + p * bd);
         }
         /* node 0: s0 = h + c0 (tanh(b0) - h) with h = h_{t-1} */
-        float *ds0 = dS + off, *g0 = G + off;
-        if (has_child[0]) {
-            if (mh) add_mul(nb, g0, mh, ds0);
-            else add_into(nb, g0, ds0);
-        }
-        float *cf0 = CF + 2 * at;
-        node_backward(OP_TANH, nr, d, ds0, H + at, cf0, dh_r, 0);
-        gemm(0, 1, nr, d, 2 * d, 1.0f, cf0, 2 * d, w0h, 2 * d, 0.0f, g0, d);
-        if (mh) add_mul(nb, g0, mh, dh_r);
-        else add_into(nb, g0, dh_r);
+        float *ds0 = dS + off;
+        if (has_child[0]) block_add(nr, nc, d, G + off, mh, ds0);
+        float *cf0 = buf->CF + 2 * at;
+        node_backward(OP_TANH, nr, nc, d, ds0, buf->H + at + off, cf0 + 2 * (size_t)r0 * d + c0, dh, 0);
+        if (by_cols) blk->barrier(blk->ctx);
+        PRODUCT_T(cf0, buf->w0h, 0.0f, G);
+        block_add(nr, nc, d, G + off, mh, dh);
     }
+#undef PRODUCT_T
 }

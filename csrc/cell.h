@@ -6,20 +6,31 @@
 
 #include "lm.h"
 
-/* Both work on batch rows b0..b1-1 only: rows of a batch are independent through the
- * recurrence, so workers split the batch and run the whole time loop without syncing.
- * Buffers (see LM): CF, S are (n+1) blocks of T*B rows; H holds (T+1)*B rows with H[0]
- * = h_{-1} on entry. On entry CF[0] holds x_t W0[:d] for every step. W[i] is node i's
- * matrix (index 1..n; W[0] unused), w0h = W0[d:]. mask_h may be NULL (no dropout). */
-void cell_forward(const CellArch *a, int T, int B, int b0, int b1, int d, const float *w0h,
-                  float *const *W, const float *mask_h, float *CF, float *S, float *H,
-                  float *tmp);
+/* Where a worker's share of the cell lives: batch rows lo..hi (by_cols == 0) or state
+ * columns lo..hi (by_cols == 1; every worker then calls barrier(ctx) at the same points). */
+typedef struct {
+    int T, B, d;
+    int by_cols, lo, hi;
+    void (*barrier)(void *ctx);
+    void *ctx;
+} CellBlock;
 
-/* dH (T*B, d): gradient with respect to h_0..h_{T-1} (the outputs H[1..T]).
- * On return CF holds [da | db] for every node and step, and dh holds the gradient with
- * respect to the incoming hidden state h_{-1}. */
-void cell_backward(const CellArch *a, int T, int B, int b0, int b1, int d, const float *w0h,
-                   float *const *W, const float *mask_h, float *CF, const float *S,
-                   const float *H, const float *dH, float *dS, float *G, float *dh);
+/* Buffers, all (T*B)-row blocks per node (see LM): CF (n+1) x (T*B, 2d) holds on entry
+ * x_t W0[:d] in block 0 and receives [gate | candidate], later [da | db]; S, SM (n+1) x
+ * (T*B, d) node states and their h-masked copies (SM == S without h dropout); H, HM
+ * ((T+1)*B, d) with H[0] = h_{-1} on entry; dH (T*B, d) the gradient with respect to
+ * h_0..h_{T-1}; dS, G (n+1) x (B, d) and dh (B, d) per-step scratch; dh ends as the
+ * gradient with respect to h_{-1}. W[i] is node i's matrix (1..n), w0h = W0[d:]. */
+typedef struct {
+    const float *w0h;
+    float *const *W;
+    const float *mask_h;
+    float *CF, *S, *SM, *H, *HM;
+    const float *dH;
+    float *dS, *G, *dh;
+} CellBuffers;
+
+void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);
+void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);
 
 #endif

@@ -78,7 +78,9 @@ int lm_reserve(LM *m, int T, int B, int n) {
         rows * d,            /* X */
         np1 * rows * 2 * d,  /* CF */
         np1 * rows * d,      /* S */
+        np1 * rows * d,      /* SM */
         (rows + B) * d,      /* H */
+        (rows + B) * d,      /* HM */
         rows * d,            /* HD */
         rows * d,            /* dHD */
         nw * chunk * V,      /* logits */
@@ -99,7 +101,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
         if (!m->acts) { m->act_floats = 0; m->act_T = 0; return -1; }
         m->act_floats = total;
     }
-    float **ptrs[] = {&m->X, &m->CF, &m->S, &m->H, &m->HD, &m->dHD, &m->logits, &m->dE_part,
+    float **ptrs[] = {&m->X, &m->CF, &m->S, &m->SM, &m->H, &m->HM, &m->HD, &m->dHD, &m->logits, &m->dE_part,
                       &m->dbias_part, &m->dS,
                       &m->G, &m->dh, &m->tmp, &m->mask_x, &m->mask_h, &m->mask_out,
                       &m->mask_emb};
@@ -205,25 +207,14 @@ static void weight_gradients(LM *m, const CellArch *a, int T, int B, const float
     par_gemm(m->act_workers, 0, 1, (int)rows, d, 2 * d, 1.0f, dab0, 2 * d, w0, 2 * d, 0.0f, m->dHD, d);
     embedding_backward((int)rows, B, d, inputs, m->dHD, mask_emb, mask_x,
                        m->grads + m->lay.embedding);
-    /* recurrent half of W0 and the node matrices read masked states: mask in place,
-     * since the backward through time is done with the raw ones */
-    if (mask_h) {
-        apply_tiled(rows, B, d, m->H, mask_h, m->H);
-        int masked[LM_MAX_NODES + 1] = {0};
-        for (int i = 1; i <= a->n; i++) {
-            int p = a->pred[i - 1];
-            if (masked[p]) continue;
-            float *s = m->S + (size_t)p * rows * d;
-            apply_tiled(rows, B, d, s, mask_h, s);
-            masked[p] = 1;
-        }
-    }
-    par_gemm(m->act_workers, 1, 0, d, 2 * d, (int)rows, 1.0f, m->H, d, dab0, 2 * d, 0.0f, gw0 + (size_t)2 * d * d, 2 * d);
+    /* the recurrent half of W0 and the node matrices saw the h-masked states */
+    const float *HM = mask_h ? m->HM : m->H, *SM = mask_h ? m->SM : m->S;
+    par_gemm(m->act_workers, 1, 0, d, 2 * d, (int)rows, 1.0f, HM, d, dab0, 2 * d, 0.0f, gw0 + (size_t)2 * d * d, 2 * d);
     memset(m->mat_used, 0, (size_t)m->n_mats);
     for (int i = 1; i <= a->n; i++) {
         int k = a->mat[i - 1];
         float *gw = m->grads + m->lay.mats + (size_t)k * d * 2 * d;
-        const float *s = m->S + (size_t)a->pred[i - 1] * rows * d;
+        const float *s = SM + (size_t)a->pred[i - 1] * rows * d;
         const float *dab = m->CF + (size_t)i * rows * 2 * d;
         par_gemm(m->act_workers, 1, 0, d, 2 * d, (int)rows, 1.0f, s, d, dab, 2 * d, m->mat_used[k] ? 1.0f : 0.0f, gw, 2 * d);
         m->mat_used[k] = 1;
@@ -248,26 +239,48 @@ typedef struct {
     const float *w0h, *mh, *HD;
     float *const *W;
     const int32_t *targets;
+    Barrier barrier;
     double loss[64];
 } StepJob;
 
+/* d at and above which workers split the cell's columns rather than its batch rows:
+ * products over all B rows run much faster than over B / workers rows once d is large,
+ * which pays for a barrier per node and step (measured: benchmarks/bench_cell.py). */
+#define COLUMN_SPLIT_MIN_D 128
+
+static void cell_block(const StepJob *j, int w, int n, Barrier *bar, BarrierSeat *seat, CellBlock *blk) {
+    const LM *m = j->m;
+    blk->T = j->T; blk->B = j->B; blk->d = m->d;
+    blk->by_cols = n > 1 && m->d >= COLUMN_SPLIT_MIN_D;
+    pool_range(blk->by_cols ? m->d : j->B, w, n, &blk->lo, &blk->hi);
+    barrier_seat(seat, bar);
+    blk->barrier = barrier_wait;
+    blk->ctx = seat;
+}
+
+static CellBuffers cell_buffers(const StepJob *j) {
+    LM *m = j->m;
+    CellBuffers b = {j->w0h, j->W, j->mh, m->CF, m->S, j->mh ? m->SM : m->S, m->H,
+                     j->mh ? m->HM : m->H, m->dHD, m->dS, m->G, m->dh};
+    return b;
+}
+
 static void cell_forward_task(void *ctx, int w, int n) {
     StepJob *j = ctx;
-    LM *m = j->m;
-    int b0, b1;
-    pool_range(j->B, w, n, &b0, &b1);
-    if (b0 < b1)
-        cell_forward(j->a, j->T, j->B, b0, b1, m->d, j->w0h, j->W, j->mh, m->CF, m->S, m->H, m->tmp);
+    CellBlock blk;
+    BarrierSeat seat;
+    cell_block(j, w, n, &j->barrier, &seat, &blk);
+    CellBuffers buf = cell_buffers(j);
+    cell_forward(j->a, &blk, &buf);
 }
 
 static void cell_backward_task(void *ctx, int w, int n) {
     StepJob *j = ctx;
-    LM *m = j->m;
-    int b0, b1;
-    pool_range(j->B, w, n, &b0, &b1);
-    if (b0 < b1)
-        cell_backward(j->a, j->T, j->B, b0, b1, m->d, j->w0h, j->W, j->mh, m->CF, m->S, m->H,
-                      m->dHD, m->dS, m->G, m->dh);
+    CellBlock blk;
+    BarrierSeat seat;
+    cell_block(j, w, n, &j->barrier, &seat, &blk);
+    CellBuffers buf = cell_buffers(j);
+    cell_backward(j->a, &blk, &buf);
 }
 
 /* decoder + softmax over this worker's rows; worker 0 writes dE into the gradient arena,
@@ -326,6 +339,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     memcpy(m->H, h0, bd * sizeof(float));
     StepJob job = {.m = m, .a = a, .T = T, .B = B, .backward = opt.backward, .w0h = w0h,
                    .mh = mh, .W = W, .targets = targets};
+    barrier_init(&job.barrier, m->act_workers);
     pool_run(cell_forward_task, &job, m->act_workers);
     const float *Hout = m->H + bd;
     memcpy(h_out, m->H + rows * d, bd * sizeof(float));

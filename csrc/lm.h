@@ -54,8 +54,10 @@ typedef struct {
     float *acts;
     float *X;       /* (T*B, d)   embedded input after every input-side mask */
     float *CF;      /* (n+1) x (T*B, 2d): [gate | candidate] per node, then [da | db] */
-    float *S;       /* (n+1) x (T*B, d): node states; masked in place for weight grads */
+    float *S;       /* (n+1) x (T*B, d): node states */
+    float *SM;      /* (n+1) x (T*B, d): node states times m_h, the inputs of the node products */
     float *H;       /* ((T+1)*B, d): H[0] = h_{-1}, H[t+1] = h_t */
+    float *HM;      /* ((T+1)*B, d): H times m_h */
     float *HD;      /* (T*B, d): h after output dropout, the decoder's input */
     float *dHD;     /* (T*B, d): gradient of the loss with respect to HD, then to H */
     float *logits;  /* workers x (chunk, V) */
@@ -64,7 +66,7 @@ typedef struct {
     float *dS;      /* (n+1) x (B, d) per-step state gradients */
     float *G;       /* (n+1) x (B, d) per-step sum of dab_i W_i^T over children of a node */
     float *dh;      /* (B, d) gradient carried into h_{t-1} */
-    float *tmp;     /* (B, d) a masked copy of a node state for one product */
+    float *tmp;     /* (B, d) scratch: the input-dropout mask before it joins mask_x */
     float *mask_x;  /* (B, d) input * x locked masks */
     float *mask_h;  /* (B, d) */
     float *mask_out;/* (B, d) */

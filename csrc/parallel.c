@@ -1,6 +1,7 @@
 #include "parallel.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include "blas.h"
@@ -140,4 +141,38 @@ void pool_run(task_fn fn, void *ctx, int n) {
         pthread_mutex_unlock(&pool.lock);
     }
     pthread_mutex_unlock(&run_lock);
+}
+
+/* --- barrier ------------------------------------------------------------------------------ */
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+void barrier_init(Barrier *b, int n) {
+    b->n = n;
+    b->count = 0;
+    b->sense = 0;
+}
+
+void barrier_seat(BarrierSeat *seat, Barrier *b) {
+    seat->barrier = b;
+    seat->sense = __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE);
+}
+
+void barrier_wait(void *arg) {
+    BarrierSeat *seat = arg;
+    Barrier *b = seat->barrier;
+    int sense = !seat->sense;
+    seat->sense = sense;
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->sense, sense, __ATOMIC_RELEASE);
+        return;
+    }
+    for (long spins = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != sense; spins++) {
+        if (spins < 4000) cpu_relax(); /* ~50 us, then give the core away */
+        else sched_yield();
+    }
 }

@@ -17,6 +17,23 @@ void pool_run(task_fn fn, void *ctx, int n);
 void pool_set_threads(int n);
 int pool_threads(void);
 
+/* A barrier for the workers of one pool_run job that have to meet inside it. It spins
+ * briefly (the others are running on the other cores and arrive within microseconds),
+ * then yields the core instead of burning it. */
+typedef struct {
+    int n;
+    volatile int count, sense;
+} Barrier;
+
+typedef struct {
+    Barrier *barrier;
+    int sense; /* this worker's view; starts as the barrier's */
+} BarrierSeat;
+
+void barrier_init(Barrier *b, int n);
+void barrier_seat(BarrierSeat *seat, Barrier *b);
+void barrier_wait(void *seat); /* BarrierSeat *, as a callback */
+
 /* C = alpha op(A) op(B) + beta C (row-major), split into row or column blocks of C. */
 void par_gemm(int n_workers, int ta, int tb, int m, int n, int k, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc);

@@ -130,3 +130,35 @@ def test_sgd_step_matches_reference_update():
     for name in before:
         expected = before[name] - lr * (grads[name] * scale + wd * before[name])
         np.testing.assert_allclose(after[name], expected, rtol=1e-5, atol=1e-7, err_msg=name)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_wide_cells_split_by_columns_match_the_reference(threads):
+    """From d = 128 on, two or more workers split the cell by state columns (meeting at a
+    barrier after each node) instead of by batch rows; both must give the same gradients."""
+    a = Arch.parse(ARCHS["n8-all-ops"])
+    d = 128
+    before = nas_eval.get_num_threads()
+    nas_eval.set_num_threads(threads)
+    try:
+        model = nas_eval.CellLM(a, V, d, seed=21, dropouth=0.3, dropout=0.2)
+        rng = np.random.default_rng(22)
+        params = {k: rng.uniform(-0.15, 0.15, v.shape).astype(np.float32) for k, v in model.parameters().items()}
+        model.load_parameters(params)
+        params64 = _as64(params)
+        inputs, targets, _ = _segment(23)
+        hidden = rng.uniform(-0.5, 0.5, (B, d)).astype(np.float32)
+        loss_sum, reg, _, n, h = model._core.step(model._table, inputs, targets, hidden, tar=0.1,
+                                                 train=True, backward=True, update=False)
+        masks = {k: v.astype(np.float64) for k, v in model._core.last_masks().items() if v is not None}
+        grads = model._named(model._core.arena("grads"), model._slots)
+    finally:
+        nas_eval.set_num_threads(before)
+
+    def fn(p):
+        return reference.forward(p, a.preds, a.ops, inputs, targets, hidden, masks, tar=0.1)[0]
+
+    ref_loss, ref_h = reference.forward(params64, a.preds, a.ops, inputs, targets, hidden, masks, tar=0.1)
+    assert loss_sum / n + reg == pytest.approx(ref_loss, rel=1e-5)
+    np.testing.assert_allclose(h, ref_h, rtol=1e-4, atol=1e-5)
+    _check(grads, params64, fn, np.random.default_rng(24), per_param=4)
