@@ -89,7 +89,7 @@ class _LMBase:
     """What every model over the core shares: the arena views, named parameters, SGD steps
     and the evaluation protocol. Subclasses say how architectures map to node matrices."""
 
-    def __init__(self, vocab_size, hidden, n_mats, max_nodes, seed, output, dropouts):
+    def __init__(self, vocab_size, hidden, n_mats, max_nodes, seed, output, dropouts, n_w0=1):
         for name, value in (("vocab_size", vocab_size), ("hidden", hidden)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -99,7 +99,7 @@ class _LMBase:
         self.output = output
         self.dropouts = {k: float(v) for k, v in dropouts.items()}
         self._core = core.Model(self.vocab_size, self.hidden, n_mats, max_nodes, self.seed,
-                                **check_dropouts(dropouts))
+                                n_w0=n_w0, **check_dropouts(dropouts))
         lay = self._core.layout()
         V, d = self.vocab_size, self.hidden
         # name -> (offset, shape) inside each arena

@@ -57,12 +57,7 @@ class SuperNet(_LMBase):
         n_mats = {"node": n, "edge": n_edges, "edge_op": n_edges * len(OPS),
                   "none": n * len(archs or ())}[sharing]
         n_w0 = len(archs) if sharing == "none" else 1
-        super().__init__(vocab_size, hidden, n_mats, n, seed, output, dropouts)
-        if n_w0 > 1:  # rebuild the core with a W0 per architecture
-            from ._native import core
-            from .model import check_dropouts
-            self._core = core.Model(self.vocab_size, self.hidden, n_mats, n, self.seed,
-                                    n_w0=n_w0, **check_dropouts(dropouts))
+        super().__init__(vocab_size, hidden, n_mats, n, seed, output, dropouts, n_w0=n_w0)
         self._rng = np.random.default_rng([self.seed, 0x5A3])
         self._names = self._parameter_slots(n, n_w0)
 
