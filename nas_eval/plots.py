@@ -1,5 +1,7 @@
 """The paper's figures as matplotlib PNGs. Every function takes a ``caption`` naming the
 preset, seeds and data that produced the numbers, and writes it under the title."""
+import textwrap
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
@@ -9,11 +11,20 @@ import numpy as np  # noqa: E402
 SHARED_COLOURS = {0: "#1b9e77", 1: "#d95f02", 2: "#7570b3"}
 
 
-def _finish(fig, ax, title, caption, path):
-    ax.set_title(title, fontsize=11)
+def _finish(fig, title, caption, path, ax=None):
+    """Title (on ``ax``, or over the whole figure), the caption wrapped under it with room
+    made for every line, then save to ``path`` (and close) when given."""
+    if ax is not None:
+        ax.set_title(title, fontsize=11)
+    else:
+        fig.suptitle(title, fontsize=11)
+    bottom = 0.0
     if caption:
-        fig.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=7, color="#444444", wrap=True)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+        width = max(40, int(fig.get_figwidth() * 15))  # characters per line at 7 pt
+        lines = textwrap.wrap(caption, width)
+        fig.text(0.5, 0.005, "\n".join(lines), ha="center", va="bottom", fontsize=7, color="#444444")
+        bottom = min(0.4, (0.12 * len(lines) + 0.05) / fig.get_figheight())
+    fig.tight_layout(rect=(0, bottom, 1, 1 if ax is not None else 0.95))
     if path is not None:
         fig.savefig(path, dpi=120)
         plt.close(fig)
@@ -33,14 +44,7 @@ def rank_changes(changes, path=None, caption="", title="Rank of the ground-truth
         ax.invert_yaxis()
         ax.set_ylabel("rank (1 = best)")
         ax.set_title(label, fontsize=9)
-    fig.suptitle(title, fontsize=11)
-    if caption:
-        fig.text(0.5, 0.005, caption, ha="center", va="bottom", fontsize=7, color="#444444")
-    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
+    return _finish(fig, title, caption, path)
 
 
 def tau_vs_epoch(df, path=None, caption="", title="Kendall τ of WS vs ground truth by epoch"):
@@ -56,7 +60,7 @@ def tau_vs_epoch(df, path=None, caption="", title="Kendall τ of WS vs ground tr
     ax.set_ylabel("Kendall τ")
     ax.set_ylim(-1, 1)
     ax.legend(fontsize=7)
-    return _finish(fig, ax, title, caption, path)
+    return _finish(fig, title, caption, path, ax)
 
 
 def sharing(table, path=None, caption="", title="Amount of sharing: WS ranking of the 12 architectures"):
@@ -73,7 +77,7 @@ def sharing(table, path=None, caption="", title="Amount of sharing: WS ranking o
     ax.set_ylim(lo - 0.2 * (hi - lo + 1e-9), hi + 0.2 * (hi - lo + 1e-9))
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in SHARED_COLOURS.values()]
     ax.legend(handles, [f"shares {k} of W1, W2" for k in SHARED_COLOURS], fontsize=7)
-    return _finish(fig, ax, title, caption, path)
+    return _finish(fig, title, caption, path, ax)
 
 
 def ws_vs_ground_truth(ws, gt, path=None, caption="", title="WS vs ground-truth perplexity"):
@@ -85,7 +89,7 @@ def ws_vs_ground_truth(ws, gt, path=None, caption="", title="WS vs ground-truth 
         ax.annotate(str(i), (gt[i], ws[i]), fontsize=6, alpha=0.7)
     ax.set_xlabel("ground-truth validation ppl (mean over seeds)")
     ax.set_ylabel("WS validation ppl")
-    return _finish(fig, ax, title, caption, path)
+    return _finish(fig, title, caption, path, ax)
 
 
 def learning_curves(curves, path=None, caption="", title="Validation perplexity while retraining"):
@@ -101,4 +105,4 @@ def learning_curves(curves, path=None, caption="", title="Validation perplexity 
     ax.set_ylabel("validation ppl")
     ax.set_yscale("log")
     ax.legend(fontsize=7)
-    return _finish(fig, ax, title, caption, path)
+    return _finish(fig, title, caption, path, ax)
