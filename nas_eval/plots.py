@@ -7,6 +7,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator, ScalarFormatter  # noqa: E402
 
 SHARED_COLOURS = {0: "#1b9e77", 1: "#d95f02", 2: "#7570b3"}
 
@@ -57,6 +58,7 @@ def tau_vs_epoch(df, path=None, caption="", title="Kendall τ of WS vs ground tr
             ax.fill_between(g["epoch"], g["low"], g["high"], alpha=0.15)
     ax.axhline(0, color="black", lw=0.8)
     ax.set_xlabel("super-net epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("Kendall τ")
     ax.set_ylim(-1, 1)
     ax.legend(fontsize=7)
@@ -104,5 +106,8 @@ def learning_curves(curves, path=None, caption="", title="Validation perplexity 
     ax.set_xlabel("epoch")
     ax.set_ylabel("validation ppl")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.legend(fontsize=7)
     return _finish(fig, title, caption, path, ax)
