@@ -122,6 +122,7 @@ def _executor(args):
 
 
 def _run(args, spec):
+    from .executors import shutdown
     from .study import Study
 
     if args.data:
@@ -144,8 +145,7 @@ def _run(args, spec):
         counts = study.run(executor=ex, threads_per_job=args.threads_per_job,
                            progress=not args.no_progress, retry_failed=args.retry_failed)
     finally:
-        if hasattr(ex, "shutdown"):
-            ex.shutdown(wait=False, cancel_futures=True)
+        shutdown(ex, wait=False)
     print(f"ran {counts['done']} jobs ({counts['failed']} failed) in {time.time() - t0:.0f}s", file=sys.stderr)
     status = study.status()
     if status["failed"].sum():

@@ -169,3 +169,14 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
         finally:
             bar.close()
     return counts
+
+
+def shutdown(executor, wait=True):
+    """Shut an executor down, cancelling what has not started where it can (Dask's
+    ClientExecutor takes no ``cancel_futures``)."""
+    if not hasattr(executor, "shutdown"):
+        return
+    try:
+        executor.shutdown(wait=wait, cancel_futures=True)
+    except TypeError:
+        executor.shutdown(wait=wait)

@@ -11,7 +11,7 @@ left running rerun. The store holds only JSON (SQLite, WAL).
 """
 import pandas as pd
 
-from .executors import make_executor, run_pending
+from .executors import make_executor, run_pending, shutdown
 from .protocol import StudySpec, plan_first_phase, plan_retrains
 from .space import Arch, SearchSpace
 from .store import Storage
@@ -78,7 +78,7 @@ class Study:
                 counts = {k: counts[k] + got[k] for k in counts}
         finally:
             if own:
-                ex.shutdown(wait=True, cancel_futures=True) if hasattr(ex, "shutdown") else None
+                shutdown(ex)
         return counts
 
     def _picks(self, plan):

@@ -162,3 +162,16 @@ def test_spec_round_trip_and_validation():
         study_preset("tiny", ws_eval_epochs=[99])
     with pytest.raises(ValueError, match="duplicates"):
         study_preset("tiny", seeds=[1, 1])
+
+
+def test_cli_runs_a_study_on_a_dask_cluster(tmp_path, serial_study):
+    distributed = pytest.importorskip("distributed")
+    config = tmp_path / "micro.toml"
+    config.write_text(MICRO_TOML.replace("{epochs}", "2"))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        r = subprocess.run([sys.executable, "-m", "nas_eval", "run", "--config", str(config), "--out",
+                            str(tmp_path / "d"), "--dask", cluster.scheduler_address, "--no-progress"],
+                           capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert numbers(nas_eval.Study(str(tmp_path / "d"))) == numbers(serial_study)
