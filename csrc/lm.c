@@ -13,7 +13,10 @@
 #include "rng.h"
 #include "simd.h"
 
-#define DECODER_CHUNK 128 /* rows of logits alive per worker: 5 MB at V = 10,000 */
+/* rows of logits alive per worker (10 MB at V = 10,000 and 256 rows): small enough to stay
+ * in cache for the softmax passes, large enough that the decoder products do not re-pack
+ * the embedding too often; small hidden sizes prefer the smaller block (measured) */
+#define DECODER_CHUNK(d) ((d) < 128 ? 128 : 256)
 #define INIT_RANGE 0.04f
 
 static float *alloc_floats(size_t n) {
@@ -73,7 +76,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
         return 0;
     size_t d = m->d, rows = (size_t)T * B, bd = (size_t)B * d, np1 = (size_t)n + 1;
     size_t nw = (size_t)workers, V = (size_t)m->V;
-    size_t chunk = rows < DECODER_CHUNK ? rows : DECODER_CHUNK;
+    size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
     size_t sizes[] = {
         rows * d,            /* X */
         np1 * rows * 2 * d,  /* CF */
@@ -289,7 +292,7 @@ static void decoder_task(void *ctx, int w, int n) {
     StepJob *j = ctx;
     LM *m = j->m;
     const size_t d = m->d, V = m->V, rows = (size_t)j->T * j->B;
-    const size_t chunk = rows < DECODER_CHUNK ? rows : DECODER_CHUNK;
+    const size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
     int r0, r1;
     pool_range((int)rows, w, n, &r0, &r1);
     float *dE = w == 0 ? m->grads + m->lay.embedding : m->dE_part + (size_t)(w - 1) * V * d;
