@@ -16,7 +16,7 @@ from setuptools import Extension, setup
 # Portable flags for a distributable build: no -march=native. Hot elementwise kernels
 # pick AVX-512/AVX2 at run time through `target_clones` (see csrc/simd.h).
 extra_compile_args = ["-std=c11", "-O3", "-fno-math-errno", "-fno-trapping-math",
-                      "-Wall", "-Wno-unused-function"]
+                      "-Wall", "-Wno-unused-function", "-Wno-psabi"]
 extra_link_args = []
 if sys.platform.startswith("linux"):
     extra_link_args.append("-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib")

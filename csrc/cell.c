@@ -4,6 +4,7 @@
 
 #include "blas.h"
 #include "mathfun.h"
+#include "panel.h"
 #include "simd.h"
 
 static inline __attribute__((always_inline)) float activate(int op, float x) {
@@ -158,13 +159,23 @@ void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *bu
         return;
     }
     if (mh) block_mul(nr, nc, d, buf->H + off, mh, buf->HM + off);
+    /* by columns: pack my panels of every node's gate and candidate matrices once */
+    const size_t pf = panel_floats(d, d), per_node = 4 * pf;
+    if (by_cols)
+        for (int i = 0; i <= a->n; i++) {
+            const float *Wi = i ? W[i] : buf->w0h;
+            float *P = buf->packed + i * per_node;
+            panel_pack(d, d, Wi, 2 * d, 0, blk->p0, blk->p1, P);
+            panel_pack(d, d, Wi + d, 2 * d, 0, blk->p0, blk->p1, P + pf);
+        }
     if (by_cols) blk->barrier(blk->ctx);
     /* the products: all rows of my columns of gate and candidate, or my rows of all columns */
-#define PRODUCT(A, Wm, beta, C)                                                                    \
+#define PRODUCT(A, node, Wm, beta, C)                                                               \
     do {                                                                                       \
         if (by_cols) {                                                                         \
-            gemm(0, 0, B, nc, d, 1.0f, (A), d, (Wm) + c0, 2 * d, (beta), (C) + c0, 2 * d);     \
-            gemm(0, 0, B, nc, d, 1.0f, (A), d, (Wm) + d + c0, 2 * d, (beta), (C) + d + c0, 2 * d); \
+            const float *P = buf->packed + (node) * per_node;                                  \
+            panel_gemm(B, d, d, (A), d, P, blk->p0, blk->p1, (beta), (C), 2 * d);              \
+            panel_gemm(B, d, d, (A), d, P + pf, blk->p0, blk->p1, (beta), (C) + d, 2 * d);     \
         } else {                                                                               \
             gemm(0, 0, nr, 2 * d, d, 1.0f, (A) + (size_t)r0 * d, d, (Wm), 2 * d, (beta),           \
                  (C) + (size_t)r0 * 2 * d, 2 * d);                                             \
@@ -173,14 +184,14 @@ void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *bu
     for (int t = 0; t < T; t++) {
         const size_t at = (size_t)t * bd;
         float *cf0 = buf->CF + 2 * at;
-        PRODUCT(buf->HM + at, buf->w0h, 1.0f, cf0);
+        PRODUCT(buf->HM + at, 0, buf->w0h, 1.0f, cf0);
         node_forward(OP_TANH, nr, nc, d, buf->H + at + off, cf0 + 2 * (size_t)r0 * d + c0, buf->S + at + off);
         if (mh) block_mul(nr, nc, d, buf->S + at + off, mh, buf->SM + at + off);
         for (int i = 1; i <= a->n; i++) {
             if (by_cols) blk->barrier(blk->ctx);  /* node pred[i] complete in every column */
             const int p = a->pred[i - 1];
             float *cf = buf->CF + i * cf_stride + 2 * at;
-            PRODUCT(buf->SM + p * s_stride + at, W[i], 0.0f, cf);
+            PRODUCT(buf->SM + p * s_stride + at, i, W[i], 0.0f, cf);
             float *s = buf->S + i * s_stride + at + off;
             node_forward(a->op[i - 1], nr, nc, d, buf->S + p * s_stride + at + off,
                          cf + 2 * (size_t)r0 * d + c0, s);
@@ -216,12 +227,18 @@ void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *b
         return;
     }
     block_set(nr, nc, d, NULL, NULL, 0.0f, dh);
+    /* by columns: pack my panels of every node's transposed matrix once */
+    const size_t pf = panel_floats(d, d), per_node = 4 * pf;
+    if (by_cols)
+        for (int i = 0; i <= a->n; i++)
+            panel_pack(2 * d, d, i ? W[i] : buf->w0h, 2 * d, 1, blk->p0, blk->p1,
+                       buf->packed + i * per_node + 2 * pf);
     /* G_p += dab_i W_i^T: my columns of all rows, or my rows of all columns */
-#define PRODUCT_T(dab, Wm, beta, C)                                                                \
+#define PRODUCT_T(dab, node, Wm, beta, C)                                                          \
     do {                                                                                       \
         if (by_cols)                                                                           \
-            gemm(0, 1, B, nc, 2 * d, 1.0f, (dab), 2 * d, (Wm) + (size_t)c0 * 2 * d, 2 * d, (beta), \
-                 (C) + c0, d);                                                                 \
+            panel_gemm(B, d, 2 * d, (dab), 2 * d, buf->packed + (node) * per_node + 2 * pf,     \
+                       blk->p0, blk->p1, (beta), (C), d);                                      \
         else                                                                                   \
             gemm(0, 1, nr, d, 2 * d, 1.0f, (dab) + (size_t)r0 * 2 * d, 2 * d, (Wm), 2 * d, (beta), \
                  (C) + (size_t)r0 * d, d);                                                     \
@@ -242,7 +259,7 @@ void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *b
             node_backward(a->op[i - 1], nr, nc, d, ds, buf->S + p * s_stride + at + off,
                           cf + 2 * (size_t)r0 * d + c0, dS + p * bd + off, 1);
             if (by_cols) blk->barrier(blk->ctx);  /* dab_i complete in every column */
-            PRODUCT_T(cf, W[i], 1.0f, G + p * bd);
+            PRODUCT_T(cf, i, W[i], 1.0f, G + p * bd);
         }
         /* node 0: s0 = h + c0 (tanh(b0) - h) with h = h_{t-1} */
         float *ds0 = dS + off;
@@ -250,7 +267,7 @@ void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *b
         float *cf0 = buf->CF + 2 * at;
         node_backward(OP_TANH, nr, nc, d, ds0, buf->H + at + off, cf0 + 2 * (size_t)r0 * d + c0, dh, 0);
         if (by_cols) blk->barrier(blk->ctx);
-        PRODUCT_T(cf0, buf->w0h, 0.0f, G);
+        PRODUCT_T(cf0, 0, buf->w0h, 0.0f, G);
         block_add(nr, nc, d, G + off, mh, dh);
     }
 #undef PRODUCT_T

@@ -11,6 +11,7 @@
 typedef struct {
     int T, B, d;
     int by_cols, lo, hi;
+    int p0, p1;  /* by columns: my 32-column panels; lo, hi = their columns */
     void (*barrier)(void *ctx);
     void *ctx;
 } CellBlock;
@@ -28,6 +29,7 @@ typedef struct {
     float *CF, *S, *SM, *H, *HM;
     const float *dH;
     float *dS, *G, *dh;
+    float *packed; /* by columns: (n+1) x 4 panel_floats(d, d): gate, candidate, transposed */
 } CellBuffers;
 
 void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);

@@ -9,6 +9,7 @@
 #include "decoder.h"
 #include "embedding.h"
 #include "optim.h"
+#include "panel.h"
 #include "parallel.h"
 #include "rng.h"
 #include "simd.h"
@@ -18,6 +19,11 @@
  * the embedding too often; small hidden sizes prefer the smaller block (measured) */
 #define DECODER_CHUNK(d) ((d) < 128 ? 128 : 256)
 #define INIT_RANGE 0.04f
+
+/* d at and above which workers split the cell's columns rather than its batch rows:
+ * products over all B rows run much faster than over B / workers rows once d is large,
+ * which pays for a barrier per node and step (measured: benchmarks/bench_cell.py). */
+#define COLUMN_SPLIT_MIN_D 128
 
 static float *alloc_floats(size_t n) {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
@@ -94,6 +100,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
         bd, bd,              /* dh, tmp */
         bd, bd, bd,          /* mask_x, mask_h, mask_out */
         (size_t)m->V,        /* mask_emb */
+        workers > 1 && d >= COLUMN_SPLIT_MIN_D ? np1 * 4 * panel_floats((int)d, (int)d) : 0, /* packed */
     };
     enum { N_BUF = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
@@ -107,7 +114,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
     float **ptrs[] = {&m->X, &m->CF, &m->S, &m->SM, &m->H, &m->HM, &m->HD, &m->dHD, &m->logits, &m->dE_part,
                       &m->dbias_part, &m->dS,
                       &m->G, &m->dh, &m->tmp, &m->mask_x, &m->mask_h, &m->mask_out,
-                      &m->mask_emb};
+                      &m->mask_emb, &m->packed};
     float *p = m->acts;
     for (int i = 0; i < N_BUF; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
     m->act_rows = rows; m->act_T = T; m->act_B = B; m->act_nodes = n; m->act_workers = workers;
@@ -246,16 +253,20 @@ typedef struct {
     double loss[64];
 } StepJob;
 
-/* d at and above which workers split the cell's columns rather than its batch rows:
- * products over all B rows run much faster than over B / workers rows once d is large,
- * which pays for a barrier per node and step (measured: benchmarks/bench_cell.py). */
-#define COLUMN_SPLIT_MIN_D 128
 
 static void cell_block(const StepJob *j, int w, int n, Barrier *bar, BarrierSeat *seat, CellBlock *blk) {
     const LM *m = j->m;
     blk->T = j->T; blk->B = j->B; blk->d = m->d;
     blk->by_cols = n > 1 && m->d >= COLUMN_SPLIT_MIN_D;
-    pool_range(blk->by_cols ? m->d : j->B, w, n, &blk->lo, &blk->hi);
+    if (blk->by_cols) {  /* whole 32-column panels per worker */
+        pool_range(panel_count(m->d), w, n, &blk->p0, &blk->p1);
+        blk->lo = blk->p0 * PANEL;
+        blk->hi = blk->p1 * PANEL < m->d ? blk->p1 * PANEL : m->d;
+        if (blk->lo > blk->hi) blk->lo = blk->hi;
+    } else {
+        pool_range(j->B, w, n, &blk->lo, &blk->hi);
+        blk->p0 = blk->p1 = 0;
+    }
     barrier_seat(seat, bar);
     blk->barrier = barrier_wait;
     blk->ctx = seat;
@@ -264,7 +275,7 @@ static void cell_block(const StepJob *j, int w, int n, Barrier *bar, BarrierSeat
 static CellBuffers cell_buffers(const StepJob *j) {
     LM *m = j->m;
     CellBuffers b = {j->w0h, j->W, j->mh, m->CF, m->S, j->mh ? m->SM : m->S, m->H,
-                     j->mh ? m->HM : m->H, m->dHD, m->dS, m->G, m->dh};
+                     j->mh ? m->HM : m->H, m->dHD, m->dS, m->G, m->dh, m->packed};
     return b;
 }
 

@@ -71,6 +71,7 @@ typedef struct {
     float *mask_h;  /* (B, d) */
     float *mask_out;/* (B, d) */
     float *mask_emb;/* (V,) */
+    float *packed;  /* node matrices packed in panels for the by-column cell (panel.h) */
 } LM;
 
 typedef struct {
