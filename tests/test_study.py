@@ -101,7 +101,8 @@ def test_sigkill_midway_then_rerun_resumes_and_matches(tmp_path, serial_study):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "nas_eval", "run", "--config", str(config), "--out", str(out),
            "--executor", "serial", "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # cwd outside the checkout: `-m` must import the installed package, not the source tree
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     db = out / "study.db"
     deadline = time.time() + 60
     while _done_count(db) < 8 and time.time() < deadline and proc.poll() is None:
@@ -112,7 +113,7 @@ def test_sigkill_midway_then_rerun_resumes_and_matches(tmp_path, serial_study):
     assert 8 <= done_before
     with sqlite3.connect(db) as conn:
         finished = dict(conn.execute("select key, finished from jobs where state='done'").fetchall())
-    assert subprocess.run(cmd, capture_output=True).returncode == 0
+    assert subprocess.run(cmd, capture_output=True, cwd=tmp_path).returncode == 0
     study = nas_eval.Study(str(out))
     with sqlite3.connect(db) as conn:
         after = dict(conn.execute("select key, finished from jobs where state='done'").fetchall())
@@ -134,7 +135,8 @@ def test_dask_local_cluster_gives_the_serial_numbers(tmp_path, serial_study):
 
 def test_cli_rejects_bad_input_before_any_job(tmp_path):
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "nas_eval", *args], capture_output=True, text=True)
+        return subprocess.run([sys.executable, "-m", "nas_eval", *args], capture_output=True, text=True,
+                              cwd=tmp_path)
 
     r = run("reproduce", "--preset", "gigantic", "--out", str(tmp_path / "a"))
     assert r.returncode == 2 and "unknown study preset" in r.stderr
@@ -172,6 +174,6 @@ def test_cli_runs_a_study_on_a_dask_cluster(tmp_path, serial_study):
                                   dashboard_address=None) as cluster:
         r = subprocess.run([sys.executable, "-m", "nas_eval", "run", "--config", str(config), "--out",
                             str(tmp_path / "d"), "--dask", cluster.scheduler_address, "--no-progress"],
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert numbers(nas_eval.Study(str(tmp_path / "d"))) == numbers(serial_study)
