@@ -148,15 +148,17 @@ STUDY_PRESETS = {
     # under 2 minutes here: d = 16, a 6k-token slice of PTB, 2 epochs everywhere
     "tiny": lambda: StudySpec(name="tiny", train=_tiny("study-tiny"), search=_tiny("study-tiny-search"), seeds=(0, 1, 2),
                               gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2)),
-    # about 10 minutes here: d = 32, 30k training tokens, 3 epochs
+    # about 10 minutes here: d = 64 on a 50k-token slice of PTB, 3 epochs (WS: 4)
     "quick": lambda: StudySpec(
         name="quick",
-        train=_tiny("study-quick", hidden=32, batch_size=16, epochs=3, train_tokens=30000, valid_tokens=5000, test_tokens=5000),
-        search=_tiny("study-quick-search", hidden=32, batch_size=16, epochs=4, train_tokens=30000, valid_tokens=5000, test_tokens=5000),
-        seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2, 3, 4),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1)),
-    # about 40 minutes here: d = 64 on a 200k-token slice of PTB, 4 epochs (WS: 6), two
-    # ground-truth seeds, three WS seeds: the smallest scale at which architectures separate
+        train=_tiny("study-quick", hidden=64, batch_size=32, bptt=35, epochs=3, train_tokens=50000,
+                    valid_tokens=5000, test_tokens=5000),
+        search=_tiny("study-quick-search", hidden=64, batch_size=32, bptt=35, epochs=4, train_tokens=50000,
+                     valid_tokens=5000, test_tokens=5000),
+        seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
+    # about 30 minutes here: d = 64 on a 200k-token slice of PTB, 4 epochs (WS: 6), two
+    # ground-truth seeds, three WS seeds
     "small": lambda: StudySpec(
         name="small",
         train=_tiny("study-small", hidden=64, batch_size=32, bptt=35, epochs=4, train_tokens=200000,
