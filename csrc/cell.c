@@ -143,19 +143,37 @@ SIMD_CLONES static void block_mean(const CellArch *a, int rows, int width, int d
  * every state; workers meet at a barrier after each node, since the next node's product
  * reads every column; worth it for large d, where products over all B rows run much faster
  * than over half of them). */
+/* A worker's block of every (T*B, d) matrix: rows r0.. (nr of them) and columns c0.. (nc),
+ * `off` into each step's (B, d) slice, and the strides between steps and nodes. */
+typedef struct {
+    int T, B, d, by_cols, r0, nr, c0, nc;
+    size_t off, bd, s_stride, cf_stride;
+    const float *mh; /* this block's corner of the h mask, or NULL */
+} Geometry;
+
+static Geometry geometry(const CellBlock *blk, const CellBuffers *buf) {
+    Geometry g;
+    g.T = blk->T; g.B = blk->B; g.d = blk->d; g.by_cols = blk->by_cols;
+    g.r0 = g.by_cols ? 0 : blk->lo;
+    g.nr = g.by_cols ? g.B : blk->hi - blk->lo;
+    g.c0 = g.by_cols ? blk->lo : 0;
+    g.nc = g.by_cols ? blk->hi - blk->lo : g.d;
+    g.off = (size_t)g.r0 * g.d + g.c0;
+    g.bd = (size_t)g.B * g.d;
+    g.s_stride = (size_t)g.T * g.bd;
+    g.cf_stride = 2 * g.s_stride;
+    g.mh = buf->mask_h ? buf->mask_h + g.off : NULL;
+    return g;
+}
+
 void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf) {
-    const int T = blk->T, B = blk->B, d = blk->d;
-    const size_t bd = (size_t)B * d, rows = (size_t)T * B;
-    const size_t s_stride = rows * d, cf_stride = rows * 2 * d;
-    const int by_cols = blk->by_cols;
-    /* this worker's block: rows r0.., nr rows; columns c0.., nc columns */
-    const int r0 = by_cols ? 0 : blk->lo, nr = by_cols ? B : blk->hi - blk->lo;
-    const int c0 = by_cols ? blk->lo : 0, nc = by_cols ? blk->hi - blk->lo : d;
-    const size_t off = (size_t)r0 * d + c0;
-    const float *mh = buf->mask_h ? buf->mask_h + off : NULL;
+    const Geometry g = geometry(blk, buf);
+    const int B = g.B, d = g.d, by_cols = g.by_cols, r0 = g.r0, nr = g.nr, c0 = g.c0, nc = g.nc;
+    const size_t bd = g.bd, s_stride = g.s_stride, cf_stride = g.cf_stride, off = g.off;
+    const float *mh = g.mh;
     float *const *W = buf->W;
     if (nr == 0 || nc == 0) {  /* nothing of its own, but it must still meet the others */
-        if (by_cols) for (int t = 0; t < T * (a->n + 1) + 1; t++) blk->barrier(blk->ctx);
+        if (by_cols) for (int t = 0; t < g.T * (a->n + 1) + 1; t++) blk->barrier(blk->ctx);
         return;
     }
     if (mh) block_mul(nr, nc, d, buf->H + off, mh, buf->HM + off);
@@ -181,7 +199,7 @@ void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *bu
                  (C) + (size_t)r0 * 2 * d, 2 * d);                                             \
         }                                                                                      \
     } while (0)
-    for (int t = 0; t < T; t++) {
+    for (int t = 0; t < g.T; t++) {
         const size_t at = (size_t)t * bd;
         float *cf0 = buf->CF + 2 * at;
         PRODUCT(buf->HM + at, 0, buf->w0h, 1.0f, cf0);
@@ -206,14 +224,10 @@ void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *bu
 }
 
 void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf) {
-    const int T = blk->T, B = blk->B, d = blk->d;
-    const size_t bd = (size_t)B * d, rows = (size_t)T * B;
-    const size_t s_stride = rows * d, cf_stride = rows * 2 * d;
-    const int by_cols = blk->by_cols;
-    const int r0 = by_cols ? 0 : blk->lo, nr = by_cols ? B : blk->hi - blk->lo;
-    const int c0 = by_cols ? blk->lo : 0, nc = by_cols ? blk->hi - blk->lo : d;
-    const size_t off = (size_t)r0 * d + c0;
-    const float *mh = buf->mask_h ? buf->mask_h + off : NULL;
+    const Geometry g = geometry(blk, buf);
+    const int T = g.T, B = g.B, d = g.d, by_cols = g.by_cols, r0 = g.r0, nr = g.nr, c0 = g.c0, nc = g.nc;
+    const size_t bd = g.bd, s_stride = g.s_stride, cf_stride = g.cf_stride, off = g.off;
+    const float *mh = g.mh;
     float *const *W = buf->W;
     float *dS = buf->dS, *G = buf->G, *dh = buf->dh + off;
     int n_out = 0, has_child[LM_MAX_NODES + 1] = {0};

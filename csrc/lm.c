@@ -250,6 +250,7 @@ typedef struct {
     float *const *W;
     const int32_t *targets;
     Barrier barrier;
+    int cell_backward; /* which way cell_task runs */
     double loss[64];
 } StepJob;
 
@@ -279,22 +280,15 @@ static CellBuffers cell_buffers(const StepJob *j) {
     return b;
 }
 
-static void cell_forward_task(void *ctx, int w, int n) {
+/* the cell through time, forward (j->cell_backward == 0) or backward, on this worker's block */
+static void cell_task(void *ctx, int w, int n) {
     StepJob *j = ctx;
     CellBlock blk;
     BarrierSeat seat;
     cell_block(j, w, n, &j->barrier, &seat, &blk);
     CellBuffers buf = cell_buffers(j);
-    cell_forward(j->a, &blk, &buf);
-}
-
-static void cell_backward_task(void *ctx, int w, int n) {
-    StepJob *j = ctx;
-    CellBlock blk;
-    BarrierSeat seat;
-    cell_block(j, w, n, &j->barrier, &seat, &blk);
-    CellBuffers buf = cell_buffers(j);
-    cell_backward(j->a, &blk, &buf);
+    if (j->cell_backward) cell_backward(j->a, &blk, &buf);
+    else cell_forward(j->a, &blk, &buf);
 }
 
 /* decoder + softmax over this worker's rows; worker 0 writes dE into the gradient arena,
@@ -354,7 +348,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     StepJob job = {.m = m, .a = a, .T = T, .B = B, .backward = opt.backward, .w0h = w0h,
                    .mh = mh, .W = W, .targets = targets};
     barrier_init(&job.barrier, m->act_workers);
-    pool_run(cell_forward_task, &job, m->act_workers);
+    pool_run(cell_task, &job, m->act_workers);
     const float *Hout = m->H + bd;
     memcpy(h_out, m->H + rows * d, bd * sizeof(float));
     const float *HD = Hout;
@@ -371,7 +365,8 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     st.reg += tar_penalty(T, bd, Hout, opt.tar, dHD);
     if (!opt.backward) return st;
 
-    pool_run(cell_backward_task, &job, m->act_workers);
+    job.cell_backward = 1;
+    pool_run(cell_task, &job, m->act_workers);
     weight_gradients(m, a, T, B, mx, mh, me, inputs);
     Spans sp;
     touched_spans(m, a, &sp);
