@@ -16,13 +16,18 @@ How it measures
   Workers not stepping are blocked on a pipe. A short pause (``--gap``) precedes each
   step so that the idle threads of the side that just ran (OpenBLAS workers spin for
   ~0.1 s, libgomp for a while) do not steal cycles from the next one.
+* Quiet guard (for small shared machines): the parent keeps idling while other processes
+  use CPU, and repeats any timed call during which others (or hypervisor steal) used more
+  than 0.02 s + 5 % of its wall time; after ``--patience`` seconds per configuration it
+  keeps what it gets and flags the row NOISY. Each step's process CPU time / wall time
+  (cores actually used) is recorded too.
 * Before timing, each worker runs a correctness check from the common initial weights:
   evaluation loss, first-step training loss and all parameters after 3 steps are
-  compared with nas_eval (tolerances: loss 1e-4 relative, parameters 1e-3 relative in
+  compared with nas_eval (tolerances: loss 1e-4 relative, parameters 2e-3 relative in
   norm). These 3 steps also serve as warm-up, followed by ``--warmup`` more.
 * PyTorch is measured at its best: intra-op threads 1 and 2 (never more than the
   configuration's thread count) in a "tuned" environment (``OMP_WAIT_POLICY=PASSIVE``,
-  ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` raised to 1/4 GiB so the ~90 MB
+  ``MALLOC_MMAP_THRESHOLD_``/``MALLOC_TRIM_THRESHOLD_`` raised to 1 GiB / 4 GiB so the ~90 MB
   logits buffers are reused from the heap instead of being mmapped afresh every step),
   plus its plain default environment with the configuration's thread count. The best
   variant by median step time is reported; all variants are in ``--json``.
@@ -30,10 +35,11 @@ How it measures
 * ``OPENBLAS_CORETYPE`` / ``OPENBLAS_L2_SIZE`` (which force a slower kernel) are removed
   from every worker's environment unless ``--keep-openblas-env``; the kernel OpenBLAS
   picked (``openblas_info()['corename']``) is reported.
-* The sgemm rate is measured in the nas_eval worker through the very OpenBLAS the core
-  uses (scipy_openblas32 via ctypes, ``scipy_cblas_sgemm``, threads via
-  ``scipy_openblas_set_num_threads``) at the decoder forward shape: C(B·T × V) =
-  H(B·T × d)·Eᵀ, best of several calls. The sgemm-bound limit is
+* The sgemm rate is measured by a probe worker (same environment as nas_eval) through the
+  very OpenBLAS the core uses (scipy_openblas32 via ctypes, ``scipy_cblas_sgemm``, threads
+  via ``scipy_openblas_set_num_threads``) at the decoder forward shape C(B·T × V) =
+  H(B·T × d)·Eᵀ — before, during (one call per round, interleaved with the steps) and after
+  the timed steps; the best rate counts. The sgemm-bound limit is
   ``sgemm_flops / (3·(8d² + 4nd² + 2dV))`` tokens/s.
 * Peak memory: in each worker, RSS is read just before the model is built (libraries
   imported, data prepared); after the correctness check the peak-RSS counter is reset
@@ -62,7 +68,7 @@ B, T, V = 64, 35, 10_000
 LR, CLIP = 20.0, 0.25
 EVAL_B, EVAL_T = 10, 35
 CHECK_STEPS = 3
-LOSS_RTOL, PARAM_RTOL = 1e-4, 1e-3
+LOSS_RTOL, PARAM_RTOL = 1e-4, 2e-3  # parameters: float32 training at lr 20 amplifies rounding (see BENCHMARKS.md)
 LOAD_WARN = 0.1  # CPU cores used by other processes during timing above which we warn
 SEED = 0
 
@@ -408,10 +414,10 @@ def worker_main(spec):
                 reset = _reset_peak_rss()
                 reply({"ok": True, "reset": reset, "rss_kb": _status_kb("VmRSS")})
             elif op == "step":
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 loss = side.step(tokens)
-                dt = time.perf_counter() - t0
-                reply({"ok": True, "time": dt, "loss": loss})
+                dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+                reply({"ok": True, "time": dt, "cpu": cpu, "loss": loss})
             elif op == "eval":
                 t0 = time.perf_counter()
                 loss = side.evaluate(eval_tokens)
@@ -746,6 +752,7 @@ def run_config(n, d, threads, args, env0, tmp):
             w("window")
         names = list(workers)
         times = {k: [] for k in names}
+        cpus = {k: [] for k in names}
         losses = {k: [] for k in names}
         procs0 = _proc_times()
         snap0 = _cpu_snapshot(pids)
@@ -758,6 +765,7 @@ def run_config(n, d, threads, args, env0, tmp):
                     continue
                 res = guard.run(lambda: workers[name]("step"))
                 times[name].append(res["time"])
+                cpus[name].append(res["cpu"])
                 losses[name].append(res["loss"])
             if r >= warmup:  # the sgemm rate, sampled through the run like the steps
                 sg_fwd.append(guard.run(lambda: sgw("sgemm", d=d, reps=1, shapes=["fwd"]))["gflops"]["fwd"])
@@ -807,6 +815,7 @@ def run_config(n, d, threads, args, env0, tmp):
     for name in names:
         s = summarise(times[name])
         s["gflops_median"] = s["tok_s_median"] * tpt / 1e9
+        s["cores_used"] = sum(cpus[name]) / sum(times[name])  # process CPU time / wall, timed steps
         s["frac_of_limit_median"] = s["tok_s_median"] / limit
         s["frac_of_limit_best"] = s["tok_s_best"] / limit
         m = mem[name]
@@ -837,7 +846,7 @@ def run_config(n, d, threads, args, env0, tmp):
         s = res["impl"][name]
         log(f"   {name:16s} step min {s['min_s']*1e3:8.1f} ms  median {s['median_s']*1e3:8.1f} ms  "
             f"{s['tok_s_median']:9.0f} tok/s  {s['gflops_median']:6.1f} GFLOP/s  "
-            f"{100*s['frac_of_limit_median']:5.1f}% of limit  peak {s['peak_mb']:7.1f} MB "
+            f"{100*s['frac_of_limit_median']:5.1f}% of limit  {s['cores_used']:.2f} cores  peak {s['peak_mb']:7.1f} MB "
             f"(mmapped now {s['malloc'].get('mmapped_mb', float('nan')):.0f})"
             + (f"  eval {s['eval_tok_s_median']:8.0f} tok/s" if "eval_tok_s_median" in s else ""))
     return res
@@ -867,6 +876,14 @@ def table(results):
             f"{'pass' if ok else 'FAIL'} | {r['quiet_guard']['foreign_cores_in_timed_calls']:.3f} / "
             f"{r['quiet_guard']['discarded']}{' NOISY' if r['quiet_guard']['noisy_kept'] else ''} |")
     return "\n".join(lines)
+
+
+def result_doc(machine, args, elapsed, results, partial=False):
+    return {"machine": machine, "openblas_env_removed": not args.keep_openblas_env,
+            "tuned_env": TUNED_ENV, "gap_s": args.gap, "patience_s": args.patience,
+            "argv": sys.argv[1:], "elapsed_s": elapsed, "partial": partial,
+            "command": " ".join(["python", os.path.relpath(os.path.abspath(__file__))] + sys.argv[1:]),
+            "results": results}
 
 
 def main(argv=None):
@@ -914,11 +931,13 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="bench_cell_") as tmp:
         for n, d, k in configs:
             results.append(run_config(n, d, k, args, env0, tmp))
+            log(table(results[-1:]).splitlines()[-1])
+            if args.json and args.json != "-":  # keep what is done if the run is cut short
+                with open(args.json, "w") as f:
+                    json.dump(result_doc(machine, args, time.time() - t_start, results,
+                                         partial=len(results) < len(configs)), f, indent=1)
     elapsed = time.time() - t_start
-    out = {"machine": machine, "openblas_env_removed": not args.keep_openblas_env,
-           "tuned_env": TUNED_ENV, "gap_s": args.gap, "argv": sys.argv[1:], "elapsed_s": elapsed,
-           "command": " ".join([os.path.relpath(sys.argv[0]) if sys.argv[0] else "bench_cell.py"] + sys.argv[1:]),
-           "results": results}
+    out = result_doc(machine, args, elapsed, results)
     text = table(results)
     cores = {r["openblas"]["corename"] for r in results}
     header = (f"OpenBLAS core: {', '.join(sorted(cores))}; B={B} T={T} V={V}; "
