@@ -39,7 +39,9 @@ def rank_changes(changes, path=None, caption="", title="Rank of the ground-truth
     for ax, (label, df) in zip(axes[0], changes.items()):
         for _, row in df.iterrows():
             ax.plot([0, 1], [row["true_rank"], row["ws_rank"]], "-o", color="#555555", lw=1, ms=4)
-            ax.annotate(str(int(row["arch_id"])), (1.02, row["ws_rank"]), fontsize=7, va="center")
+        # one label per WS rank: architectures tied under WS share it ("11, 8")
+        for rank, ids in df.groupby("ws_rank", sort=False)["arch_id"]:
+            ax.annotate(", ".join(str(int(i)) for i in ids), (1.02, rank), fontsize=7, va="center")
         ax.set_xticks([0, 1], ["ground truth", "weight sharing"])
         ax.set_xlim(-0.2, 1.3)
         ax.invert_yaxis()

@@ -725,51 +725,10 @@ def _figure_captions(results):
     }
 
 
-def _add_caption(fig, caption):
-    """Put a (wrapped) caption under the axes, growing the figure so that it never overlaps
-    them (plots' own caption slot holds one line)."""
-    import textwrap
-
-    w, h = fig.get_size_inches()
-    text = "\n".join(textwrap.wrap(caption, max(40, int(w * 17))))
-    lines = text.count("\n") + 1
-    extra = 0.13 * lines + 0.08
-    fig.set_size_inches(w, h + extra)
-    fig.text(0.5, 0.01, text, ha="center", va="bottom", fontsize=7, color="#444444")
-    top = 0.95 if getattr(fig, "_suptitle", None) is not None else 1.0
-    fig.tight_layout(rect=(0, (extra + 0.04) / (h + extra), 1, top))
-
-
-def _save(fig, caption, path):
-    import matplotlib.pyplot as plt
-
-    _add_caption(fig, caption)
-    if path is not None:
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-    return fig
-
-
-def _merge_tied_labels(fig):
-    """Figure 4 writes one arch id per architecture at its WS rank; architectures tied under
-    WS share a rank, so their labels would print on top of each other: join them."""
-    for ax in fig.axes:
-        groups = {}
-        for t in list(ax.texts):
-            groups.setdefault(tuple(np.round(t.get_position(), 6)), []).append(t)
-        for texts in groups.values():
-            if len(texts) > 1:
-                texts[0].set_text(", ".join(t.get_text() for t in texts))
-                for t in texts[1:]:
-                    t.remove()
-
-
 def figures(study, results=None, out_dir=None):
     """The report's figures: ``{file name: matplotlib Figure}`` for those the study allows.
     With ``out_dir`` they are written there as PNGs (and closed); without, returned open
     (e.g. to show in a notebook)."""
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
-
     from . import plots
 
     results = build(study) if results is None else results
@@ -786,13 +745,9 @@ def figures(study, results=None, out_dir=None):
             curves[p] = [[v if v is not None else np.nan for v in cv] for cv in c]
     if curves:
         name = "fig3_learning_curves.png"
-        fig = plots.learning_curves(curves, None, caption="",
-                                    title="Figure 3: validation ppl while retraining, policies vs random")
-        for ax in fig.axes:  # plain numbers on the log axis, also over a narrow range
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4g}"))
-            ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.4g}"))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        out[name] = _save(fig, captions[name], path(name))
+        out[name] = plots.learning_curves(
+            curves, path(name), caption=captions[name],
+            title="Figure 3: validation ppl while retraining, policies vs random")
 
     ws_rank = results.get("ws_ranking")
     gt = results.get("ground_truth")
@@ -817,18 +772,15 @@ def figures(study, results=None, out_dir=None):
                 df = metrics.rank_changes(per_seed[s], truth_ranked, top=min(10, len(truth)), align="inner")
                 changes[f"{label} WS seed {s} (τ = {taus[s]:.3f})"] = df
             name = "fig4_rank_changes.png"
-            fig = plots.rank_changes(changes, None, caption="",
-                                     title=f"Figure 4: the ground-truth top-10 architectures and their rank "
-                                           f"under WS (epoch {ws_rank['epoch']}); labels = arch ids")
-            _merge_tied_labels(fig)
-            out[name] = _save(fig, captions[name], path(name))
+            out[name] = plots.rank_changes(
+                changes, path(name), caption=captions[name],
+                title=f"Figure 4: the ground-truth top-10 architectures and their rank "
+                      f"under WS (epoch {ws_rank['epoch']}); labels = arch ids")
         if ws_rank["by_epoch"]:
             name = "tau_vs_epoch.png"
-            fig = plots.tau_vs_epoch(pd.DataFrame(ws_rank["by_epoch"]).astype({"low": float, "high": float}),
-                                     None, caption="", title="Kendall τ of WS vs ground truth by super-net epoch")
-            for ax in fig.axes:
-                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            out[name] = _save(fig, captions[name], path(name))
+            out[name] = plots.tau_vs_epoch(
+                pd.DataFrame(ws_rank["by_epoch"]).astype({"low": float, "high": float}), path(name),
+                caption=captions[name], title="Kendall τ of WS vs ground truth by super-net epoch")
         if per_seed:
             wide = pd.DataFrame(per_seed)
             finite = wide[(wide < NONFINITE_PPL).all(axis=1)]
@@ -840,16 +792,15 @@ def figures(study, results=None, out_dir=None):
             title = (f"WS ppl (mean over {wide.shape[1]} WS seed(s), epoch {ws_rank['epoch']})\n"
                      f"vs ground truth: Kendall τ = {tau:.3f}, {len(common)} architectures"
                      + (f"\n{dropped} arch(s) with non-finite WS ppl not shown" if dropped else ""))
-            fig = plots.ws_vs_ground_truth(mean_ws, truth, None, caption="", title=title)
-            out[name] = _save(fig, captions[name], path(name))
+            out[name] = plots.ws_vs_ground_truth(mean_ws, truth, path(name), caption=captions[name],
+                                                 title=title)
 
     sh = results.get("sharing")
     if sh:
         name = "fig5_sharing.png"
-        fig = plots.sharing(pd.DataFrame(sh["table"]), None, caption="",
-                            title="Figure 5: amount of sharing, the 12 architectures in WS rank order "
-                                  "(node-level sharing)")
-        out[name] = _save(fig, captions[name], path(name))
+        out[name] = plots.sharing(pd.DataFrame(sh["table"]), path(name), caption=captions[name],
+                                  title="Figure 5: amount of sharing, the 12 architectures in WS rank order "
+                                        "(node-level sharing)")
     return out
 
 
