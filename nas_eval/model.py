@@ -139,9 +139,6 @@ class _LMBase:
             self._view(arena, *names[name])[...] = value
 
     # --- training and evaluation --------------------------------------------------
-    def _step(self, table, inputs, targets, hidden, **opts):
-        return self._core.step(table, inputs, targets, hidden, **opts)
-
     def _evaluate(self, cell, tokens, batch_size, bptt):
         """cell = (architecture table, W0 index)"""
         if isinstance(bptt, bool) or not isinstance(bptt, (int, np.integer)) or bptt < 1:

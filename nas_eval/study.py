@@ -115,7 +115,9 @@ class Study:
         return table[cols].astype({c: int for c in cols[1:]})
 
     # --- results as DataFrames ---------------------------------------------------------------
-    def _train_rows(self, items, label_names):
+    def _train_rows(self, items, label_names=()):
+        """One row per finished training job; label_names name the parts of each item's
+        label to keep as columns (a retrain's policy and search seed)."""
         rows = []
         for label, job in items:
             rec = self._done(job)
@@ -133,8 +135,7 @@ class Study:
     def ground_truth(self):
         """Standalone runs of every architecture: arch_id, arch, seed, valid/test ppl, ..."""
         _, plan = self._plan()
-        return self._train_rows(plan["ground_truth"], ("arch_id_", "seed_")).drop(
-            columns=["arch_id_", "seed_"], errors="ignore")
+        return self._train_rows(plan["ground_truth"])
 
     def searches(self):
         """One row per (policy, seed): the pick and the search's wall time."""
@@ -174,8 +175,7 @@ class Study:
 
     def sharing_ground_truth(self):
         _, plan = self._plan()
-        return self._train_rows(plan["sharing_gt"], ("arch_id_", "seed_")).drop(
-            columns=["arch_id_", "seed_"], errors="ignore")
+        return self._train_rows(plan["sharing_gt"])
 
     def sharing_ws(self):
         return self.ws("sharing_ws")
