@@ -12,7 +12,6 @@
 #include "panel.h"
 #include "parallel.h"
 #include "rng.h"
-#include "simd.h"
 
 /* rows of logits alive per worker (10 MB at V = 10,000 and 256 rows): small enough to stay
  * in cache for the softmax passes, large enough that the decoder products do not re-pack
@@ -142,7 +141,7 @@ static void draw_mask(float *mask, size_t n, float p, uint64_t key) {
     for (size_t i = 0; i < n; i++) mask[i] = rng_uniform(key, i) < keep ? scale : 0.0f;
 }
 
-SIMD_CLONES static void mul_inplace(size_t n, float *restrict x, const float *restrict m) {
+static void mul_inplace(size_t n, float *restrict x, const float *restrict m) {
     for (size_t i = 0; i < n; i++) x[i] *= m[i];
 }
 
@@ -330,7 +329,7 @@ static void reduce_decoder_task(void *ctx, int w, int n) {
 StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t *targets,
                   int T, int B, const float *h0, float *h_out, StepOptions opt) {
     StepStats st = {0};
-    const int d = m->d, V = m->V;
+    const int d = m->d;
     const size_t rows = (size_t)T * B, bd = (size_t)B * d;
     const float *mx = NULL, *mh = NULL, *mo = NULL, *me = NULL;
     if (opt.train) draw_masks(m, B, &mx, &mh, &mo, &me);

@@ -1,7 +1,12 @@
+/* syscall() and clock_gettime() are outside strict ISO C */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE
+#endif
+
 #include "parallel.h"
 
 #include <pthread.h>
-#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blas.h"
@@ -19,7 +24,8 @@ static struct {
     task_fn fn;
     void *ctx;
     int job_workers;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+           .done = PTHREAD_COND_INITIALIZER};
 
 /* one job at a time: two Python threads driving two models take turns */
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -144,35 +150,84 @@ void pool_run(task_fn fn, void *ctx, int n) {
 }
 
 /* --- barrier ------------------------------------------------------------------------------ */
+/* Spin while the others are about to arrive (they run on the other cores and normally come
+ * within microseconds), then sleep in the kernel until the last one wakes us. Sleeping,
+ * not yielding: a yielding waiter keeps its core looking busy, so the scheduler never moves
+ * a descheduled partner (e.g. one sharing a core with another process) onto it, and the
+ * waiter burns a core in sched_yield calls for as long as the partner is away. */
+#define BARRIER_SPIN_NS 30000
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+static void futex_wait(unsigned *addr, unsigned value) {
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+static void futex_wake_all(unsigned *addr) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+#else /* one mutex and condition for every barrier: only one pool job runs at a time */
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+static void futex_wait(unsigned *addr, unsigned value) {
+    pthread_mutex_lock(&sleep_lock);
+    while (__atomic_load_n(addr, __ATOMIC_ACQUIRE) == value) pthread_cond_wait(&sleep_cond, &sleep_lock);
+    pthread_mutex_unlock(&sleep_lock);
+}
+static void futex_wake_all(unsigned *addr) {
+    (void)addr;
+    pthread_mutex_lock(&sleep_lock);
+    pthread_cond_broadcast(&sleep_cond);
+    pthread_mutex_unlock(&sleep_lock);
+}
+#endif
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
 #endif
+}
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 void barrier_init(Barrier *b, int n) {
     b->n = n;
     b->count = 0;
-    b->sense = 0;
+    b->generation = 0;
+    b->sleepers = 0;
 }
 
-void barrier_seat(BarrierSeat *seat, Barrier *b) {
-    seat->barrier = b;
-    seat->sense = __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE);
-}
+void barrier_seat(BarrierSeat *seat, Barrier *b) { seat->barrier = b; }
 
 void barrier_wait(void *arg) {
-    BarrierSeat *seat = arg;
-    Barrier *b = seat->barrier;
-    int sense = !seat->sense;
-    seat->sense = sense;
+    Barrier *b = ((BarrierSeat *)arg)->barrier;
+    /* read the round before arriving: the last arrival ends it only after ours */
+    unsigned gen = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
     if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
         __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&b->sense, sense, __ATOMIC_RELEASE);
+        __atomic_store_n(&b->generation, gen + 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&b->sleepers, __ATOMIC_SEQ_CST)) futex_wake_all(&b->generation);
         return;
     }
-    for (long spins = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != sense; spins++) {
-        if (spins < 4000) cpu_relax(); /* ~50 us, then give the core away */
-        else sched_yield();
+    long long deadline = 0;
+    for (int spins = 1;; spins++) {
+        if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
+        cpu_relax();
+        if ((spins & 63) == 0) { /* the clock every 64 pauses: pause lengths vary by CPU */
+            long long t = now_ns();
+            if (!deadline) deadline = t + BARRIER_SPIN_NS;
+            else if (t > deadline) break;
+        }
     }
+    /* announce the sleeper before the last look (the releaser reads sleepers after
+     * publishing the new round, so one of the two sees the other) */
+    __atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen) futex_wait(&b->generation, gen);
+    __atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_RELAXED);
 }

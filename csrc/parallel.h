@@ -19,15 +19,17 @@ int pool_threads(void);
 
 /* A barrier for the workers of one pool_run job that have to meet inside it. It spins
  * briefly (the others are running on the other cores and arrive within microseconds),
- * then yields the core instead of burning it. */
+ * then sleeps (futex on Linux, a condition variable elsewhere) until the last one arrives,
+ * so a late partner costs no CPU and the scheduler can move it onto the freed core. */
 typedef struct {
     int n;
-    volatile int count, sense;
+    int count;           /* arrivals in this round */
+    unsigned generation; /* rounds completed; sleepers wait for it to change */
+    int sleepers;
 } Barrier;
 
 typedef struct {
     Barrier *barrier;
-    int sense; /* this worker's view; starts as the barrier's */
 } BarrierSeat;
 
 void barrier_init(Barrier *b, int n);
