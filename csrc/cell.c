@@ -36,34 +36,38 @@ static Geometry geometry(const CellBlock *blk, const CellBuffers *buf) {
 
 void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf) {
     const Geometry g = geometry(blk, buf);
-    const int B = g.B, d = g.d, by_cols = g.by_cols, r0 = g.r0, nr = g.nr, c0 = g.c0, nc = g.nc;
+    const int d = g.d, by_cols = g.by_cols, r0 = g.r0, nr = g.nr, c0 = g.c0, nc = g.nc;
     const size_t bd = g.bd, s_stride = g.s_stride, cf_stride = g.cf_stride, off = g.off;
     const float *mh = g.mh;
     float *const *W = buf->W;
-    if (nr == 0 || nc == 0) {  /* nothing of its own, but it must still meet the others */
-        if (by_cols) for (int t = 0; t < g.T * (a->n + 1) + 1; t++) blk->barrier(blk->ctx);
-        return;
-    }
-    if (mh) kern->block_mul(nr, nc, d, buf->H + off, mh, buf->HM + off);
-    /* by columns: pack my panels of every node's gate and candidate matrices once */
-    const size_t pf = panel_floats(d, d), per_node = 4 * pf;
-    if (by_cols)
+    /* my block of h_{-1} masked, before the others meet me and read it */
+    if (mh && nr && nc) kern->block_mul(nr, nc, d, buf->H + off, mh, buf->HM + off);
+    /* pack my share of every node's gate and candidate matrices once per step */
+    const size_t pf = panel_floats(d, d), per_node = 2 * pf;
+    if (blk->panels) {
         for (int i = 0; i <= a->n; i++) {
             const float *Wi = i ? W[i] : buf->w0h;
             float *P = buf->packed + i * per_node;
-            panel_pack(d, d, Wi, 2 * d, 0, blk->p0, blk->p1, P);
-            panel_pack(d, d, Wi + d, 2 * d, 0, blk->p0, blk->p1, P + pf);
+            panel_pack(d, d, Wi, 2 * d, 0, blk->pack0, blk->pack1, P);
+            panel_pack(d, d, Wi + d, 2 * d, 0, blk->pack0, blk->pack1, P + pf);
         }
-    if (by_cols) blk->barrier(blk->ctx);
-    /* the products: all rows of my columns of gate and candidate, or my rows of all columns */
-#define PRODUCT(A, node, Wm, beta, C)                                                               \
+        if (blk->meet) blk->barrier(blk->ctx);  /* every panel packed before any product */
+    }
+    if (nr == 0 || nc == 0) {  /* nothing of its own, but it must still meet the others */
+        if (by_cols) for (int t = 0; t < g.T * (a->n + 1); t++) blk->barrier(blk->ctx);
+        return;
+    }
+    /* the products: my rows (all of them by columns) of my panels (all of them by rows) */
+#define PRODUCT(A, node, Wm, beta, C)                                                          \
     do {                                                                                       \
-        if (by_cols) {                                                                         \
+        if (blk->panels) {                                                                     \
             const float *P = buf->packed + (node) * per_node;                                  \
-            panel_gemm(B, d, d, (A), d, P, blk->p0, blk->p1, (beta), (C), 2 * d);              \
-            panel_gemm(B, d, d, (A), d, P + pf, blk->p0, blk->p1, (beta), (C) + d, 2 * d);     \
+            const float *Ar = (A) + (size_t)r0 * d;                                            \
+            float *Cr = (C) + (size_t)r0 * 2 * d;                                              \
+            panel_gemm(nr, d, d, Ar, d, P, blk->p0, blk->p1, (beta), Cr, 2 * d);               \
+            panel_gemm(nr, d, d, Ar, d, P + pf, blk->p0, blk->p1, (beta), Cr + d, 2 * d);      \
         } else {                                                                               \
-            gemm(0, 0, nr, 2 * d, d, 1.0f, (A) + (size_t)r0 * d, d, (Wm), 2 * d, (beta),           \
+            gemm(0, 0, nr, 2 * d, d, 1.0f, (A) + (size_t)r0 * d, d, (Wm), 2 * d, (beta),       \
                  (C) + (size_t)r0 * 2 * d, 2 * d);                                             \
         }                                                                                      \
     } while (0)
@@ -93,7 +97,7 @@ void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *bu
 
 void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf) {
     const Geometry g = geometry(blk, buf);
-    const int T = g.T, B = g.B, d = g.d, by_cols = g.by_cols, r0 = g.r0, nr = g.nr, c0 = g.c0, nc = g.nc;
+    const int T = g.T, d = g.d, by_cols = g.by_cols, r0 = g.r0, nr = g.nr, c0 = g.c0, nc = g.nc;
     const size_t bd = g.bd, s_stride = g.s_stride, cf_stride = g.cf_stride, off = g.off;
     const float *mh = g.mh;
     float *const *W = buf->W;
@@ -104,26 +108,29 @@ void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *b
         has_child[a->pred[i - 1]] = 1;
     }
     const float inv_out = 1.0f / (float)n_out;
+    /* pack my share of every node's transposed matrix once (the forward's panels are done) */
+    const size_t per_node = 2 * panel_floats(d, d);
+    if (blk->panels) {
+        for (int i = 0; i <= a->n; i++)
+            panel_pack(2 * d, d, i ? W[i] : buf->w0h, 2 * d, 1, blk->pack0, blk->pack1,
+                       buf->packed + i * per_node);
+        if (blk->meet) blk->barrier(blk->ctx);
+    }
     if (nr == 0 || nc == 0) {
         if (by_cols) for (int t = 0; t < T * (a->n + 1); t++) blk->barrier(blk->ctx);
         return;
     }
     kern->block_set(nr, nc, d, NULL, NULL, 0.0f, dh);
-    /* by columns: pack my panels of every node's transposed matrix once */
-    const size_t pf = panel_floats(d, d), per_node = 4 * pf;
-    if (by_cols)
-        for (int i = 0; i <= a->n; i++)
-            panel_pack(2 * d, d, i ? W[i] : buf->w0h, 2 * d, 1, blk->p0, blk->p1,
-                       buf->packed + i * per_node + 2 * pf);
-    /* G_p += dab_i W_i^T: my columns of all rows, or my rows of all columns */
-#define PRODUCT_T(dab, node, Wm, beta, C)                                                          \
+    /* G_p += dab_i W_i^T: my rows (all by columns) of my panels (all by rows) */
+#define PRODUCT_T(dab, node, Wm, beta, C)                                                      \
     do {                                                                                       \
-        if (by_cols)                                                                           \
-            panel_gemm(B, d, 2 * d, (dab), 2 * d, buf->packed + (node) * per_node + 2 * pf,     \
-                       blk->p0, blk->p1, (beta), (C), d);                                      \
+        if (blk->panels)                                                                       \
+            panel_gemm(nr, d, 2 * d, (dab) + (size_t)r0 * 2 * d, 2 * d,                        \
+                       buf->packed + (node) * per_node, blk->p0, blk->p1, (beta),              \
+                       (C) + (size_t)r0 * d, d);                                               \
         else                                                                                   \
-            gemm(0, 1, nr, d, 2 * d, 1.0f, (dab) + (size_t)r0 * 2 * d, 2 * d, (Wm), 2 * d, (beta), \
-                 (C) + (size_t)r0 * d, d);                                                     \
+            gemm(0, 1, nr, d, 2 * d, 1.0f, (dab) + (size_t)r0 * 2 * d, 2 * d, (Wm), 2 * d,     \
+                 (beta), (C) + (size_t)r0 * d, d);                                             \
     } while (0)
     for (int t = T - 1; t >= 0; t--) {
         const size_t at = (size_t)t * bd;

@@ -7,11 +7,15 @@
 #include "lm.h"
 
 /* Where a worker's share of the cell lives: batch rows lo..hi (by_cols == 0) or state
- * columns lo..hi (by_cols == 1; every worker then calls barrier(ctx) at the same points). */
+ * columns lo..hi (by_cols == 1; every worker then calls barrier(ctx) at the same points).
+ * With panels, the per-step products run through node matrices packed once per step
+ * (panel.h): each worker packs panels pack0..pack1 and multiplies with panels p0..p1 (its
+ * own by columns, all of them by rows); meet: they wait for each other after packing. */
 typedef struct {
     int T, B, d;
     int by_cols, lo, hi;
-    int p0, p1;  /* by columns: my 32-column panels; lo, hi = their columns */
+    int panels, meet;
+    int pack0, pack1, p0, p1;
     void (*barrier)(void *ctx);
     void *ctx;
 } CellBlock;
@@ -29,7 +33,7 @@ typedef struct {
     float *CF, *S, *SM, *H, *HM;
     const float *dH;
     float *dS, *G, *dh;
-    float *packed; /* by columns: (n+1) x 4 panel_floats(d, d): gate, candidate, transposed */
+    float *packed; /* with panels: (n+1) x 2 panel_floats(d, d): gate and candidate, then transposed */
 } CellBuffers;
 
 void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);

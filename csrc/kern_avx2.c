@@ -1,6 +1,7 @@
 /* AVX2 + FMA kernels (x86-64-v3: Haswell, Zen 1-3 and later). 16 ymm registers: a
- * 6 x 16 tile is 12 accumulators + 2 B vectors + 1 broadcast (measured against 4 x 16,
- * 3 x 32 and the old 8 x 32 tile, which needs 32 registers and spills; BENCHMARKS.md). */
+ * 3 x 32 tile is 12 accumulators + 4 B vectors + 1 broadcast. Measured on Zen 4 against
+ * 6 x 16 (equal to 3 % at B = 64 rows, up to 15 % slower at 32 rows), 5 x 16, 4 x 16 and
+ * 2 x 32 (both 5-25 % slower); the old 8 x 32 tile needs 32 registers and spills. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -18,13 +19,19 @@
 #define KERN_ISA ISA_AVX2
 #define VL 8
 #ifndef AVX2_MR
-#define AVX2_MR 6
+#define AVX2_MR 3
 #endif
 #ifndef AVX2_NV
-#define AVX2_NV 2
+#define AVX2_NV 4
 #endif
 #define MR AVX2_MR
 #define NV AVX2_NV
+#ifndef PANEL_MIN_D
+#define PANEL_MIN_D 64
+#endif
+#ifndef COLUMN_SPLIT_MIN_D
+#define COLUMN_SPLIT_MIN_D 128
+#endif
 #include "kern_body.h"
 
 #if defined(__clang__)

@@ -21,6 +21,12 @@
 #endif
 #define MR AVX512_MR
 #define NV 2
+#ifndef PANEL_MIN_D
+#define PANEL_MIN_D 64
+#endif
+#ifndef COLUMN_SPLIT_MIN_D
+#define COLUMN_SPLIT_MIN_D 128
+#endif
 #include "kern_body.h"
 
 #if defined(__clang__)

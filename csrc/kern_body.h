@@ -4,6 +4,7 @@
  *   KERN_NAME   its name string, KERN_ISA its level
  *   VL          float lanes of one native vector register
  *   MR, NV      the register tile: MR rows x NV vectors (NV * VL columns, dividing PANEL)
+ *   PANEL_MIN_D, COLUMN_SPLIT_MIN_D  its measured switches (kernels.h)
  * and puts the whole file under its target (pragma), so every function here and in the
  * headers included from here is compiled for that instruction set. */
 #include "elementwise.h"
@@ -14,6 +15,7 @@ typedef float vnat __attribute__((vector_size(VL * 4)));
 
 #define TILE_COLS (NV * VL)
 _Static_assert(PANEL % TILE_COLS == 0, "the tile must divide the panel");
+_Static_assert(MR >= 1 && MR <= 8, "panel_gemm handles left-over rows up to 7");
 
 static inline vnat vnat_load(const float *p) { vnat v; memcpy(&v, p, sizeof v); return v; }
 static inline void vnat_store(float *p, vnat v) { memcpy(p, &v, sizeof v); }
@@ -33,7 +35,7 @@ static inline void vnat_store(float *p, vnat v) { memcpy(p, &v, sizeof v); }
             vnat bv[NV];                                                                   \
             for (int v = 0; v < NV; v++) bv[v] = vnat_load(b + v * VL);                    \
             for (int i = 0; i < (R); i++) {                                                \
-                vnat ai = (vnat){0} + a[(size_t)i * lda + kk];                             \
+                vnat ai = a[(size_t)i * lda + kk] - (vnat){0}; /* x - 0 == x: a plain broadcast */ \
                 for (int v = 0; v < NV; v++) acc[i][v] += ai * bv[v];                      \
             }                                                                              \
         }                                                                                  \
@@ -93,6 +95,8 @@ const Kernels KERN_TABLE = {
     .isa = KERN_ISA,
     .tile_rows = MR,
     .tile_cols = TILE_COLS,
+    .panel_min_d = PANEL_MIN_D,
+    .column_split_min_d = COLUMN_SPLIT_MIN_D,
     .panel_gemm = panel_gemm_isa,
     .node_forward = node_forward,
     .node_backward = node_backward,

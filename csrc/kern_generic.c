@@ -11,4 +11,10 @@
 #define VL 4
 #define MR 4
 #define NV 2
+#ifndef PANEL_MIN_D
+#define PANEL_MIN_D 64
+#endif
+#ifndef COLUMN_SPLIT_MIN_D
+#define COLUMN_SPLIT_MIN_D 128
+#endif
 #include "kern_body.h"

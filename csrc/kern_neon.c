@@ -12,6 +12,12 @@
 #define VL 4
 #define MR 6
 #define NV 4
+#ifndef PANEL_MIN_D
+#define PANEL_MIN_D 64
+#endif
+#ifndef COLUMN_SPLIT_MIN_D
+#define COLUMN_SPLIT_MIN_D 128
+#endif
 #include "kern_body.h"
 #else
 typedef int kern_neon_unused; /* ISO C: a translation unit must declare something */

@@ -19,6 +19,11 @@ typedef struct {
     const char *name;       /* "generic", "neon", "avx2", "avx512" */
     int isa;
     int tile_rows, tile_cols; /* panel_gemm's register tile */
+    /* measured switches (kern_<isa>.c; benchmarks/bench_threads.py): the cell's per-step
+     * products go through panel_gemm from d >= panel_min_d (OpenBLAS below), and two or
+     * more workers split the cell by state columns from d >= column_split_min_d (by batch
+     * rows below) */
+    int panel_min_d, column_split_min_d;
     /* C[:, 32 p0 .. min(n, 32 p1)) = A (m x k) B + beta C, B packed (panel.h) */
     void (*panel_gemm)(int m, int n, int k, const float *A, int lda, const float *packed,
                        int p0, int p1, float beta, float *C, int ldc);

@@ -8,6 +8,7 @@
 #include "cell.h"
 #include "decoder.h"
 #include "embedding.h"
+#include "kernels.h"
 #include "optim.h"
 #include "panel.h"
 #include "parallel.h"
@@ -18,11 +19,6 @@
  * the embedding too often; small hidden sizes prefer the smaller block (measured) */
 #define DECODER_CHUNK(d) ((d) < 128 ? 128 : 256)
 #define INIT_RANGE 0.04f
-
-/* d at and above which workers split the cell's columns rather than its batch rows:
- * products over all B rows run much faster than over B / workers rows once d is large,
- * which pays for a barrier per node and step (measured: benchmarks/bench_cell.py). */
-#define COLUMN_SPLIT_MIN_D 128
 
 static float *alloc_floats(size_t n) {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
@@ -77,7 +73,9 @@ int lm_start_averaging(LM *m) {
  * only allocation) when a larger shape than any before arrives. */
 int lm_reserve(LM *m, int T, int B, int n) {
     int workers = pool_threads();
-    if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes && workers == m->act_workers)
+    int panels = m->d >= kern->panel_min_d, split_d = kern->column_split_min_d;
+    if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes && workers == m->act_workers &&
+        panels == m->act_panels && split_d == m->act_split_d)
         return 0;
     size_t d = m->d, rows = (size_t)T * B, bd = (size_t)B * d, np1 = (size_t)n + 1;
     size_t nw = (size_t)workers, V = (size_t)m->V;
@@ -99,7 +97,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
         bd, bd,              /* dh, tmp */
         bd, bd, bd,          /* mask_x, mask_h, mask_out */
         (size_t)m->V,        /* mask_emb */
-        workers > 1 && d >= COLUMN_SPLIT_MIN_D ? np1 * 4 * panel_floats((int)d, (int)d) : 0, /* packed */
+        panels ? np1 * 2 * panel_floats((int)d, (int)d) : 0, /* packed */
     };
     enum { N_BUF = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
@@ -117,6 +115,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
     float *p = m->acts;
     for (int i = 0; i < N_BUF; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
     m->act_rows = rows; m->act_T = T; m->act_B = B; m->act_nodes = n; m->act_workers = workers;
+    m->act_panels = panels; m->act_split_d = split_d;
     return 0;
 }
 
@@ -257,15 +256,21 @@ typedef struct {
 static void cell_block(const StepJob *j, int w, int n, Barrier *bar, BarrierSeat *seat, CellBlock *blk) {
     const LM *m = j->m;
     blk->T = j->T; blk->B = j->B; blk->d = m->d;
-    blk->by_cols = n > 1 && m->d >= COLUMN_SPLIT_MIN_D;
-    if (blk->by_cols) {  /* whole 32-column panels per worker */
-        pool_range(panel_count(m->d), w, n, &blk->p0, &blk->p1);
+    blk->panels = m->act_panels;
+    blk->by_cols = blk->panels && n > 1 && m->d >= m->act_split_d;
+    blk->meet = blk->panels && n > 1;
+    const int n_panels = panel_count(m->d);
+    pool_range(n_panels, w, n, &blk->pack0, &blk->pack1);  /* whole 32-column panels each */
+    if (blk->by_cols) {
+        blk->p0 = blk->pack0;
+        blk->p1 = blk->pack1;
         blk->lo = blk->p0 * PANEL;
         blk->hi = blk->p1 * PANEL < m->d ? blk->p1 * PANEL : m->d;
         if (blk->lo > blk->hi) blk->lo = blk->hi;
     } else {
         pool_range(j->B, w, n, &blk->lo, &blk->hi);
-        blk->p0 = blk->p1 = 0;
+        blk->p0 = 0;
+        blk->p1 = n_panels;
     }
     barrier_seat(seat, bar);
     blk->barrier = barrier_wait;
