@@ -15,6 +15,7 @@ _EXPORTS = {
     "CellLM": "model",
     "set_num_threads": "_threads",
     "get_num_threads": "_threads",
+    "build_info": "_build_info",
     "TrainConfig": "config",
     "train": "training",
     "TrainResult": "training",
