@@ -247,52 +247,46 @@ typedef struct {
     const float *w0h, *mh, *HD;
     float *const *W;
     const int32_t *targets;
-    Barrier barrier;
+    TaskQueue queue;
     int cell_backward; /* which way cell_task runs */
     double loss[64];
 } StepJob;
 
 
-static void cell_block(const StepJob *j, int w, int n, Barrier *bar, BarrierSeat *seat, CellBlock *blk) {
+/* batch-row chunks per worker when the cell is split by rows: more than one, so that a
+ * worker the OS keeps off a core hands its share to the others, few enough that each
+ * product still has many rows (OpenBLAS re-packs the matrix on every call below
+ * panel_min_d) */
+#define ROW_CHUNKS_PER_WORKER 2
+
+static CellWork cell_work(StepJob *j, int n) {
     const LM *m = j->m;
-    blk->T = j->T; blk->B = j->B; blk->d = m->d;
-    blk->panels = m->act_panels;
-    blk->by_cols = blk->panels && n > 1 && m->d >= m->act_split_d;
-    blk->meet = blk->panels && n > 1;
-    const int n_panels = panel_count(m->d);
-    pool_range(n_panels, w, n, &blk->pack0, &blk->pack1);  /* whole 32-column panels each */
-    if (blk->by_cols) {
-        blk->p0 = blk->pack0;
-        blk->p1 = blk->pack1;
-        blk->lo = blk->p0 * PANEL;
-        blk->hi = blk->p1 * PANEL < m->d ? blk->p1 * PANEL : m->d;
-        if (blk->lo > blk->hi) blk->lo = blk->hi;
-    } else {
-        pool_range(j->B, w, n, &blk->lo, &blk->hi);
-        blk->p0 = 0;
-        blk->p1 = n_panels;
+    CellWork w = {j->T, j->B, m->d, 0, j->B, &j->queue};
+    w.by_cols = m->act_panels && n > 1 && m->d >= m->act_split_d;
+    if (n > 1) {
+        int chunks = ROW_CHUNKS_PER_WORKER * n;
+        w.row_chunk = (j->B + chunks - 1) / chunks;
     }
-    barrier_seat(seat, bar);
-    blk->barrier = barrier_wait;
-    blk->ctx = seat;
+    return w;
 }
 
 static CellBuffers cell_buffers(const StepJob *j) {
     LM *m = j->m;
     CellBuffers b = {j->w0h, j->W, j->mh, m->CF, m->S, j->mh ? m->SM : m->S, m->H,
-                     j->mh ? m->HM : m->H, m->dHD, m->dS, m->G, m->dh, m->packed};
+                     j->mh ? m->HM : m->H, m->dHD, m->dS, m->G, m->dh,
+                     m->act_panels ? m->packed : NULL};
     return b;
 }
 
-/* the cell through time, forward (j->cell_backward == 0) or backward, on this worker's block */
+/* the cell through time, forward (j->cell_backward == 0) or backward; every worker takes
+ * tickets of the job's queue (queue_init before each pool_run) */
 static void cell_task(void *ctx, int w, int n) {
+    (void)w;
     StepJob *j = ctx;
-    CellBlock blk;
-    BarrierSeat seat;
-    cell_block(j, w, n, &j->barrier, &seat, &blk);
+    CellWork work = cell_work(j, n);
     CellBuffers buf = cell_buffers(j);
-    if (j->cell_backward) cell_backward(j->a, &blk, &buf);
-    else cell_forward(j->a, &blk, &buf);
+    if (j->cell_backward) cell_backward(j->a, &work, &buf);
+    else cell_forward(j->a, &work, &buf);
 }
 
 /* decoder + softmax over this worker's rows; worker 0 writes dE into the gradient arena,
@@ -351,7 +345,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     memcpy(m->H, h0, bd * sizeof(float));
     StepJob job = {.m = m, .a = a, .T = T, .B = B, .backward = opt.backward, .w0h = w0h,
                    .mh = mh, .W = W, .targets = targets};
-    barrier_init(&job.barrier, m->act_workers);
+    queue_init(&job.queue);
     pool_run(cell_task, &job, m->act_workers);
     const float *Hout = m->H + bd;
     memcpy(h_out, m->H + rows * d, bd * sizeof(float));
@@ -370,6 +364,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     if (!opt.backward) return st;
 
     job.cell_backward = 1;
+    queue_init(&job.queue);
     pool_run(cell_task, &job, m->act_workers);
     weight_gradients(m, a, T, B, mx, mh, me, inputs);
     Spans sp;

@@ -149,13 +149,13 @@ void pool_run(task_fn fn, void *ctx, int n) {
     pthread_mutex_unlock(&run_lock);
 }
 
-/* --- barrier ------------------------------------------------------------------------------ */
-/* Spin while the others are about to arrive (they run on the other cores and normally come
- * within microseconds), then sleep in the kernel until the last one wakes us. Sleeping,
- * not yielding: a yielding waiter keeps its core looking busy, so the scheduler never moves
- * a descheduled partner (e.g. one sharing a core with another process) onto it, and the
+/* --- tickets in phases (parallel.h) ------------------------------------------------------- */
+/* Spin while the others are about to finish (they run on the other cores and normally do
+ * within microseconds), then sleep in the kernel until one wakes us. Sleeping, not
+ * yielding: a yielding waiter keeps its core looking busy, so the scheduler never moves a
+ * descheduled partner (e.g. one sharing a core with another process) onto it, and the
  * waiter burns a core in sched_yield calls for as long as the partner is away. */
-#define BARRIER_SPIN_NS 30000
+#define SPIN_NS 30000
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -166,7 +166,7 @@ static void futex_wait(unsigned *addr, unsigned value) {
 static void futex_wake_all(unsigned *addr) {
     syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
 }
-#else /* one mutex and condition for every barrier: only one pool job runs at a time */
+#else /* one mutex and condition for every queue: only one pool job runs at a time */
 static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
 static void futex_wait(unsigned *addr, unsigned value) {
@@ -196,38 +196,48 @@ static long long now_ns(void) {
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-void barrier_init(Barrier *b, int n) {
-    b->n = n;
-    b->count = 0;
-    b->generation = 0;
-    b->sleepers = 0;
+void queue_init(TaskQueue *q) {
+    q->claimed = 0;
+    q->done = 0;
+    q->wake = 0;
+    q->sleepers = 0;
 }
 
-void barrier_seat(BarrierSeat *seat, Barrier *b) { seat->barrier = b; }
+long long queue_claim(TaskQueue *q, unsigned long long limit) {
+    unsigned long long c = __atomic_load_n(&q->claimed, __ATOMIC_RELAXED);
+    while (c < limit)
+        if (__atomic_compare_exchange_n(&q->claimed, &c, c + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return (long long)c;
+    return -1;
+}
 
-void barrier_wait(void *arg) {
-    Barrier *b = ((BarrierSeat *)arg)->barrier;
-    /* read the round before arriving: the last arrival ends it only after ours */
-    unsigned gen = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
-    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
-        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&b->generation, gen + 1, __ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&b->sleepers, __ATOMIC_SEQ_CST)) futex_wake_all(&b->generation);
-        return;
+void queue_finish(TaskQueue *q) {
+    __atomic_add_fetch(&q->done, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&q->sleepers, __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(&q->wake, 1, __ATOMIC_SEQ_CST);
+        futex_wake_all(&q->wake);
     }
+}
+
+void queue_wait(TaskQueue *q, unsigned long long target) {
     long long deadline = 0;
     for (int spins = 1;; spins++) {
-        if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
+        if (__atomic_load_n(&q->done, __ATOMIC_ACQUIRE) >= target) return;
         cpu_relax();
         if ((spins & 63) == 0) { /* the clock every 64 pauses: pause lengths vary by CPU */
             long long t = now_ns();
-            if (!deadline) deadline = t + BARRIER_SPIN_NS;
+            if (!deadline) deadline = t + SPIN_NS;
             else if (t > deadline) break;
         }
     }
-    /* announce the sleeper before the last look (the releaser reads sleepers after
-     * publishing the new round, so one of the two sees the other) */
-    __atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == gen) futex_wait(&b->generation, gen);
-    __atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_RELAXED);
+    /* Announce the sleeper, then read wake before done: a finisher counts its ticket before
+     * it reads sleepers and bumps wake, so either we see its ticket or the futex sees wake
+     * changed and does not sleep. */
+    __atomic_add_fetch(&q->sleepers, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        unsigned seen = __atomic_load_n(&q->wake, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&q->done, __ATOMIC_SEQ_CST) >= target) break;
+        futex_wait(&q->wake, seen);
+    }
+    __atomic_sub_fetch(&q->sleepers, 1, __ATOMIC_RELAXED);
 }
