@@ -20,6 +20,11 @@
 #define DECODER_CHUNK(d) ((d) < 128 ? 128 : 256)
 #define INIT_RANGE 0.04f
 
+/* The decoder's rows are split into this many slots, each with its own partial embedding
+ * gradient: more than one per worker, so a worker the OS keeps off a core hands slots to
+ * the others (parallel.h), at the price of a partial dE (V x d) per extra slot. */
+static int decoder_slots(int workers) { return workers > 1 ? 2 * workers : 1; }
+
 static float *alloc_floats(size_t n) {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
     float *p = aligned_alloc(64, bytes ? bytes : 64);
@@ -78,7 +83,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
         panels == m->act_panels && split_d == m->act_split_d)
         return 0;
     size_t d = m->d, rows = (size_t)T * B, bd = (size_t)B * d, np1 = (size_t)n + 1;
-    size_t nw = (size_t)workers, V = (size_t)m->V;
+    size_t nw = (size_t)workers, V = (size_t)m->V, slots = (size_t)decoder_slots(workers);
     size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
     size_t sizes[] = {
         rows * d,            /* X */
@@ -90,8 +95,8 @@ int lm_reserve(LM *m, int T, int B, int n) {
         rows * d,            /* HD */
         rows * d,            /* dHD */
         nw * chunk * V,      /* logits */
-        (nw - 1) * V * d,    /* dE_part */
-        nw * V,              /* dbias_part */
+        (slots - 1) * V * d, /* dE_part */
+        slots * V,           /* dbias_part */
         np1 * bd,            /* dS */
         np1 * bd,            /* G */
         bd, bd,              /* dh, tmp */
@@ -249,7 +254,7 @@ typedef struct {
     const int32_t *targets;
     TaskQueue queue;
     int cell_backward; /* which way cell_task runs */
-    double loss[64];
+    double loss[2 * 64]; /* per decoder slot */
 } StepJob;
 
 
@@ -289,38 +294,40 @@ static void cell_task(void *ctx, int w, int n) {
     else cell_forward(j->a, &work, &buf);
 }
 
-/* decoder + softmax over this worker's rows; worker 0 writes dE into the gradient arena,
- * the others into their own partial buffers (summed by reduce_decoder_task) */
-static void decoder_task(void *ctx, int w, int n) {
+/* decoder + softmax over slot s of the rows; slot 0 writes dE into the gradient arena, the
+ * others into their own partial buffers (summed in slot order by reduce_decoder_item), so
+ * the sums do not depend on which worker ran which slot; logits are the worker's scratch */
+static void decoder_item(void *ctx, int s, int n, int w) {
     StepJob *j = ctx;
     LM *m = j->m;
     const size_t d = m->d, V = m->V, rows = (size_t)j->T * j->B;
     const size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
     int r0, r1;
-    pool_range((int)rows, w, n, &r0, &r1);
-    float *dE = w == 0 ? m->grads + m->lay.embedding : m->dE_part + (size_t)(w - 1) * V * d;
-    j->loss[w] = decoder_rows(r1 - r0, (int)d, (int)V, j->HD + (size_t)r0 * d, m->params + m->lay.embedding,
+    pool_range((int)rows, s, n, &r0, &r1);
+    float *dE = s == 0 ? m->grads + m->lay.embedding : m->dE_part + (size_t)(s - 1) * V * d;
+    j->loss[s] = decoder_rows(r1 - r0, (int)d, (int)V, j->HD + (size_t)r0 * d, m->params + m->lay.embedding,
                               m->params + m->lay.bias, j->targets + r0, m->logits + (size_t)w * chunk * V,
                               (int)chunk, 1.0f / (float)rows, j->backward ? m->dHD + (size_t)r0 * d : NULL,
-                              dE, m->dbias_part + (size_t)w * V);
+                              dE, m->dbias_part + (size_t)s * V);
 }
 
-static void reduce_decoder_task(void *ctx, int w, int n) {
+static void reduce_decoder_item(void *ctx, int i, int n, int w) {
+    (void)w;
     StepJob *j = ctx;
     LM *m = j->m;
     const size_t d = m->d, V = m->V;
-    const int workers = m->act_workers;
+    const int slots = decoder_slots(m->act_workers);
     int v0, v1;
-    pool_range((int)V, w, n, &v0, &v1);
+    pool_range((int)V, i, n, &v0, &v1);
     float *dE = m->grads + m->lay.embedding, *db = m->grads + m->lay.bias;
     for (int v = v0; v < v1; v++) {
         float *row = dE + (size_t)v * d;
         float b = 0.0f;
-        for (int k = 1; k < workers; k++) {
+        for (int k = 1; k < slots; k++) {
             const float *part = m->dE_part + (size_t)(k - 1) * V * d + (size_t)v * d;
             for (size_t c = 0; c < d; c++) row[c] += part[c];
         }
-        for (int k = 0; k < workers; k++) b += m->dbias_part[(size_t)k * V + v];
+        for (int k = 0; k < slots; k++) b += m->dbias_part[(size_t)k * V + v];
         db[v] = b;
     }
 }
@@ -353,9 +360,10 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     if (mo) { apply_tiled(rows, B, d, Hout, mo, m->HD); HD = m->HD; }
     float *dHD = opt.backward ? m->dHD : NULL;
     job.HD = HD;
-    pool_run(decoder_task, &job, m->act_workers);
-    for (int w = 0; w < m->act_workers; w++) st.loss_sum += job.loss[w];
-    if (opt.backward) pool_run(reduce_decoder_task, &job, m->act_workers);
+    const int slots = decoder_slots(m->act_workers), workers = m->act_workers;
+    pool_for(decoder_item, &job, slots, workers);
+    for (int s = 0; s < slots; s++) st.loss_sum += job.loss[s];
+    if (opt.backward) pool_for(reduce_decoder_item, &job, workers > 1 ? 2 * workers : 1, workers);
     st.tokens = (long)rows;
     st.reg = ar_penalty(rows * d, HD, opt.ar, dHD);
     /* dHD -> gradient with respect to the raw outputs h_0..h_{T-1} */

@@ -98,18 +98,19 @@ typedef struct {
     int lda, ldb, ldc;
 } GemmJob;
 
-/* each worker computes a block of rows of C (or of columns, when C is wide) */
-static void gemm_task(void *ctx, int w, int nw) {
+/* item i of n: a block of rows of C (or of columns, when C is wide) */
+static void gemm_item(void *ctx, int i, int n, int worker) {
+    (void)worker;
     GemmJob *g = ctx;
     int lo, hi;
     if (g->m >= g->n) {
-        pool_range(g->m, w, nw, &lo, &hi);
+        pool_range(g->m, i, n, &lo, &hi);
         if (lo == hi) return;
         const float *a = g->ta ? g->a + lo : g->a + (size_t)lo * g->lda;
         gemm(g->ta, g->tb, hi - lo, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
              g->c + (size_t)lo * g->ldc, g->ldc);
     } else {
-        pool_range(g->n, w, nw, &lo, &hi);
+        pool_range(g->n, i, n, &lo, &hi);
         if (lo == hi) return;
         const float *b = g->tb ? g->b + (size_t)lo * g->ldb : g->b + lo;
         gemm(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta,
@@ -120,8 +121,30 @@ static void gemm_task(void *ctx, int w, int nw) {
 void par_gemm(int n_workers, int ta, int tb, int m, int n, int k, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     GemmJob g = {ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc};
-    if (n_workers <= 1) gemm_task(&g, 0, 1);
-    else pool_run(gemm_task, &g, n_workers);
+    pool_for(gemm_item, &g, n_workers > 1 ? 2 * n_workers : 1, n_workers);
+}
+
+typedef struct {
+    item_fn fn;
+    void *ctx;
+    int n_items;
+    TaskQueue queue;
+} ForJob;
+
+static void for_task(void *ctx, int w, int nw) {
+    (void)nw;
+    ForJob *f = ctx;
+    for (long long i; (i = queue_claim(&f->queue, (unsigned long long)f->n_items)) >= 0;)
+        f->fn(f->ctx, (int)i, f->n_items, w);
+}
+
+void pool_for(item_fn fn, void *ctx, int n_items, int n_workers) {
+    if (n_workers <= 1 || n_items <= 1) {
+        for (int i = 0; i < n_items; i++) fn(ctx, i, n_items, 0);
+        return;
+    }
+    ForJob f = {fn, ctx, n_items, {0, 0, 0, 0}};
+    pool_run(for_task, &f, n_workers < n_items ? n_workers : n_items);
 }
 
 void pool_run(task_fn fn, void *ctx, int n) {

@@ -13,6 +13,12 @@ typedef void (*task_fn)(void *ctx, int worker, int n_workers);
  * Calls from two threads take turns (the pool runs one job at a time). */
 void pool_run(task_fn fn, void *ctx, int n);
 
+/* Runs fn(ctx, item, n_items, worker) for item = 0..n_items-1 on n_workers workers, each
+ * taking the next item when it is free (worker: who runs it, for per-worker scratch). Items
+ * must write disjoint outputs; then the result does not depend on who ran what. */
+typedef void (*item_fn)(void *ctx, int item, int n_items, int worker);
+void pool_for(item_fn fn, void *ctx, int n_items, int n_workers);
+
 /* Number of workers pool_run uses (>= 1); set by nas_eval.set_num_threads. */
 void pool_set_threads(int n);
 int pool_threads(void);
@@ -40,7 +46,8 @@ void queue_finish(TaskQueue *q);
 /* returns once `target` tickets are finished */
 void queue_wait(TaskQueue *q, unsigned long long target);
 
-/* C = alpha op(A) op(B) + beta C (row-major), split into row or column blocks of C. */
+/* C = alpha op(A) op(B) + beta C (row-major), split into 2 n_workers row or column blocks of
+ * C (items of pool_for). */
 void par_gemm(int n_workers, int ta, int tb, int m, int n, int k, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
