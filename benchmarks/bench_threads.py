@@ -50,7 +50,7 @@ def worker(spec):
     phases = {"idle": None}
     if spec["busy"]:
         phases["busy"] = True
-    out = {"d": d, "steps": n_steps, "isa": nas_eval._native.core.isa_info()["isa"]}
+    out = {"d": d, "steps": n_steps, "isa": nas_eval.build_info()["isa"]}
     for phase in phases:
         busy = None
         if phase == "busy":
@@ -97,7 +97,8 @@ def main(argv=None):
     if args.isa:
         env["NAS_EVAL_ISA"] = args.isa
     rows = []
-    head = "| d | 1 thread tok/s | 2 threads tok/s | 2 thr / 1 thr | 2 threads, busy core tok/s | busy 2 thr / idle 1 thr | load avg (1 min) |"
+    head = ("| d | 1 thread | 2 threads | 2 / 1 | 1 thread, busy core | 2 threads, busy core | 2 / 1 busy | "
+            "load avg (1 min) |")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for d in args.d:
@@ -109,8 +110,8 @@ def main(argv=None):
             return 1
         r = json.loads(res.stdout.strip().splitlines()[-1])
         rows.append(r)
-        busy = (f"{r['busy_2t_tok_s']:,.0f} | {r['busy_2t_tok_s'] / r['idle_1t_tok_s']:.2f}"
-                if args.busy else "– | –")
+        busy = (f"{r['busy_1t_tok_s']:,.0f} | {r['busy_2t_tok_s']:,.0f} | {r['busy_2t_tok_s'] / r['busy_1t_tok_s']:.2f}"
+                if args.busy else "– | – | –")
         loads = [r["idle_loadavg"][0][0]] + ([r["busy_loadavg"][1][0]] if args.busy else [])
         print(f"| {d} | {r['idle_1t_tok_s']:,.0f} | {r['idle_2t_tok_s']:,.0f} | "
               f"{r['idle_2t_tok_s'] / r['idle_1t_tok_s']:.2f} | {busy} | "

@@ -10,22 +10,22 @@ import numpy as np
 import pytest
 
 import nas_eval
-from nas_eval._native import core
+from nas_eval.engine import native
 
 import reference
 
 TESTS = Path(__file__).parent
-LEVELS = core.isa_info()["supported"]
+LEVELS = native.isa_info()["supported"]
 ARCH = "0:tanh 1:relu 1:sigmoid 0:identity 3:tanh 2:relu 6:sigmoid 4:identity"
 
 
 @pytest.fixture
 def isa_level():
     """Switches the core's kernels for one test and restores the level it found."""
-    before = core.isa_info()["isa"]
+    before = native.isa_info()["isa"]
     threads = nas_eval.get_num_threads()
-    yield core.set_isa
-    core.set_isa(before)
+    yield native.set_isa
+    native.set_isa(before)
     nas_eval.set_num_threads(threads)
 
 
@@ -41,7 +41,7 @@ def _run(code, isa=None):
 def test_build_info_reports_the_level_in_use():
     info = nas_eval.build_info()
     assert info["isa"] in info["isa_supported"]
-    assert info["isa_supported"][0] == core.isa_info()["best"]
+    assert info["isa_supported"][0] == native.isa_info()["best"]
     assert set(info["isa_supported"]) <= set(info["isa_compiled"])
     assert "generic" in info["isa_supported"]
     assert info["compiler"].split()[0] in ("gcc", "clang")

@@ -2,7 +2,7 @@
 import os
 import platform
 
-from ._native import core
+from .native import core
 
 
 def build_info():
