@@ -15,6 +15,6 @@
 #define PANEL_MIN_D 64
 #endif
 #ifndef COLUMN_SPLIT_MIN_D
-#define COLUMN_SPLIT_MIN_D 128
+#define COLUMN_SPLIT_MIN_D 512
 #endif
 #include "kern_body.h"

@@ -19,10 +19,15 @@ typedef struct {
     const char *name;       /* "generic", "neon", "avx2", "avx512" */
     int isa;
     int tile_rows, tile_cols; /* panel_gemm's register tile */
-    /* measured switches (kern_<isa>.c; benchmarks/bench_threads.py): the cell's per-step
-     * products go through panel_gemm from d >= panel_min_d (OpenBLAS below), and two or
-     * more workers split the cell by state columns from d >= column_split_min_d (by batch
-     * rows below) */
+    /* measured switches (kern_<isa>.c; BENCHMARKS.md): the cell's per-step products go
+     * through panel_gemm from d >= panel_min_d (OpenBLAS, which re-packs the matrix on every
+     * call, below: it wins only at d < 64), and two or more workers split the cell by state
+     * columns from d >= column_split_min_d, by batch rows below. Rows need no meeting until
+     * the end; columns meet once per node and step, which stalls whenever the OS preempts a
+     * worker (2 threads lost 30 % to 1 at d = 128 on a loaded machine; rows: 3 % gained),
+     * but stream each node matrix once per step instead of once per row chunk, which should
+     * matter once the matrices outgrow the caches (the reason to keep columns from d = 512,
+     * where n = 8 node matrices take 19 MB; not measured on an idle machine) */
     int panel_min_d, column_split_min_d;
     /* C[:, 32 p0 .. min(n, 32 p1)) = A (m x k) B + beta C, B packed (panel.h) */
     void (*panel_gemm)(int m, int n, int k, const float *A, int lda, const float *packed,

@@ -96,8 +96,8 @@ def _train(d, threads, steps=2, dropout=True):
     return loss, model.parameters()
 
 
-# d = 32: OpenBLAS products; 96: packed panels, rows split; 128: panels, columns split
-@pytest.mark.parametrize("d", [32, 96, 128])
+# d = 32: OpenBLAS products; 96: packed panels, rows split; 512: panels, columns split
+@pytest.mark.parametrize("d", [32, 96, 512])
 def test_each_level_is_deterministic_and_levels_agree(isa_level, d):
     results = {}
     for level in LEVELS:
@@ -119,12 +119,13 @@ def test_each_level_is_deterministic_and_levels_agree(isa_level, d):
 
 
 @pytest.mark.parametrize("level", LEVELS)
-def test_row_split_panels_match_the_reference(isa_level, level):
-    """Packed panels with the batch rows split over 3 workers (64 <= d < the column split):
-    loss, final state and gradients against the float64 reference."""
+@pytest.mark.parametrize("d", [96, 512], ids=["rows", "columns"])
+def test_split_panels_match_the_reference(isa_level, level, d):
+    """Packed panels over 3 workers, the batch rows split (64 <= d < the column split) or the
+    state columns (d >= 512): loss, final state and gradients against the float64 reference."""
     isa_level(level)
     nas_eval.set_num_threads(3)
-    d, V, T, B = 96, 23, 5, 7
+    V, T, B = 23, 5, 7
     arch = nas_eval.Arch.parse(ARCH)
     model = nas_eval.CellLM(arch, V, d, seed=31)
     rng = np.random.default_rng(32)
