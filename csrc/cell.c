@@ -45,7 +45,7 @@ static inline __attribute__((always_inline)) void node_forward_op(
 }
 
 /* rows x width block of a (rows, d) state; cf rows have stride 2d (gate | candidate) */
-SIMD_CLONES static void node_forward(int op, int rows, int width, int d, const float *sp,
+SIMD_CLONES void node_forward(int op, int rows, int width, int d, const float *sp,
                                      float *cf, float *s) {
     switch (op) {
     case OP_TANH: node_forward_op(OP_TANH, rows, width, d, sp, cf, s); break;
@@ -75,7 +75,7 @@ static inline __attribute__((always_inline)) void node_backward_op(
     }
 }
 
-SIMD_CLONES static void node_backward(int op, int rows, int width, int d, const float *ds,
+SIMD_CLONES void node_backward(int op, int rows, int width, int d, const float *ds,
                                       const float *sp, float *cf, float *dsp, int accumulate) {
     switch (op) {
     case OP_TANH: node_backward_op(OP_TANH, rows, width, d, ds, sp, cf, dsp, accumulate); break;
@@ -86,7 +86,7 @@ SIMD_CLONES static void node_backward(int op, int rows, int width, int d, const 
 }
 
 /* --- rows x width blocks of (rows, d) matrices ------------------------------------------- */
-SIMD_CLONES static void block_mul(int rows, int width, int d, const float *x, const float *m,
+SIMD_CLONES void block_mul(int rows, int width, int d, const float *x, const float *m,
                                   float *y) {
     for (int r = 0; r < rows; r++) {
         const float *restrict xr = x + (size_t)r * d, *restrict mr = m + (size_t)r * d;
@@ -96,7 +96,7 @@ SIMD_CLONES static void block_mul(int rows, int width, int d, const float *x, co
 }
 
 /* y += x (m == NULL) or y += x * m */
-SIMD_CLONES static void block_add(int rows, int width, int d, const float *x, const float *m,
+SIMD_CLONES void block_add(int rows, int width, int d, const float *x, const float *m,
                                   float *y) {
     for (int r = 0; r < rows; r++) {
         const float *restrict xr = x + (size_t)r * d;
@@ -110,7 +110,7 @@ SIMD_CLONES static void block_add(int rows, int width, int d, const float *x, co
     }
 }
 
-SIMD_CLONES static void block_set(int rows, int width, int d, const float *x, const float *y,
+SIMD_CLONES void block_set(int rows, int width, int d, const float *x, const float *y,
                                   float scale, float *out) {
     for (int r = 0; r < rows; r++) {
         const float *restrict xr = x + (size_t)r * d, *restrict yr = y + (size_t)r * d;

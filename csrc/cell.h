@@ -35,4 +35,16 @@ typedef struct {
 void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);
 void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);
 
+/* Node kernels on a rows x width block of (rows, d) matrices, shared with the mixed cell
+ * (mixed_cell.c). cf rows have stride 2d and hold [gate | candidate].
+ * node_forward: [a | b] -> [c | f] with c = sigmoid(a), f = op(b); s = sp + c (f - sp).
+ * node_backward: given ds, [c | f] -> [da | db]; dsp (+)= ds (1 - c). */
+void node_forward(int op, int rows, int width, int d, const float *sp, float *cf, float *s);
+void node_backward(int op, int rows, int width, int d, const float *ds, const float *sp,
+                   float *cf, float *dsp, int accumulate);
+/* y = x * m; y += x (m == NULL) or y += x * m; out = (x + y) * scale (x == NULL: zeros) */
+void block_mul(int rows, int width, int d, const float *x, const float *m, float *y);
+void block_add(int rows, int width, int d, const float *x, const float *m, float *y);
+void block_set(int rows, int width, int d, const float *x, const float *y, float scale, float *out);
+
 #endif

@@ -8,6 +8,7 @@
 #include "cell.h"
 #include "decoder.h"
 #include "embedding.h"
+#include "mixed_cell.h"
 #include "optim.h"
 #include "panel.h"
 #include "parallel.h"
@@ -54,6 +55,7 @@ LM *lm_create(int V, int d, int n_w0, int n_mats, int max_nodes, uint64_t seed, 
 void lm_free(LM *m) {
     if (!m) return;
     free(m->params); free(m->grads); free(m->avg); free(m->acts); free(m->mat_used);
+    mixed_free(m->mix);
     free(m);
 }
 
@@ -80,12 +82,17 @@ int lm_reserve(LM *m, int T, int B, int n) {
     int workers = pool_threads();
     if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes && workers == m->act_workers)
         return 0;
+    if (m->mix && mixed_reserve(m->mix, T, workers) != 0) return -1;
     size_t d = m->d, rows = (size_t)T * B, bd = (size_t)B * d, np1 = (size_t)n + 1;
+    /* CF blocks: one per node, or for the mixed cell node 0's and one per edge */
+    size_t cf_blocks = m->mix ? 1 + np1 * n / 2 : np1;
+    /* the mixed cell always splits by columns (batch norm needs whole columns) */
+    int by_cols = m->mix || (workers > 1 && d >= COLUMN_SPLIT_MIN_D);
     size_t nw = (size_t)workers, V = (size_t)m->V;
     size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
     size_t sizes[] = {
         rows * d,            /* X */
-        np1 * rows * 2 * d,  /* CF */
+        cf_blocks * rows * 2 * d, /* CF */
         np1 * rows * d,      /* S */
         np1 * rows * d,      /* SM */
         (rows + B) * d,      /* H */
@@ -100,7 +107,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
         bd, bd,              /* dh, tmp */
         bd, bd, bd,          /* mask_x, mask_h, mask_out */
         (size_t)m->V,        /* mask_emb */
-        workers > 1 && d >= COLUMN_SPLIT_MIN_D ? np1 * 4 * panel_floats((int)d, (int)d) : 0, /* packed */
+        by_cols ? np1 * 4 * panel_floats((int)d, (int)d) : 0, /* packed */
     };
     enum { N_BUF = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
@@ -220,6 +227,11 @@ static void weight_gradients(LM *m, const CellArch *a, int T, int B, const float
     /* the recurrent half of W0 and the node matrices saw the h-masked states */
     const float *HM = mask_h ? m->HM : m->H, *SM = mask_h ? m->SM : m->S;
     par_gemm(m->act_workers, 1, 0, d, 2 * d, (int)rows, 1.0f, HM, d, dab0, 2 * d, 0.0f, gw0 + (size_t)2 * d * d, 2 * d);
+    if (m->mix) {  /* every node matrix, through every edge */
+        mixed_weight_gradients(m->mix, m->act_workers, d, rows, SM, m->CF, m->grads + m->lay.mats);
+        memset(m->mat_used, 1, (size_t)m->n_mats);
+        return;
+    }
     memset(m->mat_used, 0, (size_t)m->n_mats);
     for (int i = 1; i <= a->n; i++) {
         int k = a->mat[i - 1];
@@ -258,7 +270,7 @@ typedef struct {
 static void cell_block(const StepJob *j, int w, int n, Barrier *bar, BarrierSeat *seat, CellBlock *blk) {
     const LM *m = j->m;
     blk->T = j->T; blk->B = j->B; blk->d = m->d;
-    blk->by_cols = n > 1 && m->d >= COLUMN_SPLIT_MIN_D;
+    blk->by_cols = m->mix || (n > 1 && m->d >= COLUMN_SPLIT_MIN_D);
     if (blk->by_cols) {  /* whole 32-column panels per worker */
         pool_range(panel_count(m->d), w, n, &blk->p0, &blk->p1);
         blk->lo = blk->p0 * PANEL;
@@ -287,7 +299,9 @@ static void cell_task(void *ctx, int w, int n) {
     BarrierSeat seat;
     cell_block(j, w, n, &j->barrier, &seat, &blk);
     CellBuffers buf = cell_buffers(j);
-    if (j->cell_backward) cell_backward(j->a, &blk, &buf);
+    if (j->m->mix && j->cell_backward) mixed_cell_backward(j->m->mix, &blk, &buf, w);
+    else if (j->m->mix) mixed_cell_forward(j->m->mix, &blk, &buf, w);
+    else if (j->cell_backward) cell_backward(j->a, &blk, &buf);
     else cell_forward(j->a, &blk, &buf);
 }
 
@@ -334,6 +348,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     const size_t rows = (size_t)T * B, bd = (size_t)B * d;
     const float *mx = NULL, *mh = NULL, *mo = NULL, *me = NULL;
     if (opt.train) draw_masks(m, B, &mx, &mh, &mo, &me);
+    if (m->mix) mixed_begin_pass(m->mix, opt.train, opt.backward);
     float *E = m->params + m->lay.embedding;
     float *w0 = m->params + m->lay.w0 + (size_t)a->w0 * 4 * d * d;
     const float *w0h = w0 + (size_t)2 * d * d;
@@ -367,6 +382,11 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
 
     job.cell_backward = 1;
     pool_run(cell_task, &job, m->act_workers);
+    if (m->mix && m->mix->alpha_grad) mixed_alpha_gradient(m->mix, m->act_workers);
+    if (m->mix && !m->mix->weight_grad) {  /* a pass for d loss / d alpha only */
+        if (opt.train) m->step++;
+        return st;
+    }
     weight_gradients(m, a, T, B, mx, mh, me, inputs);
     Spans sp;
     touched_spans(m, a, &sp);

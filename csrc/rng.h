@@ -39,6 +39,8 @@ enum {
     STREAM_MASK_EMB = 5,
     STREAM_MASK_IN = 6,
     STREAM_BPTT = 7,
+    /* DARTS (20-23): the initial architecture weights alpha */
+    STREAM_DARTS_ALPHA = 20,
 };
 
 #endif
