@@ -3,10 +3,12 @@
 architecture gradient against finite differences of the unrolled objective, the reference's
 clipping rules, Adam, batch-norm running statistics, threads, checkpoints and errors."""
 import numpy as np
+import pandas.testing as pd_testing
 import pytest
 
 import nas_eval
-from nas_eval.mixed import MIXED_OPS, MixedLM, arch_alpha, derive
+from nas_eval.engine import batchify
+from nas_eval.engine.mixed import MIXED_OPS, MixedLM, arch_alpha, derive
 from nas_eval.space import Arch
 
 import reference_mixed as ref
@@ -93,9 +95,9 @@ def test_one_hot_alpha_computes_the_discrete_cell():
     mixed.alpha = arch_alpha(arch, 1000.0)
     assert derive(mixed.probabilities()) == arch
     tokens = np.random.default_rng(0).integers(0, V, 600)
-    assert mixed.evaluate(tokens, 4, 7) == pytest.approx(cell.evaluate(tokens, 4, 7), rel=1e-6)
-    cell_loss = cell.fit_steps(tokens, 3, batch_size=4, bptt=7, lr=2.0, clip=0.5, wd=1e-4, tar=1e-3)
-    data, hidden, losses = nas_eval.model.batchify(tokens, 4), None, []
+    assert mixed.loss(tokens, 4, 7) == pytest.approx(cell.loss(tokens, 4, 7), rel=1e-6)
+    cell_loss = cell.fit_steps(tokens, 3, batch_size=4, bptt=7, lr=2.0, clip=0.5, weight_decay=1e-4, tar=1e-3)
+    data, hidden, losses = batchify(tokens, 4), None, []
     for k in range(3):
         loss, n, _, hidden = mixed.train_step(data[7 * k: 7 * k + 7], data[7 * k + 1: 7 * k + 8], hidden,
                                               lr=2.0, clip=0.5, weight_decay=1e-4, tar=1e-3, ar=0.0)
@@ -209,9 +211,9 @@ def test_running_statistics_and_evaluation_match_the_reference():
     tokens = rng.integers(0, V, 300)
     running = (state["running_mean"].astype(np.float64), state["running_var"].astype(np.float64))
     expected = ref.evaluate(params64, model.alpha, tokens, 3, 9, running=running)
-    assert model.evaluate(tokens, 3, 9) == pytest.approx(expected, rel=1e-5)
+    assert model.loss(tokens, 3, 9) == pytest.approx(expected, rel=1e-5)
     # evaluation, alpha-gradient passes and the second-order virtual passes leave them alone
-    model.evaluate(tokens, 3, 9)
+    model.loss(tokens, 3, 9)
     model.loss_and_grads(*_segment(30))
     np.testing.assert_array_equal(model.state()["running_mean"], state["running_mean"])
 
@@ -239,7 +241,7 @@ def test_threads_change_results_only_by_rounding(threads):
 
 
 def test_state_and_restore_continue_bitwise():
-    data = nas_eval.model.batchify(np.random.default_rng(18).integers(0, V, 600), B)
+    data = batchify(np.random.default_rng(18).integers(0, V, 600), B)
 
     def run(m, k0, k1, hidden=(None, None)):
         (th, vh), out = hidden, []
@@ -323,3 +325,85 @@ def test_bad_construction_raises_named_value_errors():
     with pytest.raises(ValueError, match="batch_norm"):
         MixedLM(2, V, D, batch_norm="yes")
     assert MIXED_OPS == ("none", "tanh", "relu", "sigmoid", "identity")
+
+
+# --- the policy -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def corpus():
+    return nas_eval.datasets.synthetic(vocab_size=30, train_tokens=3000, valid_tokens=800,
+                                       test_tokens=400, seed=0)
+
+
+def _recipe():
+    return nas_eval.TrainConfig.preset("tiny", hidden_size=8, batch_size=6, bptt=10, epochs=2,
+                                       bptt_mode="search")
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_same_seed_same_pick_trace_and_beliefs(corpus, order):
+    space = nas_eval.SearchSpace(2)
+    runs = [nas_eval.policies.search("darts", space, corpus, _recipe(), seed=s, preset="cpu", order=order,
+                                     max_steps_per_epoch=6)
+            for s in (4, 4, 5)]
+    a, b, c = runs
+    assert a.arch == b.arch
+    pd_testing.assert_frame_equal(a.trace, b.trace)
+    pd_testing.assert_frame_equal(a.beliefs, b.beliefs)
+    assert not a.trace["alpha"].equals(c.trace["alpha"])  # another seed searches differently
+    trace = a.trace
+    assert list(trace["epoch"]) == [0, 1, 2] and trace.columns[0] == "epoch"
+    assert trace["arch"].iloc[-1] == str(a.arch)
+    assert np.asarray(trace["alpha"].iloc[-1]).shape == (3, 5)
+    np.testing.assert_allclose(np.asarray(trace["prob"].iloc[-1]).sum(axis=1), 1.0)
+    assert set(a.beliefs["epoch"]) == {0, 1, 2} and len(a.beliefs) == 3 * len(space)
+    final = a.beliefs[a.beliefs["epoch"] == 2].set_index("arch_id")["belief"]
+    assert final[space.index(a.arch)] == pytest.approx(trace["p_arch"].iloc[-1], rel=1e-12)
+    budget = a.budget
+    assert budget["supernet_steps"] == budget["alpha_steps"] == 12
+    assert budget["train_tokens"] > 0 and budget["valid_tokens"] > 0
+    assert a.info["order"] == order and 0 <= a.info["stable_since_epoch"] <= 2
+
+
+def test_the_pick_is_the_derivation_of_the_final_alpha(corpus):
+    space = nas_eval.SearchSpace(3)
+    r = nas_eval.policies.search("darts", space, corpus, _recipe(), seed=1, preset="smoke")
+    prob = np.asarray(r.trace["prob"].iloc[-1])
+    assert derive(prob) == r.arch
+    assert r.trace["changed"].iloc[0] == False  # noqa: E712  (numpy bool)
+
+
+@pytest.mark.parametrize("options, field", [
+    ({"order": 3}, "order"),
+    ({"order": True}, "order"),
+    ({"arch_lr": 0.0}, "arch_lr"),
+    ({"arch_beta1": 1.0}, "arch_beta1"),
+    ({"arch_beta2": -0.1}, "arch_beta2"),
+    ({"arch_eps": float("nan")}, "arch_eps"),
+    ({"arch_weight_decay": -1e-3}, "arch_weight_decay"),
+    ({"alpha_init": "big"}, "alpha_init"),
+    ({"hvp_radius": 0}, "hvp_radius"),
+    ({"batch_norm": 1}, "batch_norm"),
+    ({"hidden_size": 0}, "hidden_size"),
+    ({"batch_size": 1}, "batch_size"),
+    ({"epochs": 2.5}, "epochs"),
+    ({"max_steps_per_epoch": 0}, "max_steps_per_epoch"),
+    ({"preset": "cpu", "epoch": 3}, "epoch"),
+    ({"preset": "gpu"}, "gpu"),
+])
+def test_bad_options_raise_value_errors_naming_the_field(options, field):
+    with pytest.raises(ValueError, match=field):
+        nas_eval.policies.check_options("darts", options)
+
+
+def test_presets():
+    from nas_eval.policies.darts import PRESETS, DARTSConfig
+
+    ref_config = PRESETS.get("reference")
+    assert (ref_config.order, ref_config.hidden_size, ref_config.batch_size, ref_config.epochs) == (2, 300, 256, 50)
+    assert (ref_config.arch_lr, ref_config.arch_beta1, ref_config.arch_beta2, ref_config.arch_weight_decay) \
+        == (3e-3, 0.9, 0.999, 1e-3)
+    assert DARTSConfig().hidden_size is None  # the study's search recipe
+    assert nas_eval.policies.check_options("darts", {"preset": "cpu-first-order"}).order == 1
+    recipe = PRESETS.get("reference").recipe(nas_eval.TrainConfig.preset("tiny"))
+    assert (recipe.hidden_size, recipe.batch_size, recipe.epochs) == (300, 256, 50)

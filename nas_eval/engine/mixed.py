@@ -9,7 +9,7 @@ model's (the same C core), so with ``alpha`` one-hot at a large scale and ``batc
 the mixed model computes exactly :class:`CellLM` of that architecture.
 
 >>> import nas_eval
->>> from nas_eval.mixed import MixedLM
+>>> from nas_eval.engine import MixedLM
 >>> model = MixedLM(nas_eval.SearchSpace(2), vocab_size=50, hidden_size=16, seed=0)
 >>> model.alpha.shape
 (3, 5)
@@ -20,9 +20,9 @@ import math
 
 import numpy as np
 
-from ._native import core
-from .model import batchify, check_dropouts
-from .space import OPS, Arch, SearchSpace
+from ..space import OPS, Arch, SearchSpace
+from .model import StepResult, batchify, check_dropouts
+from .native import core
 
 MIXED_OPS = ("none",) + OPS  # the reference's PRIMITIVES, in its order
 
@@ -103,7 +103,7 @@ class MixedLM:
             raise ValueError("the mixed cell relaxes the full space: no fixed nodes and ops "
                              f"{OPS}, got {space!r}")
         self.space = space
-        self.nodes = space.nodes
+        self.n_nodes = space.n_nodes
         self.vocab_size = _positive_int("vocab_size", vocab_size)
         self.hidden_size = _positive_int("hidden_size", hidden_size)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -113,19 +113,19 @@ class MixedLM:
             raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
         self.batch_norm = bool(batch_norm)
         self.dropouts = {k: float(v) for k, v in dropouts.items()}
-        self._core = core.MixedModel(self.vocab_size, self.hidden_size, self.nodes, self.seed,
+        self._core = core.MixedModel(self.vocab_size, self.hidden_size, self.n_nodes, self.seed,
                                      batch_norm=self.batch_norm, **check_dropouts(dropouts))
         lay = self._core.layout()
         V, d = self.vocab_size, self.hidden_size
         self._slots = {"embedding": (lay["embedding"], (V, d)), "W0": (lay["w0"], (2 * d, 2 * d))}
-        for i in range(1, self.nodes + 1):
+        for i in range(1, self.n_nodes + 1):
             self._slots[f"W{i}"] = (lay["mats"] + (i - 1) * 2 * d * d, (d, 2 * d))
         self._slots["decoder_bias"] = (lay["bias"], (V,))
-        self.edges = edges(self.nodes)
+        self.edges = edges(self.n_nodes)
         self._counts = {"supernet_steps": 0, "train_tokens": 0, "valid_tokens": 0, "alpha_steps": 0}
 
     def __repr__(self):
-        return (f"MixedLM(nodes={self.nodes}, vocab_size={self.vocab_size}, "
+        return (f"MixedLM(n_nodes={self.n_nodes}, vocab_size={self.vocab_size}, "
                 f"hidden_size={self.hidden_size}, seed={self.seed}, batch_norm={self.batch_norm})")
 
     # --- parameters ---------------------------------------------------------------------
@@ -199,12 +199,20 @@ class MixedLM:
     def step_count(self):
         return self._core.step_count
 
-    def train_step(self, inputs, targets, hidden, *, lr, clip, weight_decay, tar, ar, arch=None,
-                   asgd=False):
+    @property
+    def averaging(self):
+        """Whether averaged SGD has started (never, in a DARTS search)."""
+        return self._core.arena("avg") is not None
+
+    def start_averaging(self):
+        self._core.start_averaging()
+
+    def train_step(self, inputs, targets, hidden=None, *, lr, clip=0.25, weight_decay=0.0, tar=0.0,
+                   ar=0.0, arch=None, asgd=False):
         """One SGD step of the weights on a (T, B) segment with this model's dropouts and
-        batch statistics (the caller scales ``lr`` by the segment length). ``arch`` must be
-        None (the mixed cell has no sampled architecture). Returns (loss_sum, tokens,
-        grad_norm, new_hidden)."""
+        batch statistics (the caller scales ``lr`` by the segment length), as every model
+        the :class:`Trainer` drives. ``arch`` must be None (the mixed cell holds every
+        architecture at once). A non-finite loss or gradient skips the update."""
         if arch is not None:
             raise ValueError("a MixedLM trains every edge at once: arch must be None")
         inputs, targets = _segment(inputs, targets)
@@ -214,7 +222,7 @@ class MixedLM:
             train=True, backward=True, update=True, asgd=bool(asgd))
         self._counts["supernet_steps"] += 1
         self._counts["train_tokens"] += n
-        return loss, n, norm, h
+        return StepResult(loss, n, norm, h)
 
     def loss_and_grads(self, inputs, targets, hidden=None, tar=0.0, ar=0.0, train=False):
         """Objective (mean cross-entropy + TAR/AR), weight gradients (dict), d objective /
@@ -275,12 +283,18 @@ class MixedLM:
             raise FloatingPointError("non-finite loss or gradient in the architecture step")
         return self._core.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()
 
-    def evaluate(self, tokens, batch_size=10, bptt=35):
+    def loss(self, tokens, batch_size=10, bptt=35):
         """Mean cross-entropy (nats) over a token stream: the DARTS evaluation protocol, no
         dropout, batch normalisation with the running statistics."""
         _positive_int("bptt", bptt)
         loss, count = self._core.evaluate(batchify(tokens, batch_size), int(bptt))
+        self._counts["valid_tokens"] += count
         return loss / count
+
+    def perplexity(self, tokens, batch_size=10, bptt=35):
+        """exp(:meth:`loss`), inf when it overflows."""
+        loss = self.loss(tokens, batch_size, bptt)
+        return math.exp(loss) if loss < 700 else math.inf
 
     def budget(self):
         """Counters: weight steps, training and validation tokens processed, alpha steps."""
