@@ -218,7 +218,7 @@ class SgemmSide:
 class NasSide:
     def __init__(self, spec):
         import nas_eval
-        from nas_eval._native import core
+        from nas_eval.engine.native import core
         self.nas_eval, self.core = nas_eval, core
         nas_eval.set_num_threads(spec["threads"])
         self.spec = spec
@@ -232,7 +232,7 @@ class NasSide:
 
     def build(self, arch, d, init_path):
         from nas_eval.space import Arch
-        self.model = self.nas_eval.CellLM(Arch.parse(arch), vocab_size=V, hidden=d, seed=SEED)
+        self.model = self.nas_eval.CellLM(Arch.parse(arch), vocab_size=V, hidden_size=d, seed=SEED)
         import numpy as np
         np.savez(init_path, **self.model.parameters())
 
@@ -240,7 +240,7 @@ class NasSide:
         return self.model.fit_steps(tokens, steps=1, batch_size=B, bptt=T, lr=LR, clip=CLIP)
 
     def evaluate(self, tokens):
-        return self.model.evaluate(tokens, batch_size=EVAL_B, bptt=EVAL_T)
+        return self.model.loss(tokens, batch_size=EVAL_B, bptt=EVAL_T)
 
     def params(self):
         return self.model.parameters()

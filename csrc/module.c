@@ -8,6 +8,7 @@
 #include "lm.h"
 #include "parallel.h"
 #include "py_darts.h"
+#include "rng.h"
 #include "py_lstm_adam.h"
 
 typedef struct {
@@ -340,7 +341,26 @@ static PyObject *py_openblas_info(PyObject *self, PyObject *unused) {
                          "threads", pool_threads());
 }
 
+/* The first n numbers under one key of the counter-based RNG (rng.h), so that tests can check
+ * that nas_eval.rng computes exactly the same draws in Python. */
+static PyObject *py_rng_draws(PyObject *self, PyObject *args) {
+    unsigned long long seed, stream, counter;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "KKKn", &seed, &stream, &counter, &n)) return NULL;
+    if (n < 0 || n > (1 << 24)) { PyErr_Format(PyExc_ValueError, "n must be in 0..2^24, got %zd", n); return NULL; }
+    npy_intp dims[1] = {n};
+    PyArrayObject *u = (PyArrayObject *)PyArray_EMPTY(1, dims, NPY_FLOAT32, 0);
+    PyArrayObject *g = (PyArrayObject *)PyArray_EMPTY(1, dims, NPY_FLOAT64, 0);
+    if (!u || !g) { Py_XDECREF(u); Py_XDECREF(g); return NULL; }
+    uint64_t key = rng_key(seed, stream, counter);
+    float *up = PyArray_DATA(u);
+    double *gp = PyArray_DATA(g);
+    for (Py_ssize_t i = 0; i < n; i++) { up[i] = rng_uniform(key, (uint64_t)i); gp[i] = rng_normal(key, (uint64_t)i); }
+    return Py_BuildValue("NN", (PyObject *)u, (PyObject *)g);
+}
+
 static PyMethodDef module_methods[] = {
+    {"rng_draws", py_rng_draws, METH_VARARGS, "rng_draws(seed, stream, counter, n) -> (uniform, normal)"},
     {"set_num_threads", py_set_num_threads, METH_O, "set OpenBLAS threads for the core"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "OpenBLAS threads for the core"},
     {"openblas_info", py_openblas_info, METH_NOARGS, "OpenBLAS core name, config, threads"},

@@ -3,10 +3,10 @@ top-1 among uniformly drawn candidates (all of a smaller space) — weight shari
 search policy, the paper's WS experiment turned into a policy."""
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from ..presets import Presets
+from ..rng import STREAM_CANDIDATES, Draws
 from ..space import Arch
 from . import SearchOutcome, register
 
@@ -37,10 +37,10 @@ def candidates(space, seed, n):
     """``n`` distinct uniformly drawn architectures of ``space`` (all of it when smaller)."""
     if len(space) <= n:
         return list(space)
-    rng = np.random.default_rng([seed, 0xC4D5])
-    ids = set()
-    while len(ids) < n:
-        ids.add(space.sample_ids(rng))
+    ids, draw = set(), 0
+    while len(ids) < n:  # one key per draw (docs/design.md §12, stream 34)
+        ids.add(space.sample_ids(Draws(seed, STREAM_CANDIDATES, draw)))
+        draw += 1
     return [space.arch(i) for i in sorted(ids)]
 
 
