@@ -429,12 +429,11 @@ void mixed_alpha_gradient(MixedCell *mc, int workers) {
 
 void mixed_weight_gradients(const MixedCell *mc, int workers, int d, size_t rows, const float *SM,
                             const float *CF, float *gmats) {
+    /* node i's edges are consecutive CF blocks and its predecessors' states consecutive S
+     * blocks, so sum_j SM_j^T dab_ij is one product with i T B rows */
     for (int i = 1; i <= mc->n; i++) {
-        float *gw = gmats + (size_t)(i - 1) * d * 2 * d;
-        for (int j = 0; j < i; j++) {
-            const float *dab = CF + (size_t)(1 + edge_index(i, j)) * rows * 2 * d;
-            par_gemm(workers, 1, 0, d, 2 * d, (int)rows, 1.0f, SM + (size_t)j * rows * d, d, dab, 2 * d,
-                     j ? 1.0f : 0.0f, gw, 2 * d);
-        }
+        const float *dab = CF + (size_t)(1 + edge_index(i, 0)) * rows * 2 * d;
+        par_gemm(workers, 1, 0, d, 2 * d, (int)((size_t)i * rows), 1.0f, SM, d, dab, 2 * d, 0.0f,
+                 gmats + (size_t)(i - 1) * d * 2 * d, 2 * d);
     }
 }
