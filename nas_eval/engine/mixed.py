@@ -113,9 +113,9 @@ class MixedLM:
             raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
         self.batch_norm = bool(batch_norm)
         self.dropouts = {k: float(v) for k, v in dropouts.items()}
-        self._core = core.MixedModel(self.vocab_size, self.hidden_size, self.n_nodes, self.seed,
+        self._lm = core.MixedModel(self.vocab_size, self.hidden_size, self.n_nodes, self.seed,
                                      batch_norm=self.batch_norm, **check_dropouts(dropouts))
-        lay = self._core.layout()
+        lay = self._lm.layout()
         V, d = self.vocab_size, self.hidden_size
         self._slots = {"embedding": (lay["embedding"], (V, d)), "W0": (lay["w0"], (2 * d, 2 * d))}
         for i in range(1, self.n_nodes + 1):
@@ -138,7 +138,7 @@ class MixedLM:
 
     def parameters(self):
         """Copies of the weights as float32 arrays, keyed by name (alpha is separate)."""
-        return self._named(self._core.arena("params"))
+        return self._named(self._lm.arena("params"))
 
     def load_parameters(self, params):
         """Replace every weight; names, shapes and dtypes (float32) must match exactly."""
@@ -155,14 +155,14 @@ class MixedLM:
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"parameter {name} holds non-finite values")
             checked[name] = value
-        arena = self._core.arena("params")
+        arena = self._lm.arena("params")
         for name, value in checked.items():
             self._view(arena, name)[...] = value
 
     @property
     def alpha(self):
         """A copy of the architecture weights, (n(n+1)/2, 5) float64."""
-        return self._core.state("alpha").reshape(-1, len(MIXED_OPS)).copy()
+        return self._lm.state("alpha").reshape(-1, len(MIXED_OPS)).copy()
 
     @alpha.setter
     def alpha(self, value):
@@ -172,12 +172,12 @@ class MixedLM:
             raise ValueError(f"alpha must have shape {shape}, got {value.shape}")
         if not np.all(np.isfinite(value)):
             raise ValueError("alpha holds non-finite values")
-        self._core.state("alpha")[:] = value.ravel()
-        self._core.refresh()
+        self._lm.state("alpha")[:] = value.ravel()
+        self._lm.refresh()
 
     def probabilities(self):
         """softmax(alpha) per edge, (n(n+1)/2, 5)."""
-        return self._core.state("prob").reshape(-1, len(MIXED_OPS)).copy()
+        return self._lm.state("prob").reshape(-1, len(MIXED_OPS)).copy()
 
     def derive(self):
         """The architecture DARTS derives from the current alpha (see :func:`derive`)."""
@@ -197,15 +197,15 @@ class MixedLM:
     # --- training ---------------------------------------------------------------------------
     @property
     def step_count(self):
-        return self._core.step_count
+        return self._lm.step_count
 
     @property
     def averaging(self):
         """Whether averaged SGD has started (never, in a DARTS search)."""
-        return self._core.arena("avg") is not None
+        return self._lm.arena("avg") is not None
 
     def start_averaging(self):
-        self._core.start_averaging()
+        self._lm.start_averaging()
 
     def train_step(self, inputs, targets, hidden=None, *, lr, clip=0.25, weight_decay=0.0, tar=0.0,
                    ar=0.0, arch=None, asgd=False):
@@ -216,7 +216,7 @@ class MixedLM:
         if arch is not None:
             raise ValueError("a MixedLM trains every edge at once: arch must be None")
         inputs, targets = _segment(inputs, targets)
-        loss, _, norm, n, h = self._core.step(
+        loss, _, norm, n, h = self._lm.step(
             inputs, targets, hidden, lr=_nonneg("lr", lr), clip=_nonneg("clip", clip),
             wd=_nonneg("weight_decay", weight_decay), tar=_nonneg("tar", tar), ar=_nonneg("ar", ar),
             train=True, backward=True, update=True, asgd=bool(asgd))
@@ -229,17 +229,17 @@ class MixedLM:
         d alpha and the next hidden state for one segment, without changing anything but the
         step counter (``train=True``: this step's dropout masks, which advances it)."""
         inputs, targets = _segment(inputs, targets)
-        loss, reg, _, n, h = self._core.step(inputs, targets, hidden, tar=_nonneg("tar", tar),
+        loss, reg, _, n, h = self._lm.step(inputs, targets, hidden, tar=_nonneg("tar", tar),
                                              ar=_nonneg("ar", ar), train=bool(train), backward=True,
                                              update=False, alpha_grad=True)
-        grads = self._named(self._core.arena("grads"))
-        dalpha = self._core.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()
+        grads = self._named(self._lm.arena("grads"))
+        dalpha = self._lm.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()
         return loss / n + reg, grads, dalpha, h
 
     def last_masks(self):
         """The dropout masks of the last training-mode pass (x, h, out as (B, d), emb as
         (V,); None where that dropout is off), for reference checks."""
-        return self._core.last_masks()
+        return self._lm.last_masks()
 
     def _alpha_call(self, train, valid, order, eta, clip, weight_decay, apply, **adam):
         if order not in (1, 2) or isinstance(order, bool):
@@ -247,7 +247,7 @@ class MixedLM:
         (ti, tt, th), (vi, vt, vh) = train, valid
         ti, tt = _segment(ti, tt, "train_")
         vi, vt = _segment(vi, vt, "valid_")
-        out = self._core.alpha_step(ti, tt, th, vi, vt, vh, order=int(order), eta=_nonneg("eta", eta),
+        out = self._lm.alpha_step(ti, tt, th, vi, vt, vh, order=int(order), eta=_nonneg("eta", eta),
                                     clip=_nonneg("clip", clip), wd=_nonneg("weight_decay", weight_decay),
                                     apply=apply, **adam)
         if apply:
@@ -281,13 +281,13 @@ class MixedLM:
         out = self._alpha_call(train, valid, order, eta, clip, weight_decay, False, r=float(r))
         if not out["ok"]:
             raise FloatingPointError("non-finite loss or gradient in the architecture step")
-        return self._core.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()
+        return self._lm.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()
 
     def loss(self, tokens, batch_size=10, bptt=35):
         """Mean cross-entropy (nats) over a token stream: the DARTS evaluation protocol, no
         dropout, batch normalisation with the running statistics."""
         _positive_int("bptt", bptt)
-        loss, count = self._core.evaluate(batchify(tokens, batch_size), int(bptt))
+        loss, count = self._lm.evaluate(batchify(tokens, batch_size), int(bptt))
         self._counts["valid_tokens"] += count
         return loss / count
 
@@ -304,14 +304,14 @@ class MixedLM:
     def state(self):
         """Everything needed to continue bitwise identically: weights, alpha, Adam state,
         running statistics, step counter and budget counters."""
-        c = self._core
+        c = self._lm
         return {"params": c.arena("params").copy(), "alpha": c.state("alpha").copy(),
                 "adam_m": c.state("adam_m").copy(), "adam_v": c.state("adam_v").copy(),
                 "running_mean": c.state("running_mean").copy(), "running_var": c.state("running_var").copy(),
                 "adam_t": int(c.adam_t), "step_count": int(c.step_count), "counts": dict(self._counts)}
 
     def restore(self, state):
-        c = self._core
+        c = self._lm
         for name, arr in (("params", c.arena("params")), ("alpha", c.state("alpha")),
                           ("adam_m", c.state("adam_m")), ("adam_v", c.state("adam_v")),
                           ("running_mean", c.state("running_mean")), ("running_var", c.state("running_var"))):
