@@ -361,8 +361,8 @@ static PyObject *py_rng_draws(PyObject *self, PyObject *args) {
 
 static PyMethodDef module_methods[] = {
     {"rng_draws", py_rng_draws, METH_VARARGS, "rng_draws(seed, stream, counter, n) -> (uniform, normal)"},
-    {"set_num_threads", py_set_num_threads, METH_O, "set OpenBLAS threads for the core"},
-    {"get_num_threads", py_get_num_threads, METH_NOARGS, "OpenBLAS threads for the core"},
+    {"set_num_threads", py_set_num_threads, METH_O, "set the number of threads of the core's own pool (OpenBLAS stays single-threaded inside it)"},
+    {"get_num_threads", py_get_num_threads, METH_NOARGS, "threads of the core's own pool"},
     {"openblas_info", py_openblas_info, METH_NOARGS, "OpenBLAS core name, config, threads"},
     {NULL}};
 
