@@ -5,16 +5,16 @@
 #define NAS_EVAL_CELL_H
 
 #include "lm.h"
+#include "parallel.h"
 
-/* Where a worker's share of the cell lives: batch rows lo..hi (by_cols == 0) or state
- * columns lo..hi (by_cols == 1; every worker then calls barrier(ctx) at the same points). */
+/* How the workers of one pool job share the cell (cell.c): by batch rows, in chunks of
+ * row_chunk rows (all B rows with one worker), or by 32-column panels (by_cols), each piece
+ * a ticket of the shared queue. */
 typedef struct {
     int T, B, d;
-    int by_cols, lo, hi;
-    int p0, p1;  /* by columns: my 32-column panels; lo, hi = their columns */
-    void (*barrier)(void *ctx);
-    void *ctx;
-} CellBlock;
+    int by_cols, row_chunk;
+    TaskQueue *queue;
+} CellWork;
 
 /* Buffers, all (T*B)-row blocks per node (see LM): CF (n+1) x (T*B, 2d) holds on entry
  * x_t W0[:d] in block 0 and receives [gate | candidate], later [da | db]; S, SM (n+1) x
@@ -29,22 +29,11 @@ typedef struct {
     float *CF, *S, *SM, *H, *HM;
     const float *dH;
     float *dS, *G, *dh;
-    float *packed; /* by columns: (n+1) x 4 panel_floats(d, d): gate, candidate, transposed */
+    float *packed; /* NULL, or products through panels: (n+1) x 2 panel_floats(d, d) */
 } CellBuffers;
 
-void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);
-void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);
-
-/* Node kernels on a rows x width block of (rows, d) matrices, shared with the mixed cell
- * (mixed_cell.c). cf rows have stride 2d and hold [gate | candidate].
- * node_forward: [a | b] -> [c | f] with c = sigmoid(a), f = op(b); s = sp + c (f - sp).
- * node_backward: given ds, [c | f] -> [da | db]; dsp (+)= ds (1 - c). */
-void node_forward(int op, int rows, int width, int d, const float *sp, float *cf, float *s);
-void node_backward(int op, int rows, int width, int d, const float *ds, const float *sp,
-                   float *cf, float *dsp, int accumulate);
-/* y = x * m; y += x (m == NULL) or y += x * m; out = (x + y) * scale (x == NULL: zeros) */
-void block_mul(int rows, int width, int d, const float *x, const float *m, float *y);
-void block_add(int rows, int width, int d, const float *x, const float *m, float *y);
-void block_set(int rows, int width, int d, const float *x, const float *y, float scale, float *out);
+/* every worker of the job calls these with the same work and buffers */
+void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf);
+void cell_backward(const CellArch *a, const CellWork *w, const CellBuffers *buf);
 
 #endif

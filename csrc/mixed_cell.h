@@ -8,8 +8,11 @@
  * and g_ij = sum_k p_{e,k} f_k(b_ij): one pass per edge, whatever the number of ops.
  *
  * The cell plugs into the LM (lm.h) in place of the discrete cell: same embedding, W0, node
- * bank (n matrices), decoder, dropouts and SGD. Workers always split it by state columns
- * (batch normalisation needs every batch row of a column). Buffers, beside the LM's:
+ * bank (n matrices), decoder, dropouts and SGD. Its workers always share it by 32-column
+ * panels, one ticket per panel of a node at a step (batch normalisation needs every batch
+ * row of a column; parallel.h): each panel keeps its own sums for d loss / d alpha, reduced
+ * in panel order, so results do not depend on the thread count or on who ran what.
+ * Buffers, beside the LM's:
  *   CF: block 0 = node 0 as in the discrete cell, then one (T*B, 2d) block per edge e in
  *       the order of Arch.to_alpha (e = i(i-1)/2 + j): [c | b] after the forward (b before
  *       its activation: backward recomputes the four ops), [da | db] after the backward;
@@ -25,6 +28,21 @@
 #define MIXED_OPS 5 /* none, tanh, relu, sigmoid, identity (the reference's PRIMITIVES) */
 #define BN_EPS 1e-5f
 #define BN_MOMENTUM 0.1f
+#define MIXED_ACC_LD 32 /* stride of the per-column sums (a panel's columns) */
+
+/* the elementwise loops, one table per instruction set (mixed_elementwise.h, kernels.h) */
+typedef struct MixedKernels {
+    void (*edge_forward)(int first, int rows, int width, int d, const float *p, const float *sp,
+                         float *cf, float *pre);
+    void (*edge_backward)(int sums, int rows, int width, int d, const float *p, const float *dpre,
+                          const float *sp, float *cf, float *dsp, float *acc);
+    void (*bn_batch)(int rows, int width, int d, float *x, float *invstd, float *rmean, float *rvar,
+                     int update, float *mean, float *var);
+    void (*bn_running)(int rows, int width, int d, float *x, const float *rmean, const float *rvar,
+                       float *invstd);
+    void (*bn_backward)(int rows, int width, int d, const float *y, const float *invstd, float *dy,
+                        float *m1, float *m2);
+} MixedKernels;
 
 typedef struct MixedCell {
     int n, E, d;
@@ -46,11 +64,11 @@ typedef struct MixedCell {
 
     /* scratch laid out by mixed_reserve */
     size_t scratch_floats;
-    int scratch_T, scratch_workers;
+    int scratch_T, n_panels;
     float *scratch;
     float *invstd;        /* (T, n+1, d): 1 / sqrt(var + eps) of each normalisation */
-    float *acc;           /* workers x (5 + 2) x d: per-column partial sums */
-    double *dp_part;      /* workers x (E, 5): d loss / d p_{e,k}, per worker */
+    float *acc;           /* panels x 7 x 32: per-column sums (5 rows) and batch-norm scratch (2) */
+    double *dp_part;      /* panels x (E, 5): d loss / d p_{e,k} of each panel's columns */
     /* for the architecture step (darts.c): two parameter-arena copies (second order) and a
      * hidden-state sink, allocated on first use; (3, E, 5) doubles of alpha gradients */
     size_t arena_floats, sink_floats;
@@ -63,20 +81,20 @@ void mixed_free(MixedCell *mc);
 /* alpha changed: recompute the probabilities */
 void mixed_set_alpha(MixedCell *mc, const double *alpha);
 void mixed_update_probs(MixedCell *mc);
-/* scratch for a (T, B) segment with this many workers; 0 or -1 (out of memory) */
-int mixed_reserve(MixedCell *mc, int T, int workers);
+/* scratch for a segment of T steps; 0 or -1 (out of memory) */
+int mixed_reserve(MixedCell *mc, int T);
 /* the batch-norm mode of one pass: running statistics when neither training nor
  * differentiating, batch statistics otherwise (updating the running ones when training) */
 void mixed_begin_pass(MixedCell *mc, int train, int backward);
 
-/* One worker's share (blk: its state columns, every batch row) through time. Same buffers
- * and block convention as cell_forward / cell_backward (cell.h). */
-void mixed_cell_forward(const MixedCell *mc, const CellBlock *blk, const CellBuffers *buf, int worker);
-void mixed_cell_backward(const MixedCell *mc, const CellBlock *blk, const CellBuffers *buf, int worker);
+/* The cell through time; every worker of the job calls these with the same work and
+ * buffers (cell.h), buf->packed always set; work->by_cols and row_chunk are not used. */
+void mixed_cell_forward(const MixedCell *mc, const CellWork *w, const CellBuffers *buf);
+void mixed_cell_backward(const MixedCell *mc, const CellWork *w, const CellBuffers *buf);
 
-/* After mixed_cell_backward: reduce the workers' sums (in worker order) and chain them
+/* After mixed_cell_backward: reduce the panels' sums (in panel order) and chain them
  * through the softmax into mc->dalpha (overwritten). */
-void mixed_alpha_gradient(MixedCell *mc, int workers);
+void mixed_alpha_gradient(MixedCell *mc);
 
 /* Node-matrix gradients dW_i = sum_j SM_j^T [da | db]_ij over all T*B rows (overwrites gmats). */
 void mixed_weight_gradients(const MixedCell *mc, int workers, int d, size_t rows, const float *SM,
