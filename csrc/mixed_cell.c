@@ -67,11 +67,6 @@ void mixed_update_probs(MixedCell *mc) {
     }
 }
 
-void mixed_set_alpha(MixedCell *mc, const double *alpha) {
-    memcpy(mc->alpha, alpha, (size_t)mc->E * MIXED_OPS * sizeof(double));
-    mixed_update_probs(mc);
-}
-
 int mixed_reserve(MixedCell *mc, int T) {
     const int panels = panel_count(mc->d);
     if (mc->scratch && T == mc->scratch_T) return 0;

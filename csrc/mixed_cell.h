@@ -79,7 +79,6 @@ typedef struct MixedCell {
 MixedCell *mixed_create(int n, int d, uint64_t seed, int batch_norm);
 void mixed_free(MixedCell *mc);
 /* alpha changed: recompute the probabilities */
-void mixed_set_alpha(MixedCell *mc, const double *alpha);
 void mixed_update_probs(MixedCell *mc);
 /* scratch for a segment of T steps; 0 or -1 (out of memory) */
 int mixed_reserve(MixedCell *mc, int T);

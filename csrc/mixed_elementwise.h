@@ -12,6 +12,16 @@
 #include "mathfun.h"
 #include "mixed_cell.h"
 
+/* tanh(b) and sigmoid(b) from one exponential e = exp(-|b|) <= 1 (never overflows):
+ * tanh(|b|) = (1 - e^2) / (1 + e^2), sigmoid(|b|) = 1 / (1 + e), sigmoid(-|b|) = e / (1 + e) */
+static inline __attribute__((always_inline)) void tanh_sigmoid(float b, float *th, float *sg) {
+    const int neg = b < 0.0f;
+    const float e = fast_expf(neg ? b : -b), e2 = e * e;
+    const float t = (1.0f - e2) / (1.0f + e2), s = 1.0f / (1.0f + e);
+    *th = neg ? -t : t;
+    *sg = neg ? e * s : s;
+}
+
 /* pre (+)= P s + c (g - P s) with g = sum_k p_k f_k(b), P = sum_k p_k (k != none);
  * [a | b] -> [c | b] (b stays before its activation: the backward recomputes the ops) */
 static inline __attribute__((always_inline)) void mixed_edge_forward_k(
@@ -23,8 +33,9 @@ static inline __attribute__((always_inline)) void mixed_edge_forward_k(
         const float *restrict s = sp + (size_t)r * d;
         float *restrict o = pre + (size_t)r * d;
         for (int k = 0; k < width; k++) {
-            float ck = fast_sigmoidf(c[k]), bk = b[k];
-            float g = p1 * fast_tanhf(bk) + p2 * (bk > 0.0f ? bk : 0.0f) + p3 * fast_sigmoidf(bk) + p4 * bk;
+            float ck = fast_sigmoidf(c[k]), bk = b[k], th, sg;
+            tanh_sigmoid(bk, &th, &sg);
+            float g = p1 * th + p2 * (bk > 0.0f ? bk : 0.0f) + p3 * sg + p4 * bk;
             float ps = P * s[k];
             float u = ps + ck * (g - ps);
             c[k] = ck;
@@ -33,9 +44,13 @@ static inline __attribute__((always_inline)) void mixed_edge_forward_k(
     }
 }
 
+/* a whole panel (the usual case) with its width known to the compiler: two or four vector
+ * registers per row, no remainder loop */
 static void mixed_edge_forward(int first, int rows, int width, int d, const float *p, const float *sp,
                                float *cf, float *pre) {
-    if (first) mixed_edge_forward_k(1, rows, width, d, p, sp, cf, pre);
+    if (width == MIXED_ACC_LD && first) mixed_edge_forward_k(1, rows, MIXED_ACC_LD, d, p, sp, cf, pre);
+    else if (width == MIXED_ACC_LD) mixed_edge_forward_k(0, rows, MIXED_ACC_LD, d, p, sp, cf, pre);
+    else if (first) mixed_edge_forward_k(1, rows, width, d, p, sp, cf, pre);
     else mixed_edge_forward_k(0, rows, width, d, p, sp, cf, pre);
 }
 
@@ -53,8 +68,9 @@ static inline __attribute__((always_inline)) void mixed_edge_backward_k(
         const float *restrict s = sp + (size_t)r * d, *restrict gr = dpre + (size_t)r * d;
         float *restrict ds = dsp + (size_t)r * d;
         for (int k = 0; k < width; k++) {
-            float ck = c[k], bk = b[k], gk = gr[k], sk = s[k];
-            float th = fast_tanhf(bk), sg = fast_sigmoidf(bk), pos = bk > 0.0f ? 1.0f : 0.0f;
+            float ck = c[k], bk = b[k], gk = gr[k], sk = s[k], th, sg;
+            tanh_sigmoid(bk, &th, &sg);
+            float pos = bk > 0.0f ? 1.0f : 0.0f;
             float rl = pos * bk;
             float g = p1 * th + p2 * rl + p3 * sg + p4 * bk;
             float gp = p1 * (1.0f - th * th) + p2 * pos + p3 * sg * (1.0f - sg) + p4;
@@ -76,7 +92,9 @@ static inline __attribute__((always_inline)) void mixed_edge_backward_k(
 
 static void mixed_edge_backward(int sums, int rows, int width, int d, const float *p, const float *dpre,
                                 const float *sp, float *cf, float *dsp, float *acc) {
-    if (sums) mixed_edge_backward_k(1, rows, width, d, p, dpre, sp, cf, dsp, acc);
+    if (width == MIXED_ACC_LD && sums) mixed_edge_backward_k(1, rows, MIXED_ACC_LD, d, p, dpre, sp, cf, dsp, acc);
+    else if (width == MIXED_ACC_LD) mixed_edge_backward_k(0, rows, MIXED_ACC_LD, d, p, dpre, sp, cf, dsp, acc);
+    else if (sums) mixed_edge_backward_k(1, rows, width, d, p, dpre, sp, cf, dsp, acc);
     else mixed_edge_backward_k(0, rows, width, d, p, dpre, sp, cf, dsp, acc);
 }
 
