@@ -1,10 +1,13 @@
 /* nas_eval._core.MixedModel: the LM of lm.h with the DARTS mixed cell (mixed_cell.h) and the
  * architecture step (darts.h). Arrays cross as NumPy arrays; every argument is checked and a
  * bad one raises ValueError naming it; long calls release the GIL. */
-#include "py_darts.h"
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <numpy/arrayobject.h>
 
 #include <math.h>
-#include <numpy/arrayobject.h>
+
+#include "py_darts.h"
 
 #include "darts.h"
 #include "lm.h"
@@ -468,14 +471,14 @@ static PyMethodDef Mixed_methods[] = {
      "state('alpha'|'alpha_grad'|'prob'|'adam_m'|'adam_v'|'running_mean'|'running_var') -> 1-D view"},
     {"refresh", (PyCFunction)Mixed_refresh, METH_NOARGS, "check alpha and recompute its softmax"},
     {"last_masks", (PyCFunction)Mixed_last_masks, METH_NOARGS, "dropout masks of the last training pass"},
-    {NULL}};
+    {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Mixed_getset[] = {
     {"step_count", (getter)Mixed_get_step, (setter)Mixed_set_step, "training steps taken (keys dropout masks)", NULL},
     {"adam_t", (getter)Mixed_get_adam_t, (setter)Mixed_set_adam_t, "Adam steps taken on alpha", NULL},
     {"avg_count", (getter)Mixed_get_avg_count, NULL, "steps in the ASGD average", NULL},
     {"batch_norm", (getter)Mixed_get_batch_norm, NULL, "whether nodes are batch-normalised", NULL},
-    {NULL}};
+    {NULL, NULL, NULL, NULL, NULL}};
 
 static PyTypeObject MixedType = {
     PyVarObject_HEAD_INIT(NULL, 0)

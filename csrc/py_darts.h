@@ -2,7 +2,6 @@
 #ifndef NAS_EVAL_PY_DARTS_H
 #define NAS_EVAL_PY_DARTS_H
 
-#define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 int darts_add_types(PyObject *module);
