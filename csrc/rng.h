@@ -39,6 +39,11 @@ enum {
     STREAM_MASK_EMB = 5,
     STREAM_MASK_IN = 6,
     STREAM_BPTT = 7,
+    /* ENAS controller (csrc/enas.c): initial weights, then one stream per phase that samples */
+    STREAM_ENAS_INIT = 16,
+    STREAM_ENAS_SHARED = 17,
+    STREAM_ENAS_CONTROLLER = 18,
+    STREAM_ENAS_FINAL = 19,
 };
 
 #endif
