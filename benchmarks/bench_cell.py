@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Training/evaluation throughput of the cell language model: nas_eval vs PyTorch (CPU).
 
-Both sides train the *same* model (DESIGN §3: architecture, V, d, B, T, identical initial
+Both sides train the *same* model (docs/design.md §3: architecture, V, d, B, T, identical initial
 weights, no dropout, plain SGD with gradient-norm clipping over all parameters, tied
 embedding/decoder, hidden state carried across steps) on the same token stream. The
-PyTorch model is written here, from DESIGN §3, vectorised the way a careful researcher
+PyTorch model is written here, from docs/design.md §3, vectorised the way a careful researcher
 would (input projection ``x·W0[:d]`` for all T steps in one matmul, one fused
 ``F.linear`` decoder, ``torch.optim.SGD`` + ``clip_grad_norm_``).
 
@@ -218,7 +218,7 @@ class SgemmSide:
 class NasSide:
     def __init__(self, spec):
         import nas_eval
-        from nas_eval._native import core
+        from nas_eval.engine.native import core
         self.nas_eval, self.core = nas_eval, core
         nas_eval.set_num_threads(spec["threads"])
         self.spec = spec
@@ -232,7 +232,7 @@ class NasSide:
 
     def build(self, arch, d, init_path):
         from nas_eval.space import Arch
-        self.model = self.nas_eval.CellLM(Arch.parse(arch), vocab_size=V, hidden=d, seed=SEED)
+        self.model = self.nas_eval.CellLM(Arch.parse(arch), vocab_size=V, hidden_size=d, seed=SEED)
         import numpy as np
         np.savez(init_path, **self.model.parameters())
 
@@ -240,7 +240,7 @@ class NasSide:
         return self.model.fit_steps(tokens, steps=1, batch_size=B, bptt=T, lr=LR, clip=CLIP)
 
     def evaluate(self, tokens):
-        return self.model.evaluate(tokens, batch_size=EVAL_B, bptt=EVAL_T)
+        return self.model.loss(tokens, batch_size=EVAL_B, bptt=EVAL_T)
 
     def params(self):
         return self.model.parameters()
@@ -326,7 +326,7 @@ class TorchSide:
 
 
 def TorchCellLM(torch, arch, d, init):
-    """DESIGN §3 cell LM in PyTorch; parameters named as nas_eval's."""
+    """docs/design.md §3 cell LM in PyTorch; parameters named as nas_eval's."""
     import torch.nn.functional as F
     from torch import nn
 

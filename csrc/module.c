@@ -7,6 +7,7 @@
 #include "blas.h"
 #include "lm.h"
 #include "parallel.h"
+#include "rng.h"
 #include "py_enas.h"
 #include "py_lstm_adam.h"
 
@@ -242,6 +243,14 @@ static int Model_set_step(ModelObject *self, PyObject *v, void *c) {
     return 0;
 }
 static PyObject *Model_get_avg_count(ModelObject *self, void *c) { return PyLong_FromLongLong(self->lm->avg_count); }
+/* restoring a checkpoint puts the averaged-step count back with the average itself */
+static int Model_set_avg_count(ModelObject *self, PyObject *v, void *c) {
+    long long n = PyLong_AsLongLong(v);
+    if (PyErr_Occurred()) return -1;
+    if (n < 0) { PyErr_Format(PyExc_ValueError, "avg_count must be >= 0, got %lld", n); return -1; }
+    self->lm->avg_count = n;
+    return 0;
+}
 static PyObject *Model_get_mat_used(ModelObject *self, void *c) {
     npy_intp n = self->lm->n_mats;
     PyObject *arr = PyArray_SimpleNew(1, &n, NPY_BOOL);
@@ -296,7 +305,7 @@ static PyMethodDef Model_methods[] = {
 
 static PyGetSetDef Model_getset[] = {
     {"step_count", (getter)Model_get_step, (setter)Model_set_step, "training steps taken (keys dropout masks)", NULL},
-    {"avg_count", (getter)Model_get_avg_count, NULL, "steps in the ASGD average", NULL},
+    {"avg_count", (getter)Model_get_avg_count, (setter)Model_set_avg_count, "steps in the ASGD average", NULL},
     {"mat_used", (getter)Model_get_mat_used, NULL, "matrices touched by the last backward", NULL},
     {"activation_bytes", (getter)Model_get_activation_bytes, NULL, "size of the activation arena", NULL},
     {NULL}};
@@ -332,7 +341,26 @@ static PyObject *py_openblas_info(PyObject *self, PyObject *unused) {
                          "threads", pool_threads());
 }
 
+/* The first n numbers under one key of the counter-based RNG (rng.h), so that tests can check
+ * that nas_eval.rng computes exactly the same draws in Python. */
+static PyObject *py_rng_draws(PyObject *self, PyObject *args) {
+    unsigned long long seed, stream, counter;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "KKKn", &seed, &stream, &counter, &n)) return NULL;
+    if (n < 0 || n > (1 << 24)) { PyErr_Format(PyExc_ValueError, "n must be in 0..2^24, got %zd", n); return NULL; }
+    npy_intp dims[1] = {n};
+    PyArrayObject *u = (PyArrayObject *)PyArray_EMPTY(1, dims, NPY_FLOAT32, 0);
+    PyArrayObject *g = (PyArrayObject *)PyArray_EMPTY(1, dims, NPY_FLOAT64, 0);
+    if (!u || !g) { Py_XDECREF(u); Py_XDECREF(g); return NULL; }
+    uint64_t key = rng_key(seed, stream, counter);
+    float *up = PyArray_DATA(u);
+    double *gp = PyArray_DATA(g);
+    for (Py_ssize_t i = 0; i < n; i++) { up[i] = rng_uniform(key, (uint64_t)i); gp[i] = rng_normal(key, (uint64_t)i); }
+    return Py_BuildValue("NN", (PyObject *)u, (PyObject *)g);
+}
+
 static PyMethodDef module_methods[] = {
+    {"rng_draws", py_rng_draws, METH_VARARGS, "rng_draws(seed, stream, counter, n) -> (uniform, normal)"},
     {"set_num_threads", py_set_num_threads, METH_O, "set OpenBLAS threads for the core"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "OpenBLAS threads for the core"},
     {"openblas_info", py_openblas_info, METH_NOARGS, "OpenBLAS core name, config, threads"},

@@ -5,7 +5,7 @@ reward over the 2-node space, and determinism."""
 import numpy as np
 import pytest
 
-from nas_eval._native import core
+from nas_eval.engine.native import core
 from nas_eval.space import SearchSpace
 
 # Controllers small enough to difference every parameter: n=3 nodes, hidden 5.
