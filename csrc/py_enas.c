@@ -545,6 +545,13 @@ static int Enas_set_params(EnasObject *self, PyObject *value, void *unused) {
     return 0;
 }
 
+static PyObject *Enas_get_baseline(EnasObject *self, void *unused) {
+    (void)unused;
+    if (!self->e) { PyErr_SetString(PyExc_RuntimeError, "controller is not initialised"); return NULL; }
+    if (!self->e->has_baseline) Py_RETURN_NONE;
+    return copy_doubles(self->e->baseline, self->e->n_dec);
+}
+
 static PyObject *Enas_get_int(EnasObject *self, void *which) {
     if (!self->e) { PyErr_SetString(PyExc_RuntimeError, "controller is not initialised"); return NULL; }
     switch ((int)(intptr_t)which) {
@@ -573,6 +580,7 @@ static PyMethodDef Enas_methods[] = {
 static PyGetSetDef Enas_getset[] = {
     {"params", (getter)Enas_get_params, (setter)Enas_set_params, "flat parameter vector (a copy; assignable)", NULL},
     {"decisions", (getter)Enas_get_decisions, NULL, "per decision: node, kind ('pred'/'op'), n_choices, forced", NULL},
+    {"baseline", (getter)Enas_get_baseline, NULL, "moving-average baseline per decision (None before the first update)", NULL},
     {"n_decisions", (getter)Enas_get_int, NULL, "number of decisions per architecture", (void *)0},
     {"n_params", (getter)Enas_get_int, NULL, "number of parameters", (void *)1},
     {"space_size", (getter)Enas_get_int, NULL, "architectures in the space (0 if it overflows)", (void *)2},

@@ -111,10 +111,12 @@ def test_reinforce_step_matches_its_formula(mode):
     gent = np.full(r.shape, -w / K) if mode == "regularizer" else np.zeros(r.shape)
     grad = twin.gradient(actions, -adv / K, gent)
     theta = twin.params
+    assert ctrl.baseline is None
     got = ctrl.reinforce(actions, rewards)
     np.testing.assert_allclose(got, adv, rtol=1e-13, atol=1e-15)
     assert np.all(adv[0] == 0) and np.any(adv[1:] != 0)
     np.testing.assert_allclose(ctrl.state()["baseline"], b, rtol=1e-14)
+    np.testing.assert_array_equal(ctrl.baseline, ctrl.state()["baseline"])
     np.testing.assert_allclose(ctrl.params, adam_reference(theta, grad, lr), rtol=1e-13, atol=1e-16)
 
 
