@@ -155,7 +155,7 @@ PRESETS.add("smoke", lambda: ENASConfig(epochs=None, controller_steps=10, contro
 
 
 class Controller:
-    """The C controller (``_core.EnasController``) with architectures as :class:`Arch`."""
+    """The C controller (csrc/enas.c, the core's EnasController) with architectures as :class:`Arch`."""
 
     def __init__(self, space, config, seed):
         from ..engine.native import core
