@@ -16,8 +16,8 @@ def corpus():
 
 
 def tiny_recipe(**kw):
-    return nas_eval.TrainConfig.preset("tiny", hidden_size=8, batch_size=8, bptt=10, epochs=2,
-                                       max_steps_per_epoch=6, **kw)
+    return nas_eval.TrainConfig.preset("tiny", **{"hidden_size": 8, "batch_size": 8, "bptt": 10, "epochs": 2,
+                                                  "max_steps_per_epoch": 6, **kw})
 
 
 def smoke(**kw):
@@ -113,3 +113,23 @@ def test_presets_validate_and_reference_is_the_design():
     assert (ref.controller_hidden, ref.temperature, ref.tanh_c, ref.lr, ref.baseline_decay,
             ref.entropy_weight, ref.reward_c, ref.final_samples, ref.sharing) == \
         (100, 5.0, 2.5, 3.5e-4, 0.95, 1e-4, 80.0, 100, "edge")
+
+
+def test_fixed_subspace_beliefs_use_full_space_ids(corpus):
+    space = nas_eval.SearchSpace(3).fix({1: ("tanh", 0), 2: ("relu", 1)})
+    r = policies.search("enas", space, corpus, tiny_recipe(epochs=1), 0, **smoke())
+    assert r.arch in space
+    b = r.beliefs
+    assert len(b) == len(space) == 12
+    assert sorted(b["arch_id"]) == sorted(space.parent.index(a) for a in space)
+    assert b["belief"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert r.trace["argmax_arch"].iloc[0] in {str(a) for a in space}
+
+
+def test_large_space_has_no_beliefs_but_a_likeliest_sample(corpus):
+    space = nas_eval.SearchSpace(5)    # 122,880 architectures: not enumerated
+    r = policies.search("enas", space, corpus, tiny_recipe(epochs=1), 0, **smoke())
+    assert r.beliefs.empty
+    row = r.trace.iloc[0]
+    assert np.isnan(row["entropy_exact"]) and row["argmax_id"] == space.index(nas_eval.Arch.parse(row["argmax_arch"]))
+    assert 0 < row["p_argmax"] < 1e-3 and 0 < row["p_pick"] < 1e-3
