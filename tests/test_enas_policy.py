@@ -58,6 +58,8 @@ def test_trace_beliefs_and_budget(corpus):
     assert t["p_argmax"].iloc[-1] == last.max()
     # near-uniform after a few updates at the reference temperature and learning rate
     assert abs(t["entropy_exact"].iloc[-1] - np.log(32)) < 0.05
+    assert 1 <= r.info["final_candidates"] <= 10 and r.info["pick_ws_ppl"] > 1
+    assert r.info["pick_is_mode"] == (t["argmax_arch"].iloc[-1] == str(r.arch))
     budget = r.budget
     assert budget["controller_steps"] == 2 * 4
     assert budget["supernet_steps"] == sum(t["shared_steps"])

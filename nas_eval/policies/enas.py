@@ -359,8 +359,10 @@ class ENASSearch:
     def finish(self):
         arch, pool, ppl = self.pick()
         trace = pd.DataFrame(self.trace)
-        info = {"final_pool": [str(a) for a in pool], "final_ppl": [float(p) for p in ppl],
-                "pick_valid_ppl_ws": float(np.min(ppl))}
+        # compact, since the report prints it: how many candidates the pick was chosen from, its
+        # WS perplexity, and whether it is the controller's own most likely architecture
+        info = {"final_candidates": len(pool), "pick_ws_ppl": float(np.min(ppl)),
+                "pick_is_mode": bool(self.trace) and self.trace[-1]["argmax_arch"] == str(arch)}
         if self.controller.enumerable:
             pos = self.space.index(arch)
             trace["p_pick"] = [float(p[pos]) for p in self.beliefs]
