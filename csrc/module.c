@@ -7,6 +7,7 @@
 #include "blas.h"
 #include "lm.h"
 #include "parallel.h"
+#include "py_lstm_adam.h"
 
 typedef struct {
     PyObject_HEAD
@@ -351,6 +352,7 @@ PyMODINIT_FUNC PyInit__core(void) {
         return NULL;
     }
     PyModule_AddIntConstant(mod, "MAX_NODES", LM_MAX_NODES);
+    if (lstm_adam_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     /* the core's own pool does all its parallelism; OpenBLAS stays on the calling thread */
     blas_set_num_threads(1);
     return mod;
