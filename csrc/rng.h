@@ -39,6 +39,11 @@ enum {
     STREAM_MASK_EMB = 5,
     STREAM_MASK_IN = 6,
     STREAM_BPTT = 7,
+    /* NAO controller (csrc/nao.c): 24-27 */
+    STREAM_NAO_INIT = 24,    /* initial weights, one key per tensor */
+    STREAM_NAO_DROPOUT = 25, /* encoder embedding dropout, keyed by the Adam step */
+    STREAM_NAO_SHUFFLE = 26, /* epoch shuffles of nao_fit, keyed by a shuffle counter */
+    STREAM_NAO_SPARE = 27,   /* reserved */
 };
 
 #endif
