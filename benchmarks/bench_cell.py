@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Training/evaluation throughput of the cell language model: nas_eval vs PyTorch (CPU).
 
-Both sides train the *same* model (DESIGN §3: architecture, V, d, B, T, identical initial
+Both sides train the *same* model (docs/design.md §3: architecture, V, d, B, T, identical initial
 weights, no dropout, plain SGD with gradient-norm clipping over all parameters, tied
 embedding/decoder, hidden state carried across steps) on the same token stream. The
-PyTorch model is written here, from DESIGN §3, vectorised the way a careful researcher
+PyTorch model is written here, from docs/design.md §3, vectorised the way a careful researcher
 would (input projection ``x·W0[:d]`` for all T steps in one matmul, one fused
 ``F.linear`` decoder, ``torch.optim.SGD`` + ``clip_grad_norm_``).
 
@@ -326,7 +326,7 @@ class TorchSide:
 
 
 def TorchCellLM(torch, arch, d, init):
-    """DESIGN §3 cell LM in PyTorch; parameters named as nas_eval's."""
+    """docs/design.md §3 cell LM in PyTorch; parameters named as nas_eval's."""
     import torch.nn.functional as F
     from torch import nn
 

@@ -57,7 +57,7 @@ void lm_free(LM *m) {
     free(m);
 }
 
-/* every matrix uniform in +-0.04, the decoder bias zero (DESIGN §3) */
+/* every matrix uniform in +-0.04, the decoder bias zero (docs/design.md §3) */
 void lm_init_params(LM *m) {
     uint64_t key = rng_key(m->seed, STREAM_INIT, 0);
     for (size_t i = 0; i < m->lay.bias; i++)

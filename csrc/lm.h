@@ -1,4 +1,4 @@
-/* The recurrent-cell language model of DESIGN §3: tied embedding/decoder, a cell of n
+/* The recurrent-cell language model of docs/design.md §3: tied embedding/decoder, a cell of n
  * nodes over a bank of node matrices, softmax cross-entropy, the five dropouts, TAR/AR.
  * One model object serves a standalone cell (n matrices) and every weight-sharing
  * super-net (any number of matrices; an architecture says which matrix each node uses). */
@@ -25,7 +25,7 @@ typedef struct {
 } CellArch;
 
 typedef struct {
-    float out, h, x, in, emb; /* dropout probabilities (DESIGN §4) */
+    float out, h, x, in, emb; /* dropout probabilities (docs/design.md §4) */
 } Dropouts;
 
 /* Offsets (in floats) of each tensor inside the parameter arena; the gradient and the

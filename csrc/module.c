@@ -242,6 +242,14 @@ static int Model_set_step(ModelObject *self, PyObject *v, void *c) {
     return 0;
 }
 static PyObject *Model_get_avg_count(ModelObject *self, void *c) { return PyLong_FromLongLong(self->lm->avg_count); }
+/* restoring a checkpoint puts the averaged-step count back with the average itself */
+static int Model_set_avg_count(ModelObject *self, PyObject *v, void *c) {
+    long long n = PyLong_AsLongLong(v);
+    if (PyErr_Occurred()) return -1;
+    if (n < 0) { PyErr_Format(PyExc_ValueError, "avg_count must be >= 0, got %lld", n); return -1; }
+    self->lm->avg_count = n;
+    return 0;
+}
 static PyObject *Model_get_mat_used(ModelObject *self, void *c) {
     npy_intp n = self->lm->n_mats;
     PyObject *arr = PyArray_SimpleNew(1, &n, NPY_BOOL);
@@ -296,7 +304,7 @@ static PyMethodDef Model_methods[] = {
 
 static PyGetSetDef Model_getset[] = {
     {"step_count", (getter)Model_get_step, (setter)Model_set_step, "training steps taken (keys dropout masks)", NULL},
-    {"avg_count", (getter)Model_get_avg_count, NULL, "steps in the ASGD average", NULL},
+    {"avg_count", (getter)Model_get_avg_count, (setter)Model_set_avg_count, "steps in the ASGD average", NULL},
     {"mat_used", (getter)Model_get_mat_used, NULL, "matrices touched by the last backward", NULL},
     {"activation_bytes", (getter)Model_get_activation_bytes, NULL, "size of the activation arena", NULL},
     {NULL}};

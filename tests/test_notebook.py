@@ -1,5 +1,4 @@
 """notebooks/analysis.ipynb runs end to end (nbclient) against the tiny study."""
-import os
 from pathlib import Path
 
 import pytest
@@ -31,4 +30,3 @@ def test_analysis_notebook_runs(tiny_study_path, tmp_path, monkeypatch):
     text = "".join(o.get("text", "") for o in outputs)
     assert "policy means match the DataFrame" in text and "skipped" not in text
     assert not list(Path(tmp_path).iterdir())  # it reads the store, writes nothing
-    assert os.environ["NAS_EVAL_STUDY"] == str(tiny_study_path)
