@@ -4,7 +4,7 @@ finite differences over a 3-step sequence, Adam against torch.optim.Adam's updat
 import numpy as np
 import pytest
 
-from nas_eval._native import core
+from nas_eval.engine.native import core
 
 B, I, H, T = 3, 4, 5, 3
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import nas_eval
-from nas_eval._native import core
-from nas_eval.nao_model import NAOController, normalise_scores
+from nas_eval.engine.native import core
+from nas_eval.engine.nao import NAOController, normalise_scores
 
 # small sizes for the gradient checks: every parameter is checked
 N_NODES, N_OPS, E, H, LAYERS, M = 3, 4, 3, 4, 2, 3
@@ -349,3 +349,156 @@ def test_controller_rejects_bad_options():
         nao.fit(all_archs(2)[:3], [0.0, 1.0], 1)
     with pytest.raises(ValueError, match="n_new"):
         nao.propose(all_archs(2)[:2], -1)
+
+
+# ---------------------------------------------------------------------------------------------
+# The NAO search policy (nas_eval/policies/nao.py), on a synthetic corpus and a tiny recipe
+
+
+def tiny_setup(epochs=3):
+    corpus = nas_eval.datasets.synthetic(vocab_size=30, train_tokens=4000, seed=0)
+    config = nas_eval.TrainConfig.preset("tiny", hidden_size=8, epochs=epochs, train_tokens=3000,
+                                         valid_tokens=600, test_tokens=600)
+    return corpus, config
+
+
+def run_nao(seed=0, space=None, epochs=3, **options):
+    from nas_eval import policies
+
+    corpus, config = tiny_setup(epochs)
+    options = {"preset": "smoke", **options}
+    return policies.search("nao", space or nas_eval.SearchSpace(2), corpus, config, seed=seed, **options)
+
+
+def test_nao_same_seed_same_pick_trace_and_beliefs():
+    a, b = run_nao(seed=0), run_nao(seed=0)
+    assert a.arch == b.arch
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(a.trace, b.trace)
+    pd.testing.assert_frame_equal(a.beliefs, b.beliefs)
+    assert a.info == b.info
+    budget = {k: v for k, v in a.budget.items() if not k.endswith("seconds") and k != "wall_time"}
+    assert budget == {k: b.budget[k] for k in budget}
+    c = run_nao(seed=1)
+    assert c.info["initial_pool"] != a.info["initial_pool"]
+
+
+def test_nao_search_trace_pool_and_beliefs():
+    import pandas as pd
+
+    from nas_eval.policies.nao import CONTROLLER_COLUMNS
+
+    space = nas_eval.SearchSpace(2)
+    r = run_nao(seed=2, random_new=1, max_new=2)
+    t = r.trace
+    assert list(t["epoch"]) == [1, 2, 3] and list(t["round"]) == [1, 2, 3]
+    pools = [[nas_eval.Arch.parse(a) for a in p] for p in t["pool"]]
+    assert r.info["pool_size"] == 6 == len(r.info["initial_pool"])  # 20 % of 32, rounded
+    assert set(map(str, pools[0])) == set(r.info["initial_pool"])
+    for k, pool in enumerate(pools):
+        assert len(pool) == 6 and len(set(pool)) == 6 and all(a in space for a in pool)
+        ppl = t["ws_ppl"][k]
+        assert ppl == sorted(ppl)  # the pool is listed best first
+        assert t["best_arch"][k] == str(pool[0])
+    for k in range(2):  # controller rounds: the next pool = kept best + new + random
+        row = t.iloc[k]
+        assert not any(np.all(pd.isna(row[c])) for c in CONTROLLER_COLUMNS if c not in ("new", "random_added"))
+        new = [nas_eval.Arch.parse(a) for a in row["new"]]
+        extra = [nas_eval.Arch.parse(a) for a in row["random_added"]]
+        assert not set(new) & set(pools[k]) and not set(extra) & set(pools[k])
+        assert 1 <= row["lambda"] <= 10 and len(new) <= 2 and len(extra) == 1
+        kept = pools[k][:6 - len(new) - len(extra)]
+        assert set(pools[k + 1]) == set(kept) | set(new) | set(extra)
+        assert row["dropped"] == [str(a) for a in pools[k][len(kept):]]
+    assert all(np.all(pd.isna(t.iloc[2][c])) for c in CONTROLLER_COLUMNS)  # the last round trains nothing
+    assert str(r.arch) == t["best_arch"].iloc[-1]
+    assert r.info["pick_in_initial_pool"] == (str(r.arch) in r.info["initial_pool"])
+    # beliefs: every architecture after each controller round, from the predictor
+    b = r.beliefs
+    assert list(b.columns) == ["epoch", "arch_id", "belief"]
+    assert sorted(b["epoch"].unique()) == [1, 2]
+    assert (b.groupby("epoch")["arch_id"].apply(sorted) == [list(range(32))] * 2).all()
+    assert ((b["belief"] > 0) & (b["belief"] < 1)).all()
+    assert r.budget["supernet_steps"] > 0 and r.budget["controller_steps"] == 2 * 30
+    assert r.budget["rounds"] == 3 and r.budget["valid_tokens"] > 0
+
+
+def test_nao_pool_never_asks_for_more_than_the_space_holds():
+    space = nas_eval.SearchSpace(1)  # 4 architectures
+    r = run_nao(space=space, epochs=2, pool_size=1000, random_new=50, max_new=300, pool_fraction=None)
+    assert r.info["pool_size"] == 4
+    assert all(len(p) == 4 and len(set(p)) == 4 for p in r.trace["pool"])
+    sub = nas_eval.SearchSpace(3).fix({1: ("tanh", 0), 2: ("relu", 1)})  # 12 architectures
+    r = run_nao(space=sub, epochs=2, pool_fraction=1.0, random_new=5)
+    assert r.info["pool_size"] == 12 and r.arch in sub
+    assert all(nas_eval.Arch.parse(a) in sub for p in r.trace["pool"] for a in p)
+
+
+def test_nao_search_state_restores_between_rounds():
+    from nas_eval.policies import check_options
+    from nas_eval.policies.nao import NAOSearch
+
+    corpus, config = tiny_setup(3)
+    options = check_options("nao", {"preset": "smoke", "random_new": 1})
+    space = nas_eval.SearchSpace(2)
+    whole = NAOSearch(space, corpus, config, 4, options).run()
+    first = NAOSearch(space, corpus, config, 4, options)
+    first.run_round()
+    state = first.state()
+    resumed = NAOSearch(space, corpus, config, 4, options)
+    resumed.restore(state)
+    out = resumed.run()
+    assert out.arch == whole.arch
+    drop = ["controller_seconds"]
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(out.trace, whole.trace)
+    pd.testing.assert_frame_equal(out.beliefs, whole.beliefs)
+    assert {k: v for k, v in out.budget.items() if k not in drop} == \
+        {k: v for k, v in whole.budget.items() if k not in drop}
+
+
+def test_nao_presets():
+    from nas_eval.policies import check_options, presets
+
+    names = presets("nao").names()
+    assert {"reference", "paper-2node", "cpu", "smoke"} <= set(names)
+    for name in names:
+        check_options("nao", {"preset": name})
+    paper = check_options("nao", {"preset": "paper-2node"})
+    assert (paper.pool_for(32), paper.controller_epochs, paper.eval_every, paper.top_k, paper.max_new) == \
+        (6, 250, 50, 4, 3)
+    ref = check_options("nao", {})
+    assert (ref.pool_size, ref.controller_epochs, ref.eval_every, ref.top_k, ref.max_new, ref.random_new,
+            ref.max_step, ref.hidden_size, ref.emb_size, ref.mlp_layers, ref.sharing, ref.trade_off) == \
+        (1000, 1000, 200, 100, 300, 50, 30, 96, 48, 4, "edge_op", 0.8)
+    assert check_options("nao", {"preset": "cpu", "controller_epochs": 7}).controller_epochs == 7
+
+
+@pytest.mark.parametrize("options,field", [
+    ({"pool_size": 0}, "pool_size"), ({"pool_fraction": 0.0}, "pool_fraction"),
+    ({"pool_fraction": 1.5}, "pool_fraction"), ({"eval_every": 0}, "eval_every"),
+    ({"epochs": 0}, "epochs"), ({"controller_epochs": -1}, "controller_epochs"), ({"top_k": 0}, "top_k"),
+    ({"max_new": -1}, "max_new"), ({"random_new": 1.5}, "random_new"), ({"max_step": 0}, "max_step"),
+    ({"sharing": "cell"}, "sharing"), ({"hidden_size": 0}, "hidden_size"), ({"mlp_layers": 9}, "mlp_layers"),
+    ({"dropout": 1.0}, "dropout"), ({"lr": float("nan")}, "lr"), ({"trade_off": 1.2}, "trade_off"),
+    ({"batch_size": True}, "batch_size"), ({"shuffle": "yes"}, "shuffle"), ({"weight_decay": -1}, "weight_decay"),
+    ({"max_grad_norm": float("inf")}, "max_grad_norm"), ({"emb_size": "48"}, "emb_size"),
+    ({"mlp_hidden_size": 0}, "mlp_hidden_size"), ({"pool": 3}, "pool"), ({"preset": "gpu"}, "gpu"),
+])
+def test_nao_bad_options_name_the_field(options, field):
+    from nas_eval.policies import check_options
+
+    with pytest.raises(ValueError, match=field):
+        check_options("nao", options)
+
+
+def test_nao_policy_module_does_not_load_the_core():
+    import subprocess
+    import sys
+
+    code = ("import sys, nas_eval.policies as p; p.check_options('nao', {'preset': 'cpu'}); "
+            "import nas_eval.policies.nao; print('nas_eval._core' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

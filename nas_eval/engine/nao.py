@@ -21,7 +21,7 @@ True
 """
 import numpy as np
 
-from .space import Arch, SearchSpace
+from ..space import Arch, SearchSpace
 
 
 def normalise_scores(losses):
@@ -54,14 +54,14 @@ class NAOController:
     def __init__(self, space, *, emb_size=48, hidden_size=96, mlp_layers=4, mlp_hidden_size=200,
                  dropout=0.1, lr=1e-3, weight_decay=1e-4, max_grad_norm=5.0, trade_off=0.8,
                  batch_size=100, shuffle=True, seed=0):
-        from ._native import core
+        from .native import core
 
         if not isinstance(space, SearchSpace):
             raise ValueError(f"space must be a nas_eval.SearchSpace, got {type(space).__name__}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         self.space = space
-        self.n = space.nodes
+        self.n = space.n_nodes
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
         self.optim = dict(lr=float(lr), weight_decay=float(weight_decay),
