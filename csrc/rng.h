@@ -43,7 +43,8 @@ enum {
     STREAM_NAO_INIT = 24,    /* initial weights, one key per tensor */
     STREAM_NAO_DROPOUT = 25, /* encoder embedding dropout, keyed by the Adam step */
     STREAM_NAO_SHUFFLE = 26, /* epoch shuffles of nao_fit, keyed by a shuffle counter */
-    STREAM_NAO_SPARE = 27,   /* reserved */
+    STREAM_NAO_POOL = 27,    /* drawn in Python (nas_eval/policies/nao.py): the architecture pool,
+                              * counter 0 the initial pool, counter r the random additions of round r */
 };
 
 #endif

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..presets import Presets
+from ..rng import STREAM_ARCH, STREAM_NAO_POOL, Draws
 from . import MAX_BELIEF_SPACE, SearchOutcome, register
 
 SHARINGS = ("node", "edge", "edge_op")
@@ -172,21 +173,24 @@ CONTROLLER_COLUMNS = ("targets", "predicted", "predictor_tau_pool", "controller_
                       "lambda", "random_added", "dropped")
 
 
-def distinct_sample(space, rng, k, exclude=()):
+def distinct_sample(space, draws, k, exclude=()):
     """``k`` distinct uniformly random architectures of ``space`` outside ``exclude`` (fewer
-    when the space does not hold that many), in draw order."""
+    when the space does not hold that many), from ``draws`` (a :class:`nas_eval.rng.Draws`)."""
     exclude = set(exclude)
     k = min(int(k), len(space) - len(exclude))
     if k <= 0:
         return []
     if len(space) <= 1_000_000:
-        # draw from the complement explicitly: rejection could take ages when few remain
+        # a partial shuffle of the complement: rejection could take ages when few remain
         taken = {space.index(a) for a in exclude}
-        free = np.setdiff1d(np.arange(len(space)), np.fromiter(taken, np.int64, len(taken)))
-        return [space.arch(int(i)) for i in rng.choice(free, size=k, replace=False)]
+        free = [i for i in range(len(space)) if i not in taken]
+        for j in range(k):
+            r = j + draws.integers(len(free) - j)
+            free[j], free[r] = free[r], free[j]
+        return [space.arch(i) for i in free[:k]]
     out, seen = [], set(exclude)
     while len(out) < k:
-        a = space.arch(space.sample_ids(rng))
+        a = space.arch(space.sample_ids(draws))
         if a not in seen:
             seen.add(a)
             out.append(a)
@@ -215,9 +219,10 @@ class NAOSearch:
                             seed=self.seed, output=train_config.output, **train_config.dropouts)
         self.trainer = Trainer(self.net, train, train_config, seed=self.seed)
         self.controller = NAOController(space, seed=self.seed, **config.controller_options())
-        self._pool_rng = np.random.default_rng([self.seed, 0x4A0])   # initial pool, random additions
-        self._batch_rng = np.random.default_rng([self.seed, 0x4A1])  # pool architecture per mini-batch
-        self.pool = distinct_sample(space, self._pool_rng, config.pool_for(len(space)))
+        # draws (docs/design.md §12): the pool from stream 27 (counter 0 the initial pool, r the
+        # random additions of round r), each mini-batch's pool architecture from stream 32
+        # keyed by the training step, so a resumed search draws the same numbers
+        self.pool = distinct_sample(space, Draws(self.seed, STREAM_NAO_POOL, 0), config.pool_for(len(space)))
         self.initial_pool = list(self.pool)
         self.epoch = 0
         self.rows, self.belief_rows = [], []
@@ -227,7 +232,7 @@ class NAOSearch:
         self._all_ids = [space.parent.index(a) for a in self._all] if self._all is not None else None
 
     def _sampler(self, step):
-        return self.pool[int(self._batch_rng.integers(len(self.pool)))]
+        return self.pool[Draws(self.seed, STREAM_ARCH, step).integers(len(self.pool))]
 
     @property
     def done(self):
@@ -271,8 +276,8 @@ class NAOSearch:
         # (the reference could re-draw what it had just dropped), then the best of the old
         new, lam = self.controller.propose(pool[:c.top_k], min(c.max_new, len(pool)), exclude=pool,
                                            max_step=c.max_step)
-        extra = distinct_sample(self.space, self._pool_rng, min(c.random_new, len(pool) - len(new)),
-                                exclude=pool + new)
+        extra = distinct_sample(self.space, Draws(self.seed, STREAM_NAO_POOL, len(self.rows) + 1),
+                                min(c.random_new, len(pool) - len(new)), exclude=pool + new)
         n_keep = len(pool) - len(new) - len(extra)
         kept = pool[:n_keep]
         self.pool = kept + new + extra
@@ -304,8 +309,6 @@ class NAOSearch:
     def state(self):
         """Everything to continue bitwise identically (between rounds)."""
         return {"trainer": self.trainer.state(), "controller": self.controller.state(),
-                "pool_rng": self._pool_rng.bit_generator.state,
-                "batch_rng": self._batch_rng.bit_generator.state,
                 "pool": [str(a) for a in self.pool], "initial_pool": [str(a) for a in self.initial_pool],
                 "epoch": self.epoch, "rows": [dict(r) for r in self.rows],
                 "belief_rows": [list(r) for r in self.belief_rows],
@@ -318,8 +321,6 @@ class NAOSearch:
         ops = self.space.ops
         self.trainer.restore(state["trainer"])
         self.controller.restore(state["controller"])
-        self._pool_rng.bit_generator.state = state["pool_rng"]
-        self._batch_rng.bit_generator.state = state["batch_rng"]
         self.pool = [Arch.parse(a, ops) for a in state["pool"]]
         self.initial_pool = [Arch.parse(a, ops) for a in state["initial_pool"]]
         self.epoch = int(state["epoch"])
