@@ -393,6 +393,7 @@ def test_nao_search_trace_pool_and_beliefs():
     r = run_nao(seed=2, random_new=1, max_new=2)
     t = r.trace
     assert list(t["epoch"]) == [1, 2, 3] and list(t["round"]) == [1, 2, 3]
+    assert set(CONTROLLER_COLUMNS) <= set(t.columns) and (t["grad_norm_top"].iloc[:2] > 0).all()
     pools = [[nas_eval.Arch.parse(a) for a in p] for p in t["pool"]]
     assert r.info["pool_size"] == 6 == len(r.info["initial_pool"])  # 20 % of 32, rounded
     assert set(map(str, pools[0])) == set(r.info["initial_pool"])

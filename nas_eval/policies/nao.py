@@ -18,7 +18,8 @@ The loop, as the reference ``train_search.py`` runs it:
 5. the pick is the best architecture of the last scoring round.
 
 Trace: one row per scoring round (pool, WS perplexities, pick so far, the new architectures,
-lambda reached, controller losses, the predictor's Kendall tau on the pool). Beliefs (spaces
+lambda reached, the mean norm of the predictor's gradient at the moved architectures,
+controller losses, the predictor's Kendall tau on the pool). Beliefs (spaces
 of at most 10,000 architectures): after every controller training, ``1 - predicted score``
 for every architecture, so the report can put the predictor's ranking next to the ground
 truth round by round. ``info["pick_in_initial_pool"]`` says whether the pick was one of the
@@ -170,7 +171,7 @@ PRESETS.add("smoke", lambda: NAOConfig(epochs=None, eval_every=1, pool_fraction=
 
 
 CONTROLLER_COLUMNS = ("targets", "predicted", "predictor_tau_pool", "controller_mse", "controller_nll", "new",
-                      "lambda", "random_added", "dropped")
+                      "lambda", "grad_norm_top", "random_added", "dropped")
 
 
 def distinct_sample(space, draws, k, exclude=()):
@@ -276,6 +277,9 @@ class NAOSearch:
         # (the reference could re-draw what it had just dropped), then the best of the old
         new, lam = self.controller.propose(pool[:c.top_k], min(c.max_new, len(pool)), exclude=pool,
                                            max_step=c.max_step)
+        # how far lambda = 1 moves the top architectures: the predictor's gradient norm
+        _, grad = self.controller.gradient(self.controller.encode(pool[:c.top_k]))
+        grad_norm = float(np.linalg.norm(grad.reshape(len(grad), -1), axis=1).mean())
         extra = distinct_sample(self.space, Draws(self.seed, STREAM_NAO_POOL, len(self.rows) + 1),
                                 min(c.random_new, len(pool) - len(new)), exclude=pool + new)
         n_keep = len(pool) - len(new) - len(extra)
@@ -288,7 +292,7 @@ class NAOSearch:
         tau = kendall_tau(pred, targets) if len(pool) > 1 else math.nan
         return {"targets": targets.tolist(), "predicted": pred.tolist(), "predictor_tau_pool": tau,
                 "controller_mse": fit["mse"], "controller_nll": fit["nll"], "new": [str(a) for a in new],
-                "lambda": lam, "random_added": [str(a) for a in extra],
+                "lambda": lam, "grad_norm_top": grad_norm, "random_added": [str(a) for a in extra],
                 "dropped": [str(a) for a in pool[n_keep:]]}
 
     def run(self):
