@@ -469,6 +469,59 @@ static void predictor_backward(NaoModel *m, int B, const double *emb, int params
 /* ---------------------------------------------------------------------------------------
  * Decoder */
 
+/* Dot-product attention of h (B, H) over the n contexts of each row, ctx (B, n, H):
+ * a = softmax_j(h . ctx_j), mix = sum_j a_j ctx_j; comb (B, 2H) = [mix, h], the input of the
+ * attention's output layer. */
+static void attend_forward(int B, int n, int H, const double *h, const double *ctx, double *attn,
+                           double *comb) {
+    for (int r = 0; r < B; r++) {
+        const double *hr = h + (size_t)r * H, *cr = ctx + (size_t)r * n * H;
+        double *a = attn + (size_t)r * n, *mix = comb + (size_t)r * 2 * H;
+        double mx = -INFINITY, s = 0.0;
+        for (int j = 0; j < n; j++) {
+            double d = 0.0;
+            for (int k = 0; k < H; k++) d += hr[k] * cr[(size_t)j * H + k];
+            a[j] = d;
+            mx = d > mx ? d : mx;
+        }
+        for (int j = 0; j < n; j++) { a[j] = exp(a[j] - mx); s += a[j]; }
+        for (int k = 0; k < H; k++) mix[k] = 0.0;
+        for (int j = 0; j < n; j++) {
+            a[j] /= s;
+            for (int k = 0; k < H; k++) mix[k] += a[j] * cr[(size_t)j * H + k];
+        }
+        memcpy(mix + H, hr, (size_t)H * sizeof(double));
+    }
+}
+
+/* From d_comb (B, 2H): dh (B, H) and d_ctx (B, n, H) accumulated (the contexts get the
+ * gradient through the mix and through the scores). */
+static void attend_backward(int B, int n, int H, const double *h, const double *ctx, const double *attn,
+                            const double *d_comb, double *dh, double *d_ctx) {
+    for (int r = 0; r < B; r++) {
+        const double *dmix = d_comb + (size_t)r * 2 * H, *a = attn + (size_t)r * n;
+        const double *hr = h + (size_t)r * H, *cr = ctx + (size_t)r * n * H;
+        double *dhr = dh + (size_t)r * H, *dcr = d_ctx + (size_t)r * n * H;
+        double da[NAO_MAX_NODES], s = 0.0;
+        for (int k = 0; k < H; k++) dhr[k] += dmix[H + k];
+        for (int j = 0; j < n; j++) {
+            double d = 0.0;
+            for (int k = 0; k < H; k++) d += dmix[k] * cr[(size_t)j * H + k];
+            da[j] = d;
+            s += a[j] * d;
+        }
+        for (int j = 0; j < n; j++) {
+            double ds = a[j] * (da[j] - s); /* softmax backward */
+            double *dcj = dcr + (size_t)j * H;
+            const double *cj = cr + (size_t)j * H;
+            for (int k = 0; k < H; k++) {
+                dcj[k] += a[j] * dmix[k] + ds * hr[k];
+                dhr[k] += ds * cj[k];
+            }
+        }
+    }
+}
+
 /* One decoder step t for rows 0..B-1 with inputs m->dec_in[t]: LSTM, attention, output
  * layer; leaves log-probabilities in m->logp[t]. */
 static void decoder_step_forward(NaoModel *m, int B, int t) {
@@ -483,25 +536,8 @@ static void decoder_step_forward(NaoModel *m, int B, int t) {
     double *h = m->dec_h + (size_t)t * c * H;
     lstm_forward(B, H, H, x, hp, cp, m->P.dec_W, m->P.dec_b, m->dec_gates + (size_t)t * c * 4 * H,
                  m->dec_c + (size_t)t * c * H, h);
-    double *attn = m->attn + (size_t)t * c * n, *comb = m->comb + (size_t)t * c * 2 * H;
-    for (int r = 0; r < B; r++) {
-        const double *hr = h + (size_t)r * H, *ctx = m->ctx + (size_t)r * n * H;
-        double *a = attn + (size_t)r * n, *mix = comb + (size_t)r * 2 * H;
-        double mx = -INFINITY, s = 0.0;
-        for (int j = 0; j < n; j++) {
-            double d = 0.0;
-            for (int k = 0; k < H; k++) d += hr[k] * ctx[(size_t)j * H + k];
-            a[j] = d;
-            mx = d > mx ? d : mx;
-        }
-        for (int j = 0; j < n; j++) { a[j] = exp(a[j] - mx); s += a[j]; }
-        for (int k = 0; k < H; k++) mix[k] = 0.0;
-        for (int j = 0; j < n; j++) {
-            a[j] /= s;
-            for (int k = 0; k < H; k++) mix[k] += a[j] * ctx[(size_t)j * H + k];
-        }
-        memcpy(mix + H, hr, (size_t)H * sizeof(double));
-    }
+    double *comb = m->comb + (size_t)t * c * 2 * H;
+    attend_forward(B, n, H, h, m->ctx, m->attn + (size_t)t * c * n, comb);
     double *o = m->att_o + (size_t)t * c * H, *lp = m->logp + (size_t)t * c * V;
     linear_forward(B, 2 * H, H, comb, m->P.att_W, m->P.att_b, o);
     for (size_t k = 0; k < (size_t)B * H; k++) o[k] = tanh(o[k]);
@@ -563,29 +599,7 @@ static void decoder_backward(NaoModel *m, int B, const int *tok, double w) {
         linear_backward(B, H, V, o, m->P.out_W, m->d_logit, m->G.out_W, m->G.out_b, m->d_o);
         for (size_t k = 0; k < (size_t)B * H; k++) m->d_o[k] *= 1.0 - o[k] * o[k];
         linear_backward(B, 2 * H, H, comb, m->P.att_W, m->d_o, m->G.att_W, m->G.att_b, m->d_comb);
-        for (int r = 0; r < B; r++) {
-            /* mix = sum_j a_j ctx_j with a = softmax(h . ctx_j) */
-            const double *dmix = m->d_comb + (size_t)r * 2 * H, *a = attn + (size_t)r * n;
-            const double *hr = h + (size_t)r * H, *ctx = m->ctx + (size_t)r * n * H;
-            double *dhr = dh + (size_t)r * H, *dctx = m->d_ctx + (size_t)r * n * H;
-            double da[NAO_MAX_NODES], s = 0.0;
-            for (int k = 0; k < H; k++) dhr[k] += dmix[H + k];
-            for (int j = 0; j < n; j++) {
-                double d = 0.0;
-                for (int k = 0; k < H; k++) d += dmix[k] * ctx[(size_t)j * H + k];
-                da[j] = d;
-                s += a[j] * d;
-            }
-            for (int j = 0; j < n; j++) {
-                double ds = a[j] * (da[j] - s);
-                double *dcj = dctx + (size_t)j * H;
-                const double *cj = ctx + (size_t)j * H;
-                for (int k = 0; k < H; k++) {
-                    dcj[k] += a[j] * dmix[k] + ds * hr[k];
-                    dhr[k] += ds * cj[k];
-                }
-            }
-        }
+        attend_backward(B, n, H, h, m->ctx, attn, m->d_comb, dh, m->d_ctx);
         const double *hp = t ? m->dec_h + (size_t)(t - 1) * c * H : m->emb;
         const double *cp = t ? m->dec_c + (size_t)(t - 1) * c * H : m->emb;
         lstm_backward(B, H, H, m->dec_x + (size_t)t * c * H, hp, cp, m->P.dec_W,
