@@ -92,13 +92,9 @@ def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, c
     net = SuperNet(space, corpus.vocab_size, config.hidden_size, sharing=sharing, seed=seed,
                    archs=archs, output=config.output, **config.dropouts)
     trainer = Trainer(net, train_tokens, config, seed=seed, carry_hidden=carry_hidden)
-    rows_per_epoch = len(train_tokens) // config.batch_size
-    steps = max(1, rows_per_epoch // config.bptt)
-    if config.max_steps_per_epoch:
-        steps = min(steps, config.max_steps_per_epoch)
     rows, t0 = [], time.perf_counter()
     for epoch in range(1, eval_epochs[-1] + 1):
-        loss = float(trainer.run_steps(steps, sampler=net.uniform_sampler()).mean())
+        loss = trainer.run_epoch(sampler=net.uniform_sampler())["train_loss"]
         if epoch in eval_epochs:
             ppl = net.perplexity(archs, valid_tokens, config.eval_batch_size, config.bptt)
             for arch_id, arch, p in zip(ids, archs, ppl):

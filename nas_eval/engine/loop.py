@@ -27,33 +27,30 @@ import time
 
 import numpy as np
 
+from .. import rng
 from ..config import TrainConfig
 from .model import batchify
 
 
 class BpttLengths:
-    """The BPTT length of each step (docs/design.md §4): ``fixed`` always ``bptt``; ``search``
+    """The BPTT length of step k (docs/design.md §4): ``fixed`` always ``bptt``; ``search``
     ``bptt`` w.p. 0.95 else ``bptt // 2``; ``awd`` base ``bptt`` w.p. 0.95 else ``bptt / 2``,
-    then ``max(5, int(N(base, 5)))`` capped at ``bptt + max_seq_len_delta``."""
+    then ``max(5, int(N(base, 5)))`` capped at ``bptt + max_seq_len_delta``. A pure function
+    of (seed, k) through the package's RNG (stream 7, one key per step), so a resumed run
+    draws the same lengths."""
 
     def __init__(self, config, seed):
-        self.config = config
-        self._rng = np.random.default_rng([int(seed), 0x5EC1E7])
+        self.config, self.seed = config, int(seed)
 
-    def next(self):
+    def __call__(self, step):
         c = self.config
         if c.bptt_mode == "fixed":
             return c.bptt
-        base = c.bptt if self._rng.random() < 0.95 else c.bptt / 2.0
+        k = rng.key(self.seed, rng.STREAM_BPTT, step)
+        base = c.bptt if rng.uniform(k, 0) < 0.95 else c.bptt / 2.0
         if c.bptt_mode == "search":
             return max(1, int(base))
-        return min(max(5, int(self._rng.normal(base, 5))), c.bptt + c.max_seq_len_delta)
-
-    def state(self):
-        return self._rng.bit_generator.state
-
-    def restore(self, state):
-        self._rng.bit_generator.state = state
+        return min(max(5, int(base + 5.0 * rng.normal(k, 1))), c.bptt + c.max_seq_len_delta)
 
 
 class Trainer:
@@ -118,7 +115,7 @@ class Trainer:
         while self.pos < len(self.data) - 2:
             if cap and steps >= cap:
                 break
-            r = self._step(min(self.lengths.next(), len(self.data) - 1 - self.pos), sampler, on_step)
+            r = self._step(min(self.lengths(self.step), len(self.data) - 1 - self.pos), sampler, on_step)
             if r is not None:
                 steps += 1
                 loss_sum += r.loss_sum
@@ -132,22 +129,23 @@ class Trainer:
         the hidden state) when it runs out. Returns each step's mean loss (NaN where the
         step was not finite)."""
         losses = np.empty(int(steps))
-        self.arch, self.last_archs = None, []
+        self.last_archs = []
         for k in range(int(steps)):
             if self.pos >= len(self.data) - 1:
                 self.pos, self.hidden = 0, None
-            r = self._step(min(self.lengths.next(), len(self.data) - 1 - self.pos), sampler, on_step)
+            r = self._step(min(self.lengths(self.step), len(self.data) - 1 - self.pos), sampler, on_step)
             losses[k] = r.loss_sum / r.tokens if r is not None else math.nan
         return losses
 
     # --- checkpoints ---------------------------------------------------------------------
     def state(self):
         """Everything needed to continue bitwise identically: the model's state, the
-        position in the stream, the carried hidden state, the counters and the draws."""
+        position in the stream, the carried hidden state and the counters (every draw of
+        the loop is keyed by the step counter)."""
         return {"model": self.model.state(), "pos": self.pos,
                 "hidden": None if self.hidden is None else self.hidden.copy(),
                 "arch": None if self.arch is None else str(self.arch), "epoch": self.epoch,
-                "step": self.step, "lengths": self.lengths.state()}
+                "step": self.step}
 
     def restore(self, state):
         from ..space import Arch
@@ -156,4 +154,3 @@ class Trainer:
         self.pos, self.epoch, self.step = int(state["pos"]), int(state["epoch"]), int(state["step"])
         self.hidden = None if state["hidden"] is None else np.array(state["hidden"], np.float32)
         self.arch = None if state["arch"] is None else Arch.parse(state["arch"])
-        self.lengths.restore(state["lengths"])

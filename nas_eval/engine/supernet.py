@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ..rng import STREAM_ARCH, Draws
 from ..space import OPS, Arch, SearchSpace
 from .model import CellLM, _LMBase, arch_table, check_hidden_size
 
@@ -63,7 +64,7 @@ class SuperNet(_LMBase):
         n_w0 = len(archs) if sharing == "none" else 1
         super().__init__(vocab_size, check_hidden_size(hidden_size, hidden), n_mats, n, seed, output,
                          dropouts, n_w0=n_w0)
-        self._rng = np.random.default_rng([self.seed, 0x5A3])
+        self._samples = 0  # draws of sample() without a generator
         self._slots = self._parameter_slots(n, n_w0)
         self._budget = {"supernet_steps": 0, "train_tokens": 0, "valid_tokens": 0}
 
@@ -137,16 +138,19 @@ class SuperNet(_LMBase):
         self._load(self._lm.arena("params"), self._slots, params)
 
     def sample(self, rng=None):
-        """One architecture drawn uniformly from the set (or the space)."""
-        rng = self._rng if rng is None else rng
+        """One architecture drawn uniformly from the set (or the space), from ``rng`` or
+        else from this super-net's own draws (docs/design.md §12, stream 32)."""
+        if rng is None:
+            rng, self._samples = Draws(self.seed, STREAM_ARCH, self._samples), self._samples + 1
         if self.archs:
             return self.archs[int(rng.integers(len(self.archs)))]
         return self.space.sample(rng)
 
     def uniform_sampler(self):
         """``sampler(step) -> Arch`` drawing uniformly from the set (or the space): the WS
-        super-net's training distribution (docs/design.md §5)."""
-        return lambda step: self.sample()
+        super-net's training distribution (docs/design.md §5). The draw of step k is a pure
+        function of (seed, k), so a resumed run draws the same architectures."""
+        return lambda step: self.sample(Draws(self.seed, STREAM_ARCH, step))
 
     def budget(self):
         """Work done so far: super-net steps, training tokens, validation tokens scored."""
@@ -213,11 +217,10 @@ class SuperNet(_LMBase):
 
     def state(self):
         """The model's state (see :meth:`CellLM.state`) plus the budget counters and the
-        uniform sampler's draws."""
-        return {**super().state(), "budget": dict(self._budget),
-                "sampler": self._rng.bit_generator.state}
+        count of :meth:`sample` draws."""
+        return {**super().state(), "budget": dict(self._budget), "samples": self._samples}
 
     def restore(self, state):
         super().restore(state)
         self._budget = dict(state["budget"])
-        self._rng.bit_generator.state = state["sampler"]
+        self._samples = int(state["samples"])

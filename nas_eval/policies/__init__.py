@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Callable, Optional
 
-import numpy as np
 import pandas as pd
 
 from ..presets import Presets
+from ..rng import STREAM_RANDOM_BASELINE, Draws
 from ..space import Arch, SearchSpace
 
 # built-in policies and the modules that register them (imported on first use)
@@ -169,5 +169,6 @@ def search(name, space, corpus, train_config, seed, **options):
 
 
 def random_arch(space, seed):
-    """The uniformly random architecture of seed s (the baseline r_s of the protocol)."""
-    return space.sample(np.random.default_rng([int(seed), 0xA4C4]))
+    """The uniformly random architecture of seed s (the baseline r_s of the protocol;
+    docs/design.md §12, stream 33)."""
+    return space.sample(Draws(int(seed), STREAM_RANDOM_BASELINE, 0))

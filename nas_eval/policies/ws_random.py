@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 
 from ..presets import Presets
+from ..rng import STREAM_CANDIDATES, Draws
 from ..space import Arch
-from . import SearchOutcome, register
+from . import MAX_BELIEF_SPACE, SearchOutcome, register
 
 SHARINGS = ("node", "edge", "edge_op")
 
@@ -37,10 +38,10 @@ def candidates(space, seed, n):
     """``n`` distinct uniformly drawn architectures of ``space`` (all of it when smaller)."""
     if len(space) <= n:
         return list(space)
-    rng = np.random.default_rng([seed, 0xC4D5])
-    ids = set()
-    while len(ids) < n:
-        ids.add(space.sample_ids(rng))
+    ids, draw = set(), 0
+    while len(ids) < n:  # one key per draw (docs/design.md §12, stream 34)
+        ids.add(space.sample_ids(Draws(seed, STREAM_CANDIDATES, draw)))
+        draw += 1
     return [space.arch(i) for i in sorted(ids)]
 
 
@@ -54,7 +55,11 @@ def search(space, corpus, train_config, seed, config):
                           sharing=config.sharing, with_budget=True)
     trace = pd.DataFrame(rows)
     best = trace.loc[trace["ws_ppl"].idxmin()]
+    # its belief: the shared weights' log-likelihood (-log WS ppl; a blown-up state ranks last)
+    beliefs = pd.DataFrame({"epoch": trace["epoch"], "arch_id": trace["arch_id"],
+                            "belief": -np.log(trace["ws_ppl"].clip(upper=1e300))})
     return SearchOutcome(Arch.parse(best["arch"]), trace[["epoch", "arch_id", "arch", "ws_ppl"]],
+                         beliefs=beliefs if len(space) <= MAX_BELIEF_SPACE else pd.DataFrame(),
                          budget=budget)
 
 
