@@ -212,8 +212,7 @@ static PyObject *copy_arena(NaoObject *self, const double *src) {
 
 PyDoc_STRVAR(tensors_doc, "tensors() -> list of (name, offset, rows, cols): the flat parameter layout.");
 
-static PyObject *Nao_tensors(NaoObject *self, PyObject *unused) {
-    (void)unused;
+static PyObject *Nao_tensors(NaoObject *self, PyObject *Py_UNUSED(unused)) {
     if (!self->m) { PyErr_SetString(PyExc_RuntimeError, "NAO object is not initialised"); return NULL; }
     NaoTensorInfo info[NAO_MAX_TENSORS];
     int k = nao_tensors(self->m, info);
@@ -232,8 +231,7 @@ PyDoc_STRVAR(get_state_doc,
 "get_state() -> dict(params, grads, adam_m, adam_v, step, shuffles)\n\n"
 "Copies of everything that determines later results (grads: of the last loss_grad / step).");
 
-static PyObject *Nao_get_state(NaoObject *self, PyObject *unused) {
-    (void)unused;
+static PyObject *Nao_get_state(NaoObject *self, PyObject *Py_UNUSED(unused)) {
     if (enter(self)) return NULL;
     PyObject *p = copy_arena(self, nao_params(self->m)), *g = copy_arena(self, nao_grads(self->m));
     PyObject *mm = copy_arena(self, nao_adam_m(self->m)), *vv = copy_arena(self, nao_adam_v(self->m));

@@ -209,7 +209,7 @@ def test_decoding_random_embeddings_always_gives_valid_architectures(nodes):
     rng = np.random.default_rng(nodes)
     # scaled so that the decoder sees both near-zero and large contexts
     ctx = rng.normal(size=(10_000, nodes, 16)) * rng.choice([1e-14, 1.0, 1e3], size=(10_000, 1, 1))
-    tok = nao._core.decode(ctx)
+    tok = nao.decode_tokens(ctx)
     assert tok.shape == (10_000, 2 * nodes)
     i = np.arange(1, nodes + 1)
     assert ((tok[:, 0::2] >= 1) & (tok[:, 0::2] <= i)).all()
@@ -495,11 +495,22 @@ def test_nao_bad_options_name_the_field(options, field):
         check_options("nao", options)
 
 
-def test_nao_policy_module_does_not_load_the_core():
+def test_nao_policy_module_does_not_load_the_engine():
     import subprocess
     import sys
 
     code = ("import sys, nas_eval.policies as p; p.check_options('nao', {'preset': 'cpu'}); "
-            "import nas_eval.policies.nao; print('nas_eval._core' in sys.modules)")
+            "import nas_eval.policies.nao; print(any(m.startswith('nas_eval.engine') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_docstring_examples():
+    import doctest
+
+    import nas_eval.engine.nao
+    import nas_eval.policies.nao
+
+    for module in (nas_eval.engine.nao, nas_eval.policies.nao):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

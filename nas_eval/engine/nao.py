@@ -71,19 +71,19 @@ class NAOController:
             if not np.isfinite(value) or value < 0 or (key == "trade_off" and value > 1):
                 allowed = "[0, 1]" if key == "trade_off" else ">= 0"
                 raise ValueError(f"{key} must be finite and {allowed}, got {value!r}")
-        self._core = core.NAO(self.n, ops=len(space.ops), emb_size=emb_size, hidden_size=hidden_size,
+        self._model = core.NAO(self.n, ops=len(space.ops), emb_size=emb_size, hidden_size=hidden_size,
                               mlp_layers=mlp_layers, mlp_hidden_size=mlp_hidden_size, dropout=dropout,
                               seed=int(seed) % 2**64, max_batch=max(self.batch_size, 256))
         self.steps = 0
 
     def __repr__(self):
-        s = self._core.shape
+        s = self._model.shape
         return (f"NAOController({self.space!r}, emb_size={s['emb_size']}, hidden_size={s['hidden_size']}, "
                 f"mlp_layers={s['mlp_layers']}, mlp_hidden_size={s['mlp_hidden_size']})")
 
     @property
     def hidden_size(self):
-        return self._core.shape["hidden_size"]
+        return self._model.shape["hidden_size"]
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -121,32 +121,35 @@ class NAOController:
             raise ValueError(f"scores must have shape ({len(tok)},), got {scores.shape}")
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
-        mse, nll = self._core.fit(tok, scores, int(epochs), min(self.batch_size, len(tok)),
+        mse, nll = self._model.fit(tok, scores, int(epochs), min(self.batch_size, len(tok)),
                                   shuffle=self.shuffle, **self.optim)
         self.steps += int(epochs) * -(-len(tok) // self.batch_size)
         return {"mse": mse, "nll": nll}
 
     def predict(self, archs):
         """Predicted normalised scores (lower = better) of ``archs``."""
-        return self._core.encode(self.tokens(archs))[2]
+        return self._model.encode(self.tokens(archs))[2]
 
     def encode(self, archs):
         """Contexts ``(N, n, hidden_size)`` of ``archs``: the embedding NAO moves and decodes."""
-        return self._core.encode(self.tokens(archs))[0]
+        return self._model.encode(self.tokens(archs))[0]
 
     def embed(self, archs):
         """Architecture embeddings ``(N, hidden_size)`` (normalised mean of the contexts)."""
-        return self._core.encode(self.tokens(archs))[1]
+        return self._model.encode(self.tokens(archs))[1]
 
     def decode(self, contexts):
         """Greedy decoding of contexts ``(N, n, hidden_size)``: always architectures of the full
         space (each context row is normalised first)."""
-        ctx = np.ascontiguousarray(contexts, dtype=np.float64)
-        return self.archs(self._core.decode(ctx))
+        return self.archs(self.decode_tokens(contexts))
+
+    def decode_tokens(self, contexts):
+        """The ``(N, 2n)`` int64 tokens :meth:`decode` turns into architectures."""
+        return self._model.decode(np.ascontiguousarray(contexts, dtype=np.float64))
 
     def gradient(self, contexts):
         """``(pred, d pred / d contexts)`` of the predictor through the embedding."""
-        return self._core.predict_ctx(np.ascontiguousarray(contexts, dtype=np.float64))
+        return self._model.predict_ctx(np.ascontiguousarray(contexts, dtype=np.float64))
 
     def propose(self, top_archs, n_new, exclude=(), max_step=30):
         """NAO's new architectures: move the contexts of ``top_archs`` down the predictor's
@@ -182,12 +185,12 @@ class NAOController:
 
     def state(self):
         """Everything needed to continue bitwise identically: arrays and JSON scalars."""
-        s = self._core.get_state()
+        s = self._model.get_state()
         return {"params": s["params"], "adam_m": s["adam_m"], "adam_v": s["adam_v"],
                 "adam_step": int(s["step"]), "shuffles": int(s["shuffles"]), "steps": self.steps}
 
     def restore(self, state):
-        self._core.set_state(np.ascontiguousarray(state["params"], dtype=np.float64),
+        self._model.set_state(np.ascontiguousarray(state["params"], dtype=np.float64),
                              np.ascontiguousarray(state["adam_m"], dtype=np.float64),
                              np.ascontiguousarray(state["adam_v"], dtype=np.float64),
                              int(state["adam_step"]), int(state["shuffles"]))
