@@ -54,6 +54,8 @@ def _add_study_options(p):
     p.add_argument("--threads-per-job", type=int, default=1, help="core threads each job uses (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", help="run jobs on a Dask cluster (scheduler address)")
     p.add_argument("--retry-failed", action="store_true", help="rerun jobs that failed before")
+    p.add_argument("--checkpoint-dir", help="where long jobs keep their per-epoch checkpoints (default: "
+                                            "<out>/checkpoints; give a shared path for workers on other machines)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -161,7 +163,8 @@ def _run(args, spec):
     ex = _executor(args)
     try:
         counts = study.run(executor=ex, threads_per_job=args.threads_per_job,
-                           progress=not args.no_progress, retry_failed=args.retry_failed)
+                           progress=not args.no_progress, retry_failed=args.retry_failed,
+                           checkpoint_dir=args.checkpoint_dir)
     finally:
         shutdown(ex, wait=False)
     print(f"ran {counts['done']} jobs ({counts['failed']} failed) in {time.time() - t0:.0f}s", file=sys.stderr)

@@ -90,8 +90,8 @@ def _error_text(exc: BaseException) -> str:
 
 def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 progress: bool = True, kinds: Optional[Iterable[str]] = None,
-                retry_failed: bool = False, max_in_flight: Optional[int] = None
-                ) -> Dict[str, int]:
+                retry_failed: bool = False, max_in_flight: Optional[int] = None,
+                checkpoint_dir: Optional[str] = None) -> Dict[str, int]:
     """Run every runnable job of ``storage`` on ``executor`` and record the outcomes.
 
     Takes the driver lock, turns jobs left running by a dead driver into ``stale``, then
@@ -104,6 +104,11 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
     back to ``pending``, jobs in progress are marked ``stale`` (they rerun next time);
     then KeyboardInterrupt is re-raised. The executor is not shut down (the caller owns
     it). Returns this run's counts: {"submitted", "done", "failed"}.
+
+    ``checkpoint_dir``: where long jobs keep their checkpoints (a path every worker can
+    reach; passed with each call, never part of a job's key). A job's checkpoint is removed
+    once its result is stored; a failed job keeps it, so a retry resumes. What happened to
+    checkpoints (resumed, ignored as corrupt or foreign) is logged as store events.
     """
     from tqdm import tqdm
 
@@ -128,6 +133,11 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
             else:
                 storage.mark_done(key, payload)
                 counts["done"] += 1
+                for ev in (payload.get("provenance") or {}).get("checkpoint", []):
+                    storage.log_event(ev["kind"], ev["message"], key=key)
+                if checkpoint_dir is not None:
+                    from .checkpoint import Checkpoint
+                    Checkpoint(checkpoint_dir, key).remove()
             bar.update(1)
             bar.set_postfix(done=counts["done"], failed=counts["failed"], refresh=False)
 
@@ -139,7 +149,7 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 storage.mark_running(rec["key"])
                 try:
                     fut = executor.submit(run_job, rec["kind"], rec["params"],
-                                          threads_per_job, module_of(rec["kind"]))
+                                          threads_per_job, module_of(rec["kind"]), checkpoint_dir)
                 except BaseException:
                     storage.mark_pending(rec["key"])
                     raise

@@ -9,6 +9,8 @@
 Opening an existing store resumes it: finished jobs are never rerun, jobs a dead process
 left running rerun. The store holds only JSON (SQLite, WAL).
 """
+import os
+
 import pandas as pd
 
 from . import jobkinds  # noqa: F401  (registers the job kinds the plan uses)
@@ -59,10 +61,20 @@ class Study:
         return spec, plan_first_phase(spec)
 
     # --- running -------------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self):
+        """The default checkpoint directory: ``checkpoints/`` beside the store's file."""
+        return os.path.join(os.path.dirname(os.path.abspath(self.storage.path)), "checkpoints")
+
     def run(self, spec=None, executor="process", workers=None, threads_per_job=1, progress=True,
-            retry_failed=False):
+            retry_failed=False, checkpoint_dir=None):
         """Run (or resume) the study: first ground truth, WS rankings, searches and random
-        baselines; then the retraining of every pick. Returns this call's job counts."""
+        baselines; then the retraining of every pick. Returns this call's job counts.
+
+        Long jobs (training, searches, super-nets) save a checkpoint every epoch in
+        ``checkpoint_dir`` (default :attr:`checkpoint_dir`, ``<study dir>/checkpoints/``;
+        give a shared path when workers run on other machines); a rerun resumes a killed
+        job from its last epoch with the numbers of an uninterrupted run."""
         if spec is not None:
             self.configure(spec)
         spec, plan = self._plan()
@@ -72,12 +84,13 @@ class Study:
         own = isinstance(executor, str)
         ex = make_executor(executor, workers=workers, threads_per_job=threads_per_job) if own else make_executor(executor)
         counts = {"submitted": 0, "done": 0, "failed": 0}
+        checkpoint_dir = os.path.abspath(os.fspath(checkpoint_dir)) if checkpoint_dir else self.checkpoint_dir
         try:
             for phase in (1, 2):
                 if phase == 2:
                     self.storage.add([job for _, job in plan_retrains(spec, self._picks(plan))])
                 got = run_pending(self.storage, ex, threads_per_job=threads_per_job, progress=progress,
-                                  retry_failed=retry_failed)
+                                  retry_failed=retry_failed, checkpoint_dir=checkpoint_dir)
                 counts = {k: counts[k] + got[k] for k in counts}
         finally:
             if own:
