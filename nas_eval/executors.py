@@ -14,7 +14,7 @@ import os
 import traceback
 from typing import Dict, Iterable, Optional
 
-from .jobs import module_of, run_job, worker_init
+from .jobs import die_with_parent, module_of, run_job, worker_init
 
 __all__ = ["SerialExecutor", "make_executor", "default_workers", "run_pending"]
 
@@ -58,12 +58,15 @@ def make_executor(spec="process", workers: Optional[int] = None, threads_per_job
         return cf.ProcessPoolExecutor(
             max_workers=workers or default_workers(threads_per_job),
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker_init, initargs=(threads_per_job,))
+            initializer=worker_init, initargs=(threads_per_job, os.getpid()))
     if spec == "dask":
         from distributed import Client
-        client = Client(dask_address) if dask_address else Client(
-            n_workers=workers or default_workers(threads_per_job), threads_per_worker=1,
-            processes=True, dashboard_address=None)
+        if dask_address:
+            return Client(dask_address).get_executor(pure=False)
+        client = Client(n_workers=workers or default_workers(threads_per_job), threads_per_worker=1,
+                        processes=True, dashboard_address=None)
+        # a local cluster's workers are this process's children: they die with it
+        client.run(die_with_parent, os.getpid())
         return client.get_executor(pure=False)
     raise ValueError(f"unknown executor {spec!r}: 'serial', 'process', 'dask' or an "
                      f"Executor")

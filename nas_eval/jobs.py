@@ -146,11 +146,52 @@ def _set_threads(threads: int) -> None:
     set_num_threads(int(threads))
 
 
-def worker_init(threads: int) -> None:
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_SECONDS = 0.5
+
+
+def die_with_parent(parent_pid: Optional[int] = None) -> None:
+    """Make this (worker) process die when ``parent_pid`` (default: its parent now) dies.
+
+    A driver killed with SIGKILL cannot stop its workers: they would be re-parented to PID
+    1, finish their job, throw the result away and sleep forever. On Linux the kernel sends
+    SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``; note it fires when the
+    *thread* that started the worker exits, which is the driver's main thread here); on every
+    platform a daemon thread also polls the parent id and kills the process once it changes.
+    """
+    import signal
+    import sys
+    import threading
+
+    parent = os.getppid() if parent_pid is None else int(parent_pid)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watch thread below still works
+    kill = getattr(signal, "SIGKILL", signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before we got here
+        os.kill(os.getpid(), kill)
+
+    def watch():
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), kill)
+
+    threading.Thread(target=watch, name="nas_eval-parent-watch", daemon=True).start()
+
+
+def worker_init(threads: int, parent_pid: Optional[int] = None) -> None:
     """Process-pool initializer: cap BLAS/OpenMP threads before any library loads, so
-    that `workers x threads` never oversubscribes the cores."""
+    that `workers x threads` never oversubscribes the cores; and die with the driver
+    (:func:`die_with_parent`), so a killed driver leaves no orphaned workers."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(int(threads))
+    die_with_parent(parent_pid)
 
 
 def takes_checkpoint(fn) -> bool:

@@ -129,12 +129,38 @@ class Storage:
         except ImportError:  # no flock (Windows): single-driver use is on the user
             self._lock_fd = fd
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise StoreBusy(f"{self.path} is being run by another live driver") from None
+        # a reader's liveness probe (driver_alive) holds a shared lock for an instant: retry
+        for attempt in range(20):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if attempt == 19:
+                    os.close(fd)
+                    raise StoreBusy(f"{self.path} is being run by another live driver") from None
+                time.sleep(0.05)
         self._lock_fd = fd
+
+    def driver_alive(self) -> bool:
+        """Whether a live process holds the driver lock (this one included). Readers use it
+        to tell jobs that are running from jobs a dead driver left ``running``."""
+        if self._lock_fd is not None:
+            return True
+        try:
+            import fcntl
+        except ImportError:
+            return True  # cannot tell: trust the store
+        try:
+            fd = os.open(self.path + ".lock", os.O_RDONLY)
+        except OSError:
+            return False  # never driven
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # drops the probe's lock at once
+        return False
 
     def release_driver(self):
         if self._lock_fd is not None:

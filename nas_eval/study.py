@@ -113,21 +113,26 @@ class Study:
 
     # --- progress ------------------------------------------------------------------------------
     def status(self):
-        """Jobs by state, overall and per role, as a DataFrame."""
+        """Jobs by state, overall and per role, as a DataFrame. Jobs marked ``running`` when
+        no live driver holds the store (its driver was killed) count as ``interrupted``:
+        they rerun, from their last checkpoint, when the study is run again."""
         spec, plan = self._plan()
+        alive = self.storage.driver_alive()
         plan["retrain"] = plan_retrains(spec, self._picks(plan))
         rows = []
         for role, items in plan.items():
             states = {}
             for _, job in items:
                 state = self.storage.get(job.key)["state"] if job.key in self.storage else "pending"
+                if state == "running" and not alive:
+                    state = "interrupted"
                 states[state] = states.get(state, 0) + 1
             rows.append({"role": role, "jobs": len(items), **states})
         table = pd.DataFrame(rows).fillna(0)
-        for col in ("pending", "running", "done", "failed", "stale"):
+        for col in ("pending", "running", "done", "failed", "stale", "interrupted"):
             if col not in table:
                 table[col] = 0
-        cols = ["role", "jobs", "done", "running", "pending", "stale", "failed"]
+        cols = ["role", "jobs", "done", "running", "interrupted", "pending", "stale", "failed"]
         return table[cols].astype({c: int for c in cols[1:]})
 
     # --- results as DataFrames ---------------------------------------------------------------
