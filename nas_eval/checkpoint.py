@@ -179,10 +179,16 @@ class Checkpoint:
 
     def maybe_save(self, state_fn) -> bool:
         """``save(state_fn())`` if ``min_interval`` seconds have passed since the last save
-        (always when ``min_interval`` is 0). Returns whether it saved."""
+        (always when ``min_interval`` is 0). Returns whether it saved. A write that fails
+        (disk full, a vanished directory) is reported as a ``checkpoint-write-failed`` event
+        and the job goes on: losing a checkpoint must not lose the job."""
         if self.min_interval and time.monotonic() - self._last_save < self.min_interval:
             return False
-        self.save(state_fn())
+        try:
+            self.save(state_fn())
+        except OSError as e:  # disk full, directory gone: the job goes on, without a checkpoint
+            self.note("checkpoint-write-failed", f"{self.path}: {e.strerror or e}; the job continues")
+            return False
         return True
 
     def _fsync_dir(self):

@@ -154,6 +154,10 @@ def _run(args, spec):
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     _check_corpus(spec)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file, not a directory")
+    if args.checkpoint_dir and os.path.exists(args.checkpoint_dir) and not os.path.isdir(args.checkpoint_dir):
+        raise ValueError(f"--checkpoint-dir: checkpoint_dir {args.checkpoint_dir} is a file, not a directory")
     os.makedirs(args.out, exist_ok=True)
     study = Study(args.out)
     study.configure(spec)
@@ -225,6 +229,13 @@ def _train(args):
     return 0 if math.isfinite(result.valid_ppl) else 1
 
 
+def _describe(exc):
+    """One line for an error: OSErrors name the path and the reason, not the errno tuple."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
@@ -253,8 +264,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted: finished jobs are saved; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"nas-eval: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:  # bad input, or a path that cannot be read or written
+        print(f"nas-eval: error: {_describe(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
 

@@ -24,6 +24,20 @@ from .summaries import GroundTruth
 SPEC_KEY = "spec"
 
 
+def _checkpoint_dir(path):
+    """The checkpoint directory, created and checked up front (not in every job)."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"checkpoint_dir {path} is a file, not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create checkpoint_dir {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"checkpoint_dir {path} is not writable")
+    return path
+
+
 class Study:
     """The protocol's jobs and results in one store (a directory or a ``.db`` file)."""
 
@@ -84,7 +98,7 @@ class Study:
         own = isinstance(executor, str)
         ex = make_executor(executor, workers=workers, threads_per_job=threads_per_job) if own else make_executor(executor)
         counts = {"submitted": 0, "done": 0, "failed": 0}
-        checkpoint_dir = os.path.abspath(os.fspath(checkpoint_dir)) if checkpoint_dir else self.checkpoint_dir
+        checkpoint_dir = _checkpoint_dir(checkpoint_dir or self.checkpoint_dir)
         try:
             for phase in (1, 2):
                 if phase == 2:
