@@ -240,3 +240,18 @@ def test_run_exits_1_when_jobs_failed_and_report_still_works(tmp_path, monkeypat
     assert results  # written
     report = open(os.path.join(out, "report.md")).read()
     assert "| nan" not in report.lower() and " nan " not in report.lower()
+
+
+def test_nan_weights_reach_fast_expf_without_undefined_behaviour():
+    """A NaN reaching fast_expf got past its clamp and was shifted as a negative int (UB,
+    mathfun.h). With the NaN-safe clamp the loss is simply not finite; .ci/sanitize runs this
+    under UBSan."""
+    from nas_eval.engine import CellLM
+
+    m = CellLM("0:sigmoid 1:tanh", V, 8, seed=0)
+    w = m.weights()
+    w[: len(w) // 2] = np.nan
+    m.set_weights(w)
+    assert not np.isfinite(m.loss(TOK, 4, 10))
+    loss, _, _ = m.loss_and_grad(SEG, SEG)
+    assert not np.isfinite(loss)
