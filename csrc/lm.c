@@ -330,7 +330,7 @@ static void reduce_decoder_task(void *ctx, int w, int n) {
 StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t *targets,
                   int T, int B, const float *h0, float *h_out, StepOptions opt) {
     StepStats st = {0};
-    const int d = m->d, V = m->V;
+    const int d = m->d;
     const size_t rows = (size_t)T * B, bd = (size_t)B * d;
     const float *mx = NULL, *mh = NULL, *mo = NULL, *me = NULL;
     if (opt.train) draw_masks(m, B, &mx, &mh, &mo, &me);

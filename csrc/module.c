@@ -271,6 +271,7 @@ static PyObject *Model_arena(ModelObject *self, PyObject *args) {
 }
 
 static PyObject *Model_layout(ModelObject *self, PyObject *unused) {
+    (void)unused;
     ParamLayout *l = &self->lm->lay;
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n}", "embedding", (Py_ssize_t)l->embedding, "w0",
                          (Py_ssize_t)l->w0, "mats", (Py_ssize_t)l->mats, "bias", (Py_ssize_t)l->bias,
@@ -278,20 +279,23 @@ static PyObject *Model_layout(ModelObject *self, PyObject *unused) {
 }
 
 static PyObject *Model_start_averaging(ModelObject *self, PyObject *unused) {
+    (void)unused;
     if (lm_start_averaging(self->lm)) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
-static PyObject *Model_get_step(ModelObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->lm->step); }
+static PyObject *Model_get_step(ModelObject *self, void *c) { (void)c; return PyLong_FromUnsignedLongLong(self->lm->step); }
 static int Model_set_step(ModelObject *self, PyObject *v, void *c) {
+    (void)c;
     unsigned long long s = PyLong_AsUnsignedLongLong(v);
     if (PyErr_Occurred()) return -1;
     self->lm->step = s;
     return 0;
 }
-static PyObject *Model_get_avg_count(ModelObject *self, void *c) { return PyLong_FromLongLong(self->lm->avg_count); }
+static PyObject *Model_get_avg_count(ModelObject *self, void *c) { (void)c; return PyLong_FromLongLong(self->lm->avg_count); }
 /* restoring a checkpoint puts the averaged-step count back with the average itself */
 static int Model_set_avg_count(ModelObject *self, PyObject *v, void *c) {
+    (void)c;
     long long n = PyLong_AsLongLong(v);
     if (PyErr_Occurred()) return -1;
     if (n < 0) { PyErr_Format(PyExc_ValueError, "avg_count must be >= 0, got %lld", n); return -1; }
@@ -299,17 +303,20 @@ static int Model_set_avg_count(ModelObject *self, PyObject *v, void *c) {
     return 0;
 }
 static PyObject *Model_get_mat_used(ModelObject *self, void *c) {
+    (void)c;
     npy_intp n = self->lm->n_mats;
     PyObject *arr = PyArray_SimpleNew(1, &n, NPY_BOOL);
     if (arr) memcpy(PyArray_DATA((PyArrayObject *)arr), self->lm->mat_used, (size_t)n);
     return arr;
 }
 static PyObject *Model_get_activation_bytes(ModelObject *self, void *c) {
+    (void)c;
     return PyLong_FromSize_t(self->lm->act_floats * sizeof(float));
 }
 
 /* The dropout masks of the last training step (for reference checks), or None each. */
 static PyObject *Model_last_masks(ModelObject *self, PyObject *unused) {
+    (void)unused;
     LM *m = self->lm;
     if (!m->acts) Py_RETURN_NONE;
     const Dropouts *dr = &m->drop;
@@ -348,14 +355,14 @@ static PyMethodDef Model_methods[] = {
     {"arena", (PyCFunction)Model_arena, METH_VARARGS, "arena('params'|'grads'|'avg') -> float32 view"},
     {"layout", (PyCFunction)Model_layout, METH_NOARGS, "offsets of the tensors in the arenas"},
     {"start_averaging", (PyCFunction)Model_start_averaging, METH_NOARGS, "begin ASGD averaging"},
-    {NULL}};
+    {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Model_getset[] = {
     {"step_count", (getter)Model_get_step, (setter)Model_set_step, "training steps taken (keys dropout masks)", NULL},
     {"avg_count", (getter)Model_get_avg_count, (setter)Model_set_avg_count, "steps in the ASGD average", NULL},
     {"mat_used", (getter)Model_get_mat_used, NULL, "matrices touched by the last backward", NULL},
     {"activation_bytes", (getter)Model_get_activation_bytes, NULL, "size of the activation arena", NULL},
-    {NULL}};
+    {NULL, NULL, NULL, NULL, NULL}};
 
 static PyTypeObject ModelType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -371,6 +378,7 @@ static PyTypeObject ModelType = {
 };
 
 static PyObject *py_set_num_threads(PyObject *self, PyObject *arg) {
+    (void)self;
     long n = PyLong_AsLong(arg);
     if (PyErr_Occurred()) return NULL;
     if (n < 1) { PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %ld", n); return NULL; }
@@ -379,10 +387,12 @@ static PyObject *py_set_num_threads(PyObject *self, PyObject *arg) {
 }
 
 static PyObject *py_get_num_threads(PyObject *self, PyObject *unused) {
+    (void)self; (void)unused;
     return PyLong_FromLong(pool_threads());
 }
 
 static PyObject *py_openblas_info(PyObject *self, PyObject *unused) {
+    (void)self; (void)unused;
     return Py_BuildValue("{s:s,s:s,s:i,s:i}", "corename", blas_get_corename(), "config",
                          blas_get_config(), "blas_threads", blas_get_num_threads(),
                          "threads", pool_threads());
@@ -391,6 +401,7 @@ static PyObject *py_openblas_info(PyObject *self, PyObject *unused) {
 /* The first n numbers under one key of the counter-based RNG (rng.h), so that tests can check
  * that nas_eval.rng computes exactly the same draws in Python. */
 static PyObject *py_rng_draws(PyObject *self, PyObject *args) {
+    (void)self;
     unsigned long long seed, stream, counter;
     Py_ssize_t n;
     if (!PyArg_ParseTuple(args, "KKKn", &seed, &stream, &counter, &n)) return NULL;
@@ -411,10 +422,10 @@ static PyMethodDef module_methods[] = {
     {"set_num_threads", py_set_num_threads, METH_O, "set OpenBLAS threads for the core"},
     {"get_num_threads", py_get_num_threads, METH_NOARGS, "OpenBLAS threads for the core"},
     {"openblas_info", py_openblas_info, METH_NOARGS, "OpenBLAS core name, config, threads"},
-    {NULL}};
+    {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef core_module = {PyModuleDef_HEAD_INIT, "_core",
-                                          "nas_eval C core", -1, module_methods};
+                                          "nas_eval C core", -1, module_methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__core(void) {
     import_array();
