@@ -53,6 +53,8 @@ class StudySpec:
         self.validate()
 
     def validate(self):
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if isinstance(self.n_nodes, bool) or not isinstance(self.n_nodes, int) or not 1 <= self.n_nodes <= 32:
             raise ValueError(f"n_nodes must be an integer in 1..32, got {self.n_nodes!r}")
         if not isinstance(self.sharing, bool):
@@ -76,11 +78,11 @@ class StudySpec:
             raise ValueError("seeds must name at least one search seed")
         if any(e < 1 or e > self.search.epochs for e in self.ws_eval_epochs):
             raise ValueError(f"ws_eval_epochs must be in 1..{self.search.epochs} (search.epochs)")
-        if self.ws_seeds and len(self.space) > 100_000:
-            raise ValueError(f"a WS ranking scores every architecture: {len(self.space):,} is too many; "
+        if self.ws_seeds and self.space.size > 100_000:
+            raise ValueError(f"a WS ranking scores every architecture: {self.space.size:,} is too many; "
                              "set ws_seeds = [] or use a smaller space")
-        if self.gt_seeds and len(self.space) > 10_000:
-            raise ValueError(f"ground truth trains every architecture: {len(self.space):,} is too many; "
+        if self.gt_seeds and self.space.size > 10_000:
+            raise ValueError(f"ground truth trains every architecture: {self.space.size:,} is too many; "
                              "set gt_seeds = [] or use a smaller space")
         if self.sharing:
             sharing_space(self.sharing_fixed)  # validates the fixed nodes
@@ -206,8 +208,8 @@ for _name, _make in _STUDY_PRESETS.items():
 STUDY_PRESETS.alias("tiny", "smoke")
 
 
-def study_preset(name, **overrides):
-    """A named study preset, optionally with settings replaced."""
+def study_preset(name, /, **overrides):
+    """A named study preset, optionally with settings replaced (``name=`` renames it)."""
     spec = STUDY_PRESETS.get(name)
     if overrides:
         merged = spec.to_dict()

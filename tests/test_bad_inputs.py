@@ -90,6 +90,12 @@ API = [
     ("study-policy-options-not-table", lambda m, p: StudySpec.from_dict({"policy_options": 3}), ValueError, "policy_options must be a table"),
     ("study-unknown-setting", lambda m, p: StudySpec.from_dict({"unknown_key": 1}), ValueError, r"unknown study setting\(s\) \['unknown_key'\]"),
     ("study-toml-syntax", lambda m, p: StudySpec.from_toml(_write(p, "x.toml", "not toml [[[\n")), ValueError, "Expected '='"),
+    # found by tests/test_fuzz.py (hypothesis): TypeErrors before the fix
+    ("fuzz-toml-preset-not-a-name", lambda m, p: StudySpec.from_toml(_write(p, "x.toml", "preset=1\nname=[]\n")), ValueError, "study preset must be a name"),
+    ("fuzz-toml-preset-and-name", lambda m, p: StudySpec.from_toml(_write(p, "x.toml", 'preset="smoke"\nname=3\n')), ValueError, "name"),
+    ("fuzz-train-preset-a-list", lambda m, p: StudySpec.from_dict({"train": {"preset": [None]}}), ValueError, "training preset must be a name"),
+    ("fuzz-policies-nested-list", lambda m, p: StudySpec.from_dict({"policies": [["ws-random"]]}), ValueError, "a policy is named by a string"),
+    ("fuzz-big-space-with-ws-seeds", lambda m, p: StudySpec.from_dict({"n_nodes": 20}), ValueError, "WS ranking scores every architecture"),
     ("policy-unknown", lambda m, p: policies.check("bogus"), ValueError, "unknown policy 'bogus'"),
     ("policy-option-range", lambda m, p: policies.check_options("ws-random", {"candidates": 0}), ValueError, "candidates must be an integer in 1..100000"),
     ("policy-option-unknown", lambda m, p: policies.check_options("ws-random", {"bogus": 0}), ValueError, r"unknown ws-random option\(s\) \['bogus'\]"),

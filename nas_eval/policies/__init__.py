@@ -112,6 +112,8 @@ def register(name, search=None, config=None, presets=None):
 
 
 def _get(name):
+    if not isinstance(name, str):
+        raise ValueError(f"a policy is named by a string, got {name!r}")
     if name not in _POLICIES and name in _BUILTIN:
         import_module(f".{_BUILTIN[name]}", __name__)
     if name not in _POLICIES:
