@@ -51,6 +51,7 @@ typedef struct {
     /* activation arena, sized for `rows` = T*B rows and the last shape it was laid for */
     size_t act_rows, act_floats;
     int act_B, act_T, act_nodes, act_workers;
+    int act_panels, act_split_d;  /* the cell's switches (kernels.h) when the arena was laid */
     float *acts;
     float *X;       /* (T*B, d)   embedded input after every input-side mask */
     float *CF;      /* (n+1) x (T*B, 2d): [gate | candidate] per node, then [da | db] */

@@ -27,6 +27,7 @@ _EXPORTS = {
     "ws_ranking": "engine",
     "set_num_threads": "engine",
     "get_num_threads": "engine",
+    "build_info": "engine",
 }
 _SUBMODULES = {"datasets", "metrics", "plots", "sharing", "summaries", "policies", "report", "cli",
                "engine", "rng", "spec", "plan", "presets"}

@@ -2,6 +2,7 @@
 :class:`SuperNet`), the one training loop (:class:`Trainer`), standalone training and the
 experiments' units. The analysis layer (metrics, summaries, report, plots) never imports it.
 """
+from .build_info import build_info
 from .experiments import amount_of_sharing, ground_truth, ground_truth_run, ws_ranking, ws_run
 from .loop import BpttLengths, Trainer
 from .model import CellLM, StepResult, batchify, perplexity
@@ -13,4 +14,4 @@ from .training import StandaloneTraining, TrainResult, train
 __all__ = ["CellLM", "SuperNet", "SHARINGS", "Trainer", "BpttLengths", "StepResult", "batchify",
            "perplexity", "train", "TrainResult", "StandaloneTraining", "ground_truth",
            "ground_truth_run", "ws_ranking", "ws_run", "amount_of_sharing", "set_num_threads",
-           "get_num_threads", "openblas_info"]
+           "get_num_threads", "openblas_info", "build_info"]

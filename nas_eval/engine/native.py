@@ -15,9 +15,23 @@ ctypes.CDLL(os.path.join(_lib_dir, _lib), mode=ctypes.RTLD_GLOBAL)
 
 from .. import _core as core  # noqa: E402  (must follow the preload)
 
-__all__ = ["core", "openblas_info"]
+__all__ = ["core", "openblas_info", "isa_info", "set_isa"]
 
 
 def openblas_info():
     """The OpenBLAS the core links: core name chosen at run time, build config, threads."""
     return core.openblas_info()
+
+
+def isa_info():
+    """The instruction-set levels of the core's kernels: ``isa`` (in use), ``best``,
+    ``supported`` (this CPU runs them, best first), ``compiled``; ``tile``; ``compiler``."""
+    return core.isa_info()
+
+
+def set_isa(name):
+    """Switch every model of this process to the kernels of level ``name`` (tests and
+    benchmarks; ``$NAS_EVAL_ISA`` at import is the usual way). Only between calls: every level
+    computes the same to rounding, each deterministically. ValueError for an unknown level or
+    one this CPU cannot run."""
+    core.set_isa(name)

@@ -3,12 +3,13 @@ top-1 among uniformly drawn candidates (all of a smaller space) — weight shari
 search policy, the paper's WS experiment turned into a policy."""
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..presets import Presets
 from ..rng import STREAM_CANDIDATES, Draws
 from ..space import Arch
-from . import SearchOutcome, register
+from . import MAX_BELIEF_SPACE, SearchOutcome, register
 
 SHARINGS = ("node", "edge", "edge_op")
 
@@ -59,7 +60,11 @@ def search(space, corpus, train_config, seed, config, checkpoint=None):
                           sharing=config.sharing, with_budget=True, on_epoch=on_epoch, resume=resume)
     trace = pd.DataFrame(rows)
     best = trace.loc[trace["ws_ppl"].idxmin()]
+    # its belief: the shared weights' log-likelihood (-log WS ppl; a blown-up state ranks last)
+    beliefs = pd.DataFrame({"epoch": trace["epoch"], "arch_id": trace["arch_id"],
+                            "belief": -np.log(trace["ws_ppl"].clip(upper=1e300))})
     return SearchOutcome(Arch.parse(best["arch"]), trace[["epoch", "arch_id", "arch", "ws_ppl"]],
+                         beliefs=beliefs if len(space) <= MAX_BELIEF_SPACE else pd.DataFrame(),
                          budget=budget)
 
 
