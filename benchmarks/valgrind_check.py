@@ -5,7 +5,7 @@
         --suppressions=benchmarks/valgrind-python.supp \
         .venv/bin/python benchmarks/valgrind_check.py
 
-and look at the ERROR SUMMARY for errors whose stack passes through nas_eval/_core.
+and look at the ERROR SUMMARY for errors whose stack passes through the C core (csrc/*.c frames).
 """
 import numpy as np
 
