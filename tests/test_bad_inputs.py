@@ -212,6 +212,8 @@ def test_bptt_beyond_the_stream_is_one_window_not_nan(model):
     """lm_evaluate's i + bptt overflowed int for bptt = 2**31 - 1 and returned NaN."""
     one_window = model.loss(TOK, 4, len(TOK) // 4 - 1)
     assert model.loss(TOK, 4, 2**31 - 1) == one_window and np.isfinite(one_window)
+    # found by the fuzz campaign: bptt = 2**63 raised OverflowError from the binding
+    assert model.loss(TOK, 4, 2**63) == one_window and model.loss(TOK, 4, 2**40) == one_window
 
 
 def test_float64_hidden_is_cast_and_gives_the_float32_numbers(model):

@@ -262,9 +262,10 @@ class _LMBase:
         return self._lm.last_masks()
 
     def _loss(self, cell, tokens, batch_size, bptt):
-        _check_int("bptt", bptt, 1)
+        # any bptt beyond the stream is one window: clamp what the core's int cannot hold
+        bptt = min(_check_int("bptt", bptt, 1), 2**31 - 1)
         table, w0 = cell
-        loss, count = self._lm.evaluate(table, batchify(tokens, batch_size), int(bptt), w0=w0)
+        loss, count = self._lm.evaluate(table, batchify(tokens, batch_size), bptt, w0=w0)
         return loss / count
 
     def _fit_steps(self, tokens, steps, sampler, batch_size, bptt, lr, clip, weight_decay, tar, ar,
