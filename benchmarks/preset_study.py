@@ -33,16 +33,23 @@ import pandas as pd
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-# (d, train_tokens, max epochs), cheapest first; the last one is measured only when asked
-# for with --points (it did not fit the hour this measurement was given on 2 shared cores)
+# (d, train_tokens, max epochs), cheapest first. The default points are what fitted the hour
+# this measurement had on 2 cores shared with other jobs (load 4-10); the others are measured
+# only when asked for with --points.
 GRID = [
     (32, 50_000, 8),
+    (32, 100_000, 8),
     (64, 50_000, 8),
-    (64, 100_000, 3),
+    (32, 200_000, 4),
     (128, 50_000, 6),
 ]
-DEFAULT_POINTS = ["32/50000/8", "64/50000/8", "64/100000/3"]
+DEFAULT_POINTS = ["32/50000/8", "32/100000/8"]
 GT_SEEDS = (0, 1)
+# jobs of a main job with 2 ground-truth seeds, 3 WS seeds, 6 search seeds (ws-random), and
+# the sharing experiment with 2 ground-truth and 3 WS seeds: 32 x 2 + 12 x 2 standalone runs
+# (the retrains of picks and random archs reuse ground-truth seed 0), 3 + 6 + 2 x 3 super-nets
+MAIN_STANDALONE = 32 * 2 + 12 * 2
+MAIN_SUPERNETS = 3 + 6 + 2 * 3
 WS_SEED = 0
 VALID_TOKENS = 5000
 MARGIN = 0.2
@@ -73,16 +80,17 @@ def _run(kind, point, arch_id, seed, data):
     corpus, config = _corpus(data), _config(d, tokens, epochs)
     space = nas_eval.SearchSpace(2)
     load = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if kind == "gt":
         r = nas_eval.train(list(space)[arch_id], corpus, config, seed=seed, progress=False)
         return [{"kind": "gt", "d": d, "train_tokens": tokens, "max_epochs": epochs,
                  "arch_id": arch_id, "arch": str(r.arch), "seed": seed,
                  "curve": json.dumps([round(float(v), 4) for v in r.history["valid_ppl"]]),
                  "epoch_times": json.dumps([round(float(v), 3) for v in r.history["epoch_time"]]),
-                 "wall_time": time.perf_counter() - t0, "load1": load}]
+                 "wall_time": time.perf_counter() - t0, "cpu_time": time.process_time() - c0,
+                 "load1": load}]
     ws = nas_eval.ws_ranking(space, corpus, config, [seed], list(range(1, epochs + 1)), progress=False)
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rows = []
     for (aid, arch), g in ws.groupby(["arch_id", "arch"]):
         g = g.sort_values("epoch")
@@ -90,8 +98,12 @@ def _run(kind, point, arch_id, seed, data):
                      "arch_id": int(aid), "arch": arch, "seed": seed,
                      "curve": json.dumps([round(float(v), 4) for v in g["ws_ppl"]]),
                      "epoch_times": json.dumps([round(float(v), 3) for v in g["wall_time"].diff().fillna(g["wall_time"])]),
-                     "wall_time": wall, "load1": load})
+                     "wall_time": wall, "cpu_time": cpu, "load1": load})
     return rows
+
+
+COLUMNS = ["kind", "d", "train_tokens", "max_epochs", "arch_id", "arch", "seed", "curve", "epoch_times",
+           "wall_time", "cpu_time", "load1"]
 
 
 def _done(path):
@@ -103,6 +115,10 @@ def _done(path):
 
 
 def measure(args, runs_path):
+    if os.path.exists(runs_path):  # a file from an older version: add the missing columns
+        old = pd.read_csv(runs_path)
+        if list(old.columns) != COLUMNS:
+            old.reindex(columns=COLUMNS).to_csv(runs_path, index=False)
     done = _done(runs_path)
     units = []
     for point in GRID:
@@ -119,7 +135,7 @@ def measure(args, runs_path):
         for i, f in enumerate(as_completed(futures), 1):
             rows = f.result()
             header = not os.path.exists(runs_path)
-            pd.DataFrame(rows).to_csv(runs_path, mode="a", header=header, index=False)
+            pd.DataFrame(rows, columns=COLUMNS).to_csv(runs_path, mode="a", header=header, index=False)
             r = rows[0]
             print(f"[{i}/{len(units)}] {r['kind']} d={r['d']} t={r['train_tokens']} arch={r['arch_id']} "
                   f"seed={r['seed']} {r['wall_time']:.1f}s load={r['load1']:.2f} "
@@ -156,6 +172,9 @@ def summarize(args, runs_path):
                    "gt_plateau": int(flags["plateau"].sum()),
                    "noise_ceiling": nc["tau"], "noise_ceiling_low": nc["low"], "noise_ceiling_high": nc["high"],
                    "wall_per_run_s": float(np.mean([sum(t[:e]) for t in gt["epoch_times"]])),
+                   # CPU seconds of one run (1 thread): what it takes on an idle core
+                   "cpu_per_run_s": float(np.nanmean([c * sum(t[:e]) / sum(t) for c, t in
+                                                      zip(gt["cpu_time"], gt["epoch_times"])])),
                    "load1_mean": float(g["load1"].mean())}
             if not ws.empty:
                 wsv = ws.set_index("arch_id")["curve"].map(lambda c: c[e - 1])
@@ -163,6 +182,16 @@ def summarize(args, runs_path):
                 row["ws_plateau"] = int(wflags["plateau"].sum())
                 row["ws_ppl_median"] = float(wsv.median())
                 row["tau_ws_gt"] = metrics.kendall_tau(wsv, mean)
+                # one super-net of e epochs scoring all 32 after every epoch (an upper bound
+                # for a study's WS job, which scores at ws_eval_epochs only)
+                first = ws.iloc[0]
+                row["ws_cpu_s"] = float(first["cpu_time"]) * e / max_e
+                row["ws_wall_s"] = float(first["wall_time"]) * e / max_e
+            # the main job at this budget: MAIN_STANDALONE standalone runs and MAIN_SUPERNETS
+            # super-nets on 2 parallel workers (sharing subspace runs costed as 2-node runs)
+            for kind, per_run, per_ws in (("cpu", "cpu_per_run_s", "ws_cpu_s"), ("wall", "wall_per_run_s", "ws_wall_s")):
+                if per_ws in row and np.isfinite(row[per_run]):
+                    row[f"main_job_{kind}_min"] = (MAIN_STANDALONE * row[per_run] + MAIN_SUPERNETS * row[per_ws]) / 2 / 60
             rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:
