@@ -167,6 +167,20 @@ STUDY_PRESETS = {
                      valid_tokens=20000, test_tokens=20000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4, 6),
         sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
+    # the main job, sized by evidence (docs/presets.md): d = 32 on a 100k-token slice of PTB,
+    # 8 epochs for ground truth, retraining and the super-nets alike -- the cheapest measured
+    # point where every architecture leaves the unigram plateau and the WS super-net too; two
+    # ground-truth seeds, three WS seeds, six search seeds (the fewest with which a two-sided
+    # Wilcoxon test can reach p < 0.05). Estimated ~27 min on 2 idle cores (Zen 4, AVX-512),
+    # from the CPU time of its runs measured by benchmarks/preset_study.py.
+    "standard": lambda: StudySpec(
+        name="standard",
+        train=_tiny("study-standard", hidden=32, batch_size=32, bptt=35, epochs=8, train_tokens=100000,
+                    valid_tokens=5000, test_tokens=5000),
+        search=_tiny("study-standard-search", hidden=32, batch_size=32, bptt=35, epochs=8,
+                     train_tokens=100000, valid_tokens=5000, test_tokens=5000),
+        seeds=(0, 1, 2, 3, 4, 5), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(4, 8),
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
     # the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)
     "paper": lambda: StudySpec(name="paper", train=TrainConfig.preset("paper"),
                                search=TrainConfig.preset("search"), seeds=tuple(range(10)),

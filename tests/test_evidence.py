@@ -11,6 +11,7 @@ from scipy import stats
 
 from nas_eval import evidence as ev
 from nas_eval import metrics
+from study_fixture import tiny_study, tiny_study_path  # noqa: F401
 
 UNIGRAM = 796.0  # PTB's first 50k training tokens, on the first 5k of validation
 
@@ -248,3 +249,32 @@ def test_evidence_works_without_the_c_extension():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 3
+
+
+def test_study_evidence_on_a_real_tiny_study(tiny_study):
+    from nas_eval import datasets
+    from study_fixture import CORPUS
+
+    table = ev.study_evidence(tiny_study, datasets.from_spec(CORPUS), n_boot=200, n_sim=200, max_seeds=12)
+    assert list(table.columns) == ev.COLUMNS
+    assert set(table["scope"]) == {"2-node space", "sharing subspace"}
+    checks = set(table.loc[table["scope"] == "2-node space", "check"])
+    assert {"unigram_plateau", "noise_ceiling", "ws_plateau", "tau", "paired_test"} <= checks
+    paired = table[table["check"] == "paired_test"].iloc[0]
+    assert paired["n"] == 3 and paired["p_min"] == pytest.approx(0.25)
+    assert "cannot reach significance" in paired["statement"]
+    assert "## Evidence" in ev.evidence_markdown(table)
+    # without the corpus the plateau tests are skipped, and said to be
+    bare = ev.study_evidence(tiny_study, n_boot=100, n_sim=100, max_seeds=8)
+    assert bare.query("check == 'unigram_plateau'")["statement"].str.contains("skipped").all()
+
+
+def test_standard_preset_has_seeds_enough_for_its_paired_tests():
+    from nas_eval.protocol import StudySpec, study_preset
+
+    spec = study_preset("standard")
+    assert StudySpec.from_dict(spec.to_dict()) == spec
+    # the point measured in docs/presets.md
+    assert (spec.train.train_tokens, spec.train.epochs, spec.search.epochs) == (100_000, 8, 8)
+    assert len(spec.seeds) >= ev.min_seeds_for_p(0.05) and len(spec.gt_seeds) >= 2
+    assert spec.train_seed in spec.gt_seeds  # retrains reuse ground-truth runs
