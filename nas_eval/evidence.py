@@ -450,10 +450,13 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
                                            f"(worst {r.worst:.1f} = {r.ratio:.2f} x unigram); excluded"))
         learned = [a for a in pd.unique(gt["arch_id"]) if a not in set(excluded)]
         nc = noise_ceiling_ci(gt, n_boot=n_boot, ci=ci, seed=seed, archs=learned)
-        if nc["n_seeds"] < 2:
+        n_seeds = int(gt["seed"].nunique())
+        if n_seeds < 2 or nc["n_archs"] < 3:
+            why = (f"{n_seeds} ground-truth seed(s) (needs 2)" if n_seeds < 2 else
+                   f"only {nc['n_archs']} architecture(s) learned (needs 3)")
             rows.append(_row(scope=scope, check="noise_ceiling", subject="ground truth", n=nc["n_archs"],
-                             threshold=ceiling_threshold, passed=None,
-                             statement=f"no noise ceiling: {nc['n_seeds']} ground-truth seed(s) (needs 2)"))
+                             threshold=ceiling_threshold, passed=False if n_seeds >= 2 else None,
+                             statement=f"no noise ceiling: {why}"))
         else:
             ok = bool(np.isfinite(nc["tau"]) and nc["tau"] >= ceiling_threshold)
             rows.append(_row(
@@ -465,7 +468,8 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
                            f"ground truth is noisy: seeds agree only to τ = {nc['tau']:.2f} "
                            f"(CI [{nc['low']:.2f}, {nc['high']:.2f}]) < {ceiling_threshold}; "
                            "rankings against it are bounded by that")
-                + (f"; {len(excluded)} plateau archs excluded" if excluded else "")))
+                + (f"; {len(excluded)} plateau archs excluded (with them: τ = "
+                   f"{noise_ceiling_ci(gt, n_boot=1, seed=seed)['tau']:.2f})" if excluded else "")))
     # --- the WS ranking ----------------------------------------------------------------
     if ws is not None:
         by_seed = _ws_by_seed(ws)
