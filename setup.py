@@ -13,10 +13,10 @@ import numpy
 import scipy_openblas32
 from setuptools import Extension, setup
 
-# Portable flags for a distributable build: no -march=native. Hot elementwise kernels
-# pick AVX-512/AVX2 at run time through `target_clones` (see csrc/simd.h).
+# Portable flags for a distributable build: no -march=native. The hot kernels exist once per
+# instruction set (csrc/kern_*.c) and one set is picked at load time (csrc/kernels.h).
 extra_compile_args = ["-std=c11", "-O3", "-fno-math-errno", "-fno-trapping-math",
-                      "-Wall", "-Wno-unused-function", "-Wno-psabi"]
+                      "-Wall", "-Wextra", "-Wno-psabi"]
 extra_link_args = []
 if sys.platform.startswith("linux"):
     extra_link_args.append("-Wl,-rpath,$ORIGIN/../scipy_openblas32/lib")

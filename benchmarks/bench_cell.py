@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Training/evaluation throughput of the cell language model: nas_eval vs PyTorch (CPU).
 
-Both sides train the *same* model (DESIGN §3: architecture, V, d, B, T, identical initial
+Both sides train the *same* model (docs/design.md §3: architecture, V, d, B, T, identical initial
 weights, no dropout, plain SGD with gradient-norm clipping over all parameters, tied
 embedding/decoder, hidden state carried across steps) on the same token stream. The
-PyTorch model is written here, from DESIGN §3, vectorised the way a careful researcher
+PyTorch model is written here, from docs/design.md §3, vectorised the way a careful researcher
 would (input projection ``x·W0[:d]`` for all T steps in one matmul, one fused
 ``F.linear`` decoder, ``torch.optim.SGD`` + ``clip_grad_norm_``).
 
@@ -53,6 +53,7 @@ Usage::
     python benchmarks/bench_cell.py --n 8 --threads 2     # the three target rows
     python benchmarks/bench_cell.py --quick --d 64        # fewer steps
     python benchmarks/bench_cell.py --json - > out.json   # machine-readable (table to stderr)
+    python benchmarks/bench_cell.py --isa avx2 generic    # as on machines without AVX-512
 """
 import argparse
 import json
@@ -88,6 +89,17 @@ TUNED_ENV = {
     "MALLOC_TRIM_THRESHOLD_": str(1 << 32),
 }
 OPENBLAS_FORCING = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+# --isa LEVEL: what a machine of that level would run. nas_eval's kernels (NAS_EVAL_ISA),
+# and the BLAS kernels of everything measured capped to the same instruction set: OpenBLAS
+# (nas_eval's and the sgemm probe's, hence the limit) and PyTorch's ATen, MKL and oneDNN.
+ISA_ENV = {
+    "avx512": {},
+    "avx2": {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2",
+             "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "generic": {"OPENBLAS_CORETYPE": "Nehalem", "ATEN_CPU_CAPABILITY": "default",
+                "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"},
+}
 
 
 def fwd_flops_per_token(n, d, vocab=V):
@@ -218,7 +230,7 @@ class SgemmSide:
 class NasSide:
     def __init__(self, spec):
         import nas_eval
-        from nas_eval._native import core
+        from nas_eval.engine.native import core
         self.nas_eval, self.core = nas_eval, core
         nas_eval.set_num_threads(spec["threads"])
         self.spec = spec
@@ -227,12 +239,14 @@ class NasSide:
         import numpy  # noqa: F401
         info = dict(self.core.openblas_info())
         info["threads"] = self.nas_eval.get_num_threads()
+        if hasattr(self.nas_eval, "build_info"):
+            info["build"] = self.nas_eval.build_info()
         info["nas_eval_file"] = self.nas_eval.__file__
         return info
 
     def build(self, arch, d, init_path):
         from nas_eval.space import Arch
-        self.model = self.nas_eval.CellLM(Arch.parse(arch), vocab_size=V, hidden=d, seed=SEED)
+        self.model = self.nas_eval.CellLM(Arch.parse(arch), vocab_size=V, hidden_size=d, seed=SEED)
         import numpy as np
         np.savez(init_path, **self.model.parameters())
 
@@ -240,7 +254,7 @@ class NasSide:
         return self.model.fit_steps(tokens, steps=1, batch_size=B, bptt=T, lr=LR, clip=CLIP)
 
     def evaluate(self, tokens):
-        return self.model.evaluate(tokens, batch_size=EVAL_B, bptt=EVAL_T)
+        return self.model.loss(tokens, batch_size=EVAL_B, bptt=EVAL_T)
 
     def params(self):
         return self.model.parameters()
@@ -326,7 +340,7 @@ class TorchSide:
 
 
 def TorchCellLM(torch, arch, d, init):
-    """DESIGN §3 cell LM in PyTorch; parameters named as nas_eval's."""
+    """docs/design.md §3 cell LM in PyTorch; parameters named as nas_eval's."""
     import torch.nn.functional as F
     from torch import nn
 
@@ -514,14 +528,15 @@ def machine_info():
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
         for line in out.splitlines():
             key, _, val = line.partition(":")
-            if key.strip() in ("Model name", "Core(s) per socket", "Socket(s)", "Thread(s) per core",
-                               "L2 cache", "L3 cache", "Hypervisor vendor"):
+            if key.strip() in ("Model name", "CPU family", "Model", "Core(s) per socket", "Socket(s)",
+                               "Thread(s) per core", "L2 cache", "L3 cache", "Hypervisor vendor", "Flags"):
                 info[key.strip()] = val.strip()
         flags = next((l for l in out.splitlines() if l.startswith("Flags")), "")
         info["avx512f"] = " avx512f" in flags
     except (OSError, subprocess.SubprocessError):
         pass
     info["env_openblas"] = {k: os.environ[k] for k in OPENBLAS_FORCING if k in os.environ}
+    info["loadavg_at_start"] = os.getloadavg()
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     try:
         git = lambda *a: subprocess.run(["git", "-C", repo, *a], capture_output=True, text=True,
@@ -700,6 +715,7 @@ def run_config(n, d, threads, args, env0, tmp):
     n_eval_tokens = EVAL_B * (EVAL_T * eval_segs + 1) if eval_segs > 0 else 0
     init_path = os.path.join(tmp, f"init_n{n}_d{d}_t{threads}.npz")
 
+    loadavg_start = os.getloadavg()
     log(f"\n== n={n} d={d} threads={threads}: warm-up {CHECK_STEPS}+{warmup}, timed {steps} steps, "
         f"eval {eval_segs}x{EVAL_T}x{EVAL_B} tokens")
     workers, sgw = {}, None
@@ -811,7 +827,8 @@ def run_config(n, d, threads, args, env0, tmp):
            "sgemm_limit_tok_s": limit, "openblas": nasw.hello["info"], "impl": {}, "checks": checks,
            "warmup": CHECK_STEPS + warmup, "steps": steps,
            "foreign_cores": load_train[0], "steal_cores": load_train[1],
-           "foreign_busiest": busiest, "quiet_guard": quiet}
+           "foreign_busiest": busiest, "quiet_guard": quiet,
+           "loadavg_start": loadavg_start, "loadavg_end": os.getloadavg()}
     for name in names:
         s = summarise(times[name])
         s["gflops_median"] = s["tok_s_median"] * tpt / 1e9
@@ -911,6 +928,10 @@ def main(argv=None):
                          "CPU use before accepting disturbed timings (flagged NOISY; default 300)")
     ap.add_argument("--keep-openblas-env", action="store_true",
                     help="pass OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE to the workers (default: removed)")
+    ap.add_argument("--isa", nargs="+", choices=sorted(ISA_ENV),
+                    help="instruction-set levels to run the configurations at, one table each (default: "
+                         "the machine's best, nothing forced); a lower level forces nas_eval's kernels "
+                         "(NAS_EVAL_ISA) and caps OpenBLAS, ATen, MKL and oneDNN to it (ISA_ENV)")
     ap.add_argument("--json", metavar="PATH", nargs="?", const="-",
                     help="write results as JSON to PATH ('-' or no value: stdout, table to stderr)")
     args = ap.parse_args(argv)
@@ -925,12 +946,18 @@ def main(argv=None):
         log(f"shell has {machine['env_openblas']}: "
             + ("kept for workers (--keep-openblas-env)" if args.keep_openblas_env
                else "removed from the workers' environment (--keep-openblas-env keeps them)"))
-    configs = [(n, d, k) for n in args.n for d in args.d for k in args.threads]
+    levels = args.isa or [None]
+    configs = [(lv, n, d, k) for lv in levels for n in args.n for d in args.d for k in args.threads]
     t_start = time.time()
     results = []
     with tempfile.TemporaryDirectory(prefix="bench_cell_") as tmp:
-        for n, d, k in configs:
-            results.append(run_config(n, d, k, args, env0, tmp))
+        for lv, n, d, k in configs:
+            env = dict(env0)
+            if lv:
+                env.update(ISA_ENV[lv], NAS_EVAL_ISA=lv)
+            results.append(run_config(n, d, k, args, env, tmp))
+            results[-1]["isa"] = lv or results[-1]["impl"]["nas_eval"]["info"].get("build", {}).get("isa")
+            results[-1]["isa_env"] = ISA_ENV[lv] if lv else {}
             log(table(results[-1:]).splitlines()[-1])
             if args.json and args.json != "-":  # keep what is done if the run is cut short
                 with open(args.json, "w") as f:
@@ -938,24 +965,26 @@ def main(argv=None):
                                          partial=len(results) < len(configs)), f, indent=1)
     elapsed = time.time() - t_start
     out = result_doc(machine, args, elapsed, results)
-    text = table(results)
-    cores = {r["openblas"]["corename"] for r in results}
-    header = (f"OpenBLAS core: {', '.join(sorted(cores))}; B={B} T={T} V={V}; "
-              f"limit = sgemm(fwd decoder shape) / (3·(8d²+4nd²+2dV)); "
-              f"speed-up = best PyTorch median step / nas_eval median step; {elapsed:.0f} s")
+    texts = []
+    for lv in levels:
+        rows = [r for r in results if lv is None or r["isa"] == lv]
+        cores = {r["openblas"]["corename"] for r in rows}
+        texts.append(f"ISA {rows[0]['isa'] if rows else lv}"
+                     f"{' (forced: ' + ', '.join(f'{k}={v}' for k, v in ISA_ENV[lv].items()) + ')' if lv and ISA_ENV[lv] else ''}; "
+                     f"OpenBLAS core: {', '.join(sorted(cores))}; B={B} T={T} V={V}; "
+                     f"limit = sgemm(fwd decoder shape) / (3·(8d²+4nd²+2dV)); "
+                     f"speed-up = best PyTorch median step / nas_eval median step\n" + table(rows))
+    text = "\n\n".join(texts) + f"\n({elapsed:.0f} s)"
     if args.json:
         if args.json == "-":
             json.dump(out, sys.stdout, indent=1)
             sys.stdout.write("\n")
-            log(header)
             log(text)
         else:
             with open(args.json, "w") as f:
                 json.dump(out, f, indent=1)
-            print(header)
             print(text)
     else:
-        print(header)
         print(text)
     if not all(c["ok"] for r in results for c in r["checks"].values()):
         log("CORRECTNESS CHECK FAILED for at least one configuration (see 'check' above)")

@@ -38,7 +38,7 @@ def main():
     tokens = np.random.default_rng(0).integers(0, V, B * T * (args.steps + 4))
     space = nas_eval.SearchSpace(8)
     print(f"n=8 V={V} B={B} T={T} threads={args.threads}, OpenBLAS core "
-          f"{nas_eval._native.core.openblas_info()['corename']}")
+          f"{nas_eval.engine.openblas_info()['corename']}")
     for d in args.d:
         net = nas_eval.SuperNet(space, V, d, sharing="node", seed=0, archs=space.sample(1, size=100))
         lm = nas_eval.CellLM(space.sample(2), V, d, seed=0)

@@ -63,7 +63,7 @@ MARGIN = 0.2
 
 def _config(d, tokens, epochs):
     from nas_eval import TrainConfig
-    from nas_eval.protocol import study_preset
+    from nas_eval.spec import study_preset
 
     base = study_preset("quick").train
     fields = TrainConfig.__dataclass_fields__

@@ -3,286 +3,262 @@
 #include <string.h>
 
 #include "blas.h"
-#include "mathfun.h"
+#include "kernels.h"
 #include "panel.h"
-#include "simd.h"
 
-static inline __attribute__((always_inline)) float activate(int op, float x) {
-    switch (op) {
-    case OP_TANH: return fast_tanhf(x);
-    case OP_RELU: return x > 0.0f ? x : 0.0f;
-    case OP_SIGMOID: return fast_sigmoidf(x);
-    default: return x;
-    }
-}
+/* The cell through time, shared by the workers of one pool job as tickets (parallel.h).
+ *
+ * By rows (small d): a ticket is a chunk of batch rows, run through all T steps alone, so
+ * the workers never wait for each other. By columns (large d, where a product over all B
+ * rows runs much faster than over a few): a ticket is one 32-column panel of one node at
+ * one step: its columns of the node's product and everything elementwise on them; the
+ * next node's product reads every column, so each (step, node) is a phase. With panels,
+ * the per-step products run through node matrices packed once per step (panel.h), one
+ * panel per ticket of a first phase. Every output element is computed the same way
+ * whichever worker holds its ticket, so results depend only on the thread count. */
 
-/* derivative of the activation, written in terms of its output f */
-static inline __attribute__((always_inline)) float activate_grad(int op, float f) {
-    switch (op) {
-    case OP_TANH: return 1.0f - f * f;
-    case OP_RELU: return f > 0.0f ? 1.0f : 0.0f;
-    case OP_SIGMOID: return f * (1.0f - f);
-    default: return 1.0f;
-    }
-}
-
-/* [a | b] -> [c | f] with c = sigmoid(a), f = op(b); s = sp + c * (f - sp). */
-static inline __attribute__((always_inline)) void node_forward_op(
-        int op, int rows, int width, int d, const float *restrict sp, float *restrict cf,
-        float *restrict s) {
-    for (int r = 0; r < rows; r++) {
-        float *restrict c = cf + (size_t)r * 2 * d, *restrict f = c + d;
-        const float *restrict p = sp + (size_t)r * d;
-        float *restrict o = s + (size_t)r * d;
-        for (int k = 0; k < width; k++) {
-            float ck = fast_sigmoidf(c[k]);
-            float fk = activate(op, f[k]);
-            c[k] = ck;
-            f[k] = fk;
-            o[k] = p[k] + ck * (fk - p[k]);
-        }
-    }
-}
-
-/* rows x width block of a (rows, d) state; cf rows have stride 2d (gate | candidate) */
-SIMD_CLONES static void node_forward(int op, int rows, int width, int d, const float *sp,
-                                     float *cf, float *s) {
-    switch (op) {
-    case OP_TANH: node_forward_op(OP_TANH, rows, width, d, sp, cf, s); break;
-    case OP_RELU: node_forward_op(OP_RELU, rows, width, d, sp, cf, s); break;
-    case OP_SIGMOID: node_forward_op(OP_SIGMOID, rows, width, d, sp, cf, s); break;
-    default: node_forward_op(OP_IDENTITY, rows, width, d, sp, cf, s); break;
-    }
-}
-
-/* Given ds, overwrite [c | f] with [da | db] and add ds * (1 - c) into dsp
- * (or store it there when accumulate == 0). */
-static inline __attribute__((always_inline)) void node_backward_op(
-        int op, int rows, int width, int d, const float *restrict ds, const float *restrict sp,
-        float *restrict cf, float *restrict dsp, int accumulate) {
-    for (int r = 0; r < rows; r++) {
-        float *restrict c = cf + (size_t)r * 2 * d, *restrict f = c + d;
-        const float *restrict p = sp + (size_t)r * d;
-        const float *restrict g = ds + (size_t)r * d;
-        float *restrict dp = dsp + (size_t)r * d;
-        for (int k = 0; k < width; k++) {
-            float ck = c[k], fk = f[k], gk = g[k];
-            float carry = gk * (1.0f - ck);
-            c[k] = gk * (fk - p[k]) * ck * (1.0f - ck);
-            f[k] = gk * ck * activate_grad(op, fk);
-            dp[k] = accumulate ? dp[k] + carry : carry;
-        }
-    }
-}
-
-SIMD_CLONES static void node_backward(int op, int rows, int width, int d, const float *ds,
-                                      const float *sp, float *cf, float *dsp, int accumulate) {
-    switch (op) {
-    case OP_TANH: node_backward_op(OP_TANH, rows, width, d, ds, sp, cf, dsp, accumulate); break;
-    case OP_RELU: node_backward_op(OP_RELU, rows, width, d, ds, sp, cf, dsp, accumulate); break;
-    case OP_SIGMOID: node_backward_op(OP_SIGMOID, rows, width, d, ds, sp, cf, dsp, accumulate); break;
-    default: node_backward_op(OP_IDENTITY, rows, width, d, ds, sp, cf, dsp, accumulate); break;
-    }
-}
-
-/* --- rows x width blocks of (rows, d) matrices ------------------------------------------- */
-SIMD_CLONES static void block_mul(int rows, int width, int d, const float *x, const float *m,
-                                  float *y) {
-    for (int r = 0; r < rows; r++) {
-        const float *restrict xr = x + (size_t)r * d, *restrict mr = m + (size_t)r * d;
-        float *restrict yr = y + (size_t)r * d;
-        for (int k = 0; k < width; k++) yr[k] = xr[k] * mr[k];
-    }
-}
-
-/* y += x (m == NULL) or y += x * m */
-SIMD_CLONES static void block_add(int rows, int width, int d, const float *x, const float *m,
-                                  float *y) {
-    for (int r = 0; r < rows; r++) {
-        const float *restrict xr = x + (size_t)r * d;
-        float *restrict yr = y + (size_t)r * d;
-        if (m) {
-            const float *restrict mr = m + (size_t)r * d;
-            for (int k = 0; k < width; k++) yr[k] += xr[k] * mr[k];
-        } else {
-            for (int k = 0; k < width; k++) yr[k] += xr[k];
-        }
-    }
-}
-
-SIMD_CLONES static void block_set(int rows, int width, int d, const float *x, const float *y,
-                                  float scale, float *out) {
-    for (int r = 0; r < rows; r++) {
-        const float *restrict xr = x + (size_t)r * d, *restrict yr = y + (size_t)r * d;
-        float *restrict o = out + (size_t)r * d;
-        if (x) for (int k = 0; k < width; k++) o[k] = (xr[k] + yr[k]) * scale;
-        else for (int k = 0; k < width; k++) o[k] = 0.0f;
-    }
-}
-
-/* h = mean of the output nodes' states (block) */
-SIMD_CLONES static void block_mean(const CellArch *a, int rows, int width, int d, const float *S,
-                                   size_t node_stride, float *h) {
-    int count = 0;
-    for (int i = 1; i <= a->n; i++) count += a->out[i - 1] != 0;
-    float inv = 1.0f / (float)count;
-    for (int r = 0; r < rows; r++) {
-        float *restrict hr = h + (size_t)r * d;
-        for (int k = 0; k < width; k++) hr[k] = 0.0f;
-        for (int i = 1; i <= a->n; i++) {
-            if (!a->out[i - 1]) continue;
-            const float *restrict sr = S + (size_t)i * node_stride + (size_t)r * d;
-            for (int k = 0; k < width; k++) hr[k] += sr[k];
-        }
-        for (int k = 0; k < width; k++) hr[k] *= inv;
-    }
-}
-
-/* The forward through time on a block of the batch (rows b0..b1, all columns; workers split
- * the batch and never wait for each other) or of the columns (all rows, columns k0..k1 of
- * every state; workers meet at a barrier after each node, since the next node's product
- * reads every column; worth it for large d, where products over all B rows run much faster
- * than over half of them). */
-/* A worker's block of every (T*B, d) matrix: rows r0.. (nr of them) and columns c0.. (nc),
- * `off` into each step's (B, d) slice, and the strides between steps and nodes. */
+/* the parts of the problem every ticket needs */
 typedef struct {
-    int T, B, d, by_cols, r0, nr, c0, nc;
-    size_t off, bd, s_stride, cf_stride;
+    const CellArch *a;
+    const CellBuffers *buf;
+    int T, B, d, n_panels;
+    size_t bd, s_stride, cf_stride, pf, per_node;
+    int n_out, has_child[LM_MAX_NODES + 1];
+} Cell;
+
+/* one ticket's block of every (T*B, d) matrix: rows r0.. (nr) and columns c0.. (nc), `off`
+ * into each step's (B, d) slice, and the panels p0..p1 its products cover */
+typedef struct {
+    int r0, nr, c0, nc, p0, p1;
+    size_t off;
     const float *mh; /* this block's corner of the h mask, or NULL */
-} Geometry;
+} Block;
 
-static Geometry geometry(const CellBlock *blk, const CellBuffers *buf) {
-    Geometry g;
-    g.T = blk->T; g.B = blk->B; g.d = blk->d; g.by_cols = blk->by_cols;
-    g.r0 = g.by_cols ? 0 : blk->lo;
-    g.nr = g.by_cols ? g.B : blk->hi - blk->lo;
-    g.c0 = g.by_cols ? blk->lo : 0;
-    g.nc = g.by_cols ? blk->hi - blk->lo : g.d;
-    g.off = (size_t)g.r0 * g.d + g.c0;
-    g.bd = (size_t)g.B * g.d;
-    g.s_stride = (size_t)g.T * g.bd;
-    g.cf_stride = 2 * g.s_stride;
-    g.mh = buf->mask_h ? buf->mask_h + g.off : NULL;
-    return g;
-}
-
-void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf) {
-    const Geometry g = geometry(blk, buf);
-    const int B = g.B, d = g.d, by_cols = g.by_cols, r0 = g.r0, nr = g.nr, c0 = g.c0, nc = g.nc;
-    const size_t bd = g.bd, s_stride = g.s_stride, cf_stride = g.cf_stride, off = g.off;
-    const float *mh = g.mh;
-    float *const *W = buf->W;
-    if (nr == 0 || nc == 0) {  /* nothing of its own, but it must still meet the others */
-        if (by_cols) for (int t = 0; t < g.T * (a->n + 1) + 1; t++) blk->barrier(blk->ctx);
-        return;
-    }
-    if (mh) block_mul(nr, nc, d, buf->H + off, mh, buf->HM + off);
-    /* by columns: pack my panels of every node's gate and candidate matrices once */
-    const size_t pf = panel_floats(d, d), per_node = 4 * pf;
-    if (by_cols)
-        for (int i = 0; i <= a->n; i++) {
-            const float *Wi = i ? W[i] : buf->w0h;
-            float *P = buf->packed + i * per_node;
-            panel_pack(d, d, Wi, 2 * d, 0, blk->p0, blk->p1, P);
-            panel_pack(d, d, Wi + d, 2 * d, 0, blk->p0, blk->p1, P + pf);
-        }
-    if (by_cols) blk->barrier(blk->ctx);
-    /* the products: all rows of my columns of gate and candidate, or my rows of all columns */
-#define PRODUCT(A, node, Wm, beta, C)                                                               \
-    do {                                                                                       \
-        if (by_cols) {                                                                         \
-            const float *P = buf->packed + (node) * per_node;                                  \
-            panel_gemm(B, d, d, (A), d, P, blk->p0, blk->p1, (beta), (C), 2 * d);              \
-            panel_gemm(B, d, d, (A), d, P + pf, blk->p0, blk->p1, (beta), (C) + d, 2 * d);     \
-        } else {                                                                               \
-            gemm(0, 0, nr, 2 * d, d, 1.0f, (A) + (size_t)r0 * d, d, (Wm), 2 * d, (beta),           \
-                 (C) + (size_t)r0 * 2 * d, 2 * d);                                             \
-        }                                                                                      \
-    } while (0)
-    for (int t = 0; t < g.T; t++) {
-        const size_t at = (size_t)t * bd;
-        float *cf0 = buf->CF + 2 * at;
-        PRODUCT(buf->HM + at, 0, buf->w0h, 1.0f, cf0);
-        node_forward(OP_TANH, nr, nc, d, buf->H + at + off, cf0 + 2 * (size_t)r0 * d + c0, buf->S + at + off);
-        if (mh) block_mul(nr, nc, d, buf->S + at + off, mh, buf->SM + at + off);
-        for (int i = 1; i <= a->n; i++) {
-            if (by_cols) blk->barrier(blk->ctx);  /* node pred[i] complete in every column */
-            const int p = a->pred[i - 1];
-            float *cf = buf->CF + i * cf_stride + 2 * at;
-            PRODUCT(buf->SM + p * s_stride + at, i, W[i], 0.0f, cf);
-            float *s = buf->S + i * s_stride + at + off;
-            node_forward(a->op[i - 1], nr, nc, d, buf->S + p * s_stride + at + off,
-                         cf + 2 * (size_t)r0 * d + c0, s);
-            if (mh) block_mul(nr, nc, d, s, mh, buf->SM + i * s_stride + at + off);
-        }
-        float *h = buf->H + bd + at + off;
-        block_mean(a, nr, nc, d, buf->S + at + off, s_stride, h);
-        if (mh) block_mul(nr, nc, d, h, mh, buf->HM + bd + at + off);
-        if (by_cols) blk->barrier(blk->ctx);  /* h_t complete before the next step reads it */
-    }
-#undef PRODUCT
-}
-
-void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf) {
-    const Geometry g = geometry(blk, buf);
-    const int T = g.T, B = g.B, d = g.d, by_cols = g.by_cols, r0 = g.r0, nr = g.nr, c0 = g.c0, nc = g.nc;
-    const size_t bd = g.bd, s_stride = g.s_stride, cf_stride = g.cf_stride, off = g.off;
-    const float *mh = g.mh;
-    float *const *W = buf->W;
-    float *dS = buf->dS, *G = buf->G, *dh = buf->dh + off;
-    int n_out = 0, has_child[LM_MAX_NODES + 1] = {0};
+static Cell cell_setup(const CellArch *a, const CellWork *w, const CellBuffers *buf) {
+    Cell c = {0};
+    c.a = a;
+    c.buf = buf;
+    c.T = w->T; c.B = w->B; c.d = w->d;
+    c.n_panels = panel_count(c.d);
+    c.bd = (size_t)c.B * c.d;
+    c.s_stride = (size_t)c.T * c.bd;
+    c.cf_stride = 2 * c.s_stride;
+    c.pf = panel_floats(c.d, c.d);
+    c.per_node = 2 * c.pf;
     for (int i = 1; i <= a->n; i++) {
-        n_out += a->out[i - 1] != 0;
-        has_child[a->pred[i - 1]] = 1;
+        c.n_out += a->out[i - 1] != 0;
+        c.has_child[a->pred[i - 1]] = 1;
     }
-    const float inv_out = 1.0f / (float)n_out;
-    if (nr == 0 || nc == 0) {
-        if (by_cols) for (int t = 0; t < T * (a->n + 1); t++) blk->barrier(blk->ctx);
+    return c;
+}
+
+static Block block_of(const Cell *c, int r0, int nr, int c0, int nc, int p0, int p1) {
+    Block k = {r0, nr, c0, nc, p0, p1, (size_t)r0 * c->d + c0, NULL};
+    if (c->buf->mask_h) k.mh = c->buf->mask_h + k.off;
+    return k;
+}
+
+/* rows chunk..: all columns, all panels */
+static Block row_block(const Cell *c, int chunk, int rows) {
+    int r0 = chunk * rows, nr = c->B - r0 < rows ? c->B - r0 : rows;
+    return block_of(c, r0, nr, 0, c->d, 0, c->n_panels);
+}
+
+/* panel q: all rows, its (up to) 32 columns */
+static Block col_block(const Cell *c, int q) {
+    int c0 = q * PANEL, nc = c->d - c0 < PANEL ? c->d - c0 : PANEL;
+    return block_of(c, 0, c->B, c0, nc, q, q + 1);
+}
+
+/* [gate | candidate] (block rows, block panels) = A W (+ beta) for node `node` */
+static void product(const Cell *c, const Block *k, const float *A, int node, const float *Wm,
+                    float beta, float *C) {
+    const int d = c->d;
+    const float *Ar = A + (size_t)k->r0 * d;
+    float *Cr = C + (size_t)k->r0 * 2 * d;
+    if (c->buf->packed) {
+        const float *P = c->buf->packed + node * c->per_node;
+        panel_gemm(k->nr, d, d, Ar, d, P, k->p0, k->p1, beta, Cr, 2 * d);
+        panel_gemm(k->nr, d, d, Ar, d, P + c->pf, k->p0, k->p1, beta, Cr + d, 2 * d);
+    } else {
+        gemm(0, 0, k->nr, 2 * d, d, 1.0f, Ar, d, Wm, 2 * d, beta, Cr, 2 * d);
+    }
+}
+
+/* G (block rows, block panels) = dab W^T (+ beta G) for node `node` */
+static void product_t(const Cell *c, const Block *k, const float *dab, int node, const float *Wm,
+                      float beta, float *G) {
+    const int d = c->d;
+    const float *Ar = dab + (size_t)k->r0 * 2 * d;
+    float *Gr = G + (size_t)k->r0 * d;
+    if (c->buf->packed)
+        panel_gemm(k->nr, d, 2 * d, Ar, 2 * d, c->buf->packed + node * c->per_node, k->p0, k->p1,
+                   beta, Gr, d);
+    else
+        gemm(0, 1, k->nr, d, 2 * d, 1.0f, Ar, 2 * d, Wm, 2 * d, beta, Gr, d);
+}
+
+static const float *node_matrix(const Cell *c, int i) { return i ? c->buf->W[i] : c->buf->w0h; }
+
+/* this block's share of the packed panels (forward: gate and candidate; backward: W^T) */
+static void pack_panels(const Cell *c, int q, int backward) {
+    const int d = c->d;
+    for (int i = 0; i <= c->a->n; i++) {
+        float *P = c->buf->packed + i * c->per_node;
+        if (backward) {
+            panel_pack(2 * d, d, node_matrix(c, i), 2 * d, 1, q, q + 1, P);
+        } else {
+            panel_pack(d, d, node_matrix(c, i), 2 * d, 0, q, q + 1, P);
+            panel_pack(d, d, node_matrix(c, i) + d, 2 * d, 0, q, q + 1, P + c->pf);
+        }
+    }
+}
+
+/* --- forward ------------------------------------------------------------------------------ */
+/* node i at step t on a block: its product, activation and state; after the last node h_t */
+static void forward_node(const Cell *c, const Block *k, int t, int i) {
+    const CellBuffers *buf = c->buf;
+    const int d = c->d, nr = k->nr, nc = k->nc;
+    const size_t at = (size_t)t * c->bd, off = k->off, cf_off = 2 * (size_t)k->r0 * d + k->c0;
+    float *cf = buf->CF + i * c->cf_stride + 2 * at;
+    float *s = buf->S + i * c->s_stride + at + off;
+    if (i == 0) { /* s0 = h + c0 (tanh(b0) - h), x W0[:d] already in CF */
+        product(c, k, buf->HM + at, 0, buf->w0h, 1.0f, cf);
+        kern->node_forward(OP_TANH, nr, nc, d, buf->H + at + off, cf + cf_off, s);
+    } else {
+        const int p = c->a->pred[i - 1];
+        product(c, k, buf->SM + p * c->s_stride + at, i, buf->W[i], 0.0f, cf);
+        kern->node_forward(c->a->op[i - 1], nr, nc, d, buf->S + p * c->s_stride + at + off,
+                           cf + cf_off, s);
+    }
+    if (k->mh) kern->block_mul(nr, nc, d, s, k->mh, buf->SM + i * c->s_stride + at + off);
+    if (i == c->a->n) { /* h_t = mean of the output nodes */
+        float *h = buf->H + c->bd + at + off;
+        kern->block_mean(c->a->n, c->a->out, nr, nc, d, buf->S + at + off, c->s_stride, h);
+        if (k->mh) kern->block_mul(nr, nc, d, h, k->mh, buf->HM + c->bd + at + off);
+    }
+}
+
+static long claim(TaskQueue *q, unsigned long long base, unsigned count) {
+    long long t = queue_claim(q, base + count);
+    return t < 0 ? -1 : (long)(t - (long long)base);
+}
+
+void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf) {
+    const Cell c = cell_setup(a, w, buf);
+    TaskQueue *q = w->queue;
+    unsigned long long base = 0;
+    long task;
+    if (buf->packed) { /* phase: pack every node's panels; by columns, mask h_{-1} too */
+        for (; (task = claim(q, base, c.n_panels)) >= 0; queue_finish(q)) {
+            pack_panels(&c, (int)task, 0);
+            Block k = col_block(&c, (int)task);
+            if (w->by_cols && k.mh) kern->block_mul(k.nr, k.nc, c.d, buf->H + k.off, k.mh, buf->HM + k.off);
+        }
+        base += c.n_panels;
+    }
+    if (!w->by_cols) { /* phase: row chunks through all steps */
+        const int chunks = (c.B + w->row_chunk - 1) / w->row_chunk;
+        queue_wait(q, base);
+        for (; (task = claim(q, base, chunks)) >= 0; queue_finish(q)) {
+            Block k = row_block(&c, (int)task, w->row_chunk);
+            if (k.mh) kern->block_mul(k.nr, k.nc, c.d, buf->H + k.off, k.mh, buf->HM + k.off);
+            for (int t = 0; t < c.T; t++)
+                for (int i = 0; i <= a->n; i++) forward_node(&c, &k, t, i);
+        }
         return;
     }
-    block_set(nr, nc, d, NULL, NULL, 0.0f, dh);
-    /* by columns: pack my panels of every node's transposed matrix once */
-    const size_t pf = panel_floats(d, d), per_node = 4 * pf;
-    if (by_cols)
-        for (int i = 0; i <= a->n; i++)
-            panel_pack(2 * d, d, i ? W[i] : buf->w0h, 2 * d, 1, blk->p0, blk->p1,
-                       buf->packed + i * per_node + 2 * pf);
-    /* G_p += dab_i W_i^T: my columns of all rows, or my rows of all columns */
-#define PRODUCT_T(dab, node, Wm, beta, C)                                                          \
-    do {                                                                                       \
-        if (by_cols)                                                                           \
-            panel_gemm(B, d, 2 * d, (dab), 2 * d, buf->packed + (node) * per_node + 2 * pf,     \
-                       blk->p0, blk->p1, (beta), (C), d);                                      \
-        else                                                                                   \
-            gemm(0, 1, nr, d, 2 * d, 1.0f, (dab) + (size_t)r0 * 2 * d, 2 * d, (Wm), 2 * d, (beta), \
-                 (C) + (size_t)r0 * d, d);                                                     \
-    } while (0)
-    for (int t = T - 1; t >= 0; t--) {
-        const size_t at = (size_t)t * bd;
+    for (int t = 0; t < c.T; t++) /* a phase per node and step: panels */
+        for (int i = 0; i <= a->n; i++, base += c.n_panels) {
+            queue_wait(q, base);
+            for (; (task = claim(q, base, c.n_panels)) >= 0; queue_finish(q)) {
+                Block k = col_block(&c, (int)task);
+                forward_node(&c, &k, t, i);
+            }
+        }
+}
+
+/* --- backward ----------------------------------------------------------------------------- */
+/* G_0 = dab_0 W0h^T of step t (the gradient into h_{t-1} through node 0's product), added
+ * into dh */
+static void backward_input(const Cell *c, const Block *k, int t) {
+    const CellBuffers *buf = c->buf;
+    product_t(c, k, buf->CF + 2 * (size_t)t * c->bd, 0, buf->w0h, 0.0f, buf->G);
+    kern->block_add(k->nr, k->nc, c->d, buf->G + k->off, k->mh, buf->dh + k->off);
+}
+
+/* Node i at step t on a block; first the product of the node after it (i + 1, or node 0 of
+ * step t + 1 before the last node), which the previous phase's elementwise work fed: its
+ * columns of G are the ones this block reads next. */
+static void backward_node(const Cell *c, const Block *k, int t, int i) {
+    const CellBuffers *buf = c->buf;
+    const CellArch *a = c->a;
+    const int d = c->d, nr = k->nr, nc = k->nc;
+    const size_t at = (size_t)t * c->bd, off = k->off, bd = c->bd;
+    const size_t cf_off = 2 * (size_t)k->r0 * d + k->c0;
+    float *dS = buf->dS, *G = buf->G, *dh = buf->dh + off;
+    if (i == a->n) {
+        if (t + 1 < c->T) backward_input(c, k, t + 1);
         /* gradient reaching each node's state at step t: h_t = mean of output nodes */
-        for (int i = 0; i <= a->n; i++) {
-            int out = i > 0 && a->out[i - 1];
-            block_set(nr, nc, d, out ? buf->dH + at + off : NULL, dh, inv_out, dS + i * bd + off);
-            if (has_child[i]) block_set(nr, nc, d, NULL, NULL, 0.0f, G + i * bd + off);
+        for (int j = 0; j <= a->n; j++) {
+            int out = j > 0 && a->out[j - 1];
+            kern->block_set(nr, nc, d, out ? buf->dH + at + off : NULL, dh, 1.0f / (float)c->n_out,
+                            dS + j * bd + off);
+            if (c->has_child[j]) kern->block_set(nr, nc, d, NULL, NULL, 0.0f, G + j * bd + off);
         }
-        for (int i = a->n; i >= 1; i--) {
-            float *ds = dS + i * bd + off;
-            if (has_child[i]) block_add(nr, nc, d, G + i * bd + off, mh, ds);
-            const int p = a->pred[i - 1];
-            float *cf = buf->CF + i * cf_stride + 2 * at;
-            node_backward(a->op[i - 1], nr, nc, d, ds, buf->S + p * s_stride + at + off,
-                          cf + 2 * (size_t)r0 * d + c0, dS + p * bd + off, 1);
-            if (by_cols) blk->barrier(blk->ctx);  /* dab_i complete in every column */
-            PRODUCT_T(cf, i, W[i], 1.0f, G + p * bd);
-        }
-        /* node 0: s0 = h + c0 (tanh(b0) - h) with h = h_{t-1} */
-        float *ds0 = dS + off;
-        if (has_child[0]) block_add(nr, nc, d, G + off, mh, ds0);
-        float *cf0 = buf->CF + 2 * at;
-        node_backward(OP_TANH, nr, nc, d, ds0, buf->H + at + off, cf0 + 2 * (size_t)r0 * d + c0, dh, 0);
-        if (by_cols) blk->barrier(blk->ctx);
-        PRODUCT_T(cf0, 0, buf->w0h, 0.0f, G);
-        block_add(nr, nc, d, G + off, mh, dh);
+    } else { /* G_p += dab_{i+1} W_{i+1}^T */
+        product_t(c, k, buf->CF + (i + 1) * c->cf_stride + 2 * at, i + 1, buf->W[i + 1], 1.0f,
+                  G + a->pred[i] * bd);
     }
-#undef PRODUCT_T
+    float *ds = dS + i * bd + off, *cf = buf->CF + i * c->cf_stride + 2 * at + cf_off;
+    if (c->has_child[i]) kern->block_add(nr, nc, d, G + i * bd + off, k->mh, ds);
+    if (i == 0) { /* s0 = h + c0 (tanh(b0) - h) with h = h_{t-1}: the carry goes to dh */
+        kern->node_backward(OP_TANH, nr, nc, d, ds, buf->H + at + off, cf, dh, 0);
+    } else {
+        const int p = a->pred[i - 1];
+        kern->node_backward(a->op[i - 1], nr, nc, d, ds, buf->S + p * c->s_stride + at + off, cf,
+                            dS + p * bd + off, 1);
+    }
+}
+
+void cell_backward(const CellArch *a, const CellWork *w, const CellBuffers *buf) {
+    const Cell c = cell_setup(a, w, buf);
+    TaskQueue *q = w->queue;
+    unsigned long long base = 0;
+    long task;
+    if (buf->packed) { /* phase: pack every node's transposed panels (the forward's are done) */
+        for (; (task = claim(q, base, c.n_panels)) >= 0; queue_finish(q)) {
+            pack_panels(&c, (int)task, 1);
+            if (w->by_cols) {
+                Block k = col_block(&c, (int)task);
+                kern->block_set(k.nr, k.nc, c.d, NULL, NULL, 0.0f, buf->dh + k.off);
+            }
+        }
+        base += c.n_panels;
+    }
+    if (!w->by_cols) { /* phase: row chunks through all steps */
+        const int chunks = (c.B + w->row_chunk - 1) / w->row_chunk;
+        queue_wait(q, base);
+        for (; (task = claim(q, base, chunks)) >= 0; queue_finish(q)) {
+            Block k = row_block(&c, (int)task, w->row_chunk);
+            kern->block_set(k.nr, k.nc, c.d, NULL, NULL, 0.0f, buf->dh + k.off);
+            for (int t = c.T - 1; t >= 0; t--)
+                for (int i = a->n; i >= 0; i--) backward_node(&c, &k, t, i);
+            backward_input(&c, &k, 0);
+        }
+        return;
+    }
+    for (int t = c.T - 1; t >= 0; t--) /* a phase per node and step: panels */
+        for (int i = a->n; i >= 0; i--, base += c.n_panels) {
+            queue_wait(q, base);
+            for (; (task = claim(q, base, c.n_panels)) >= 0; queue_finish(q)) {
+                Block k = col_block(&c, (int)task);
+                backward_node(&c, &k, t, i);
+            }
+        }
+    queue_wait(q, base);
+    for (; (task = claim(q, base, c.n_panels)) >= 0; queue_finish(q)) {
+        Block k = col_block(&c, (int)task);
+        backward_input(&c, &k, 0);
+    }
 }

@@ -5,16 +5,16 @@
 #define NAS_EVAL_CELL_H
 
 #include "lm.h"
+#include "parallel.h"
 
-/* Where a worker's share of the cell lives: batch rows lo..hi (by_cols == 0) or state
- * columns lo..hi (by_cols == 1; every worker then calls barrier(ctx) at the same points). */
+/* How the workers of one pool job share the cell (cell.c): by batch rows, in chunks of
+ * row_chunk rows (all B rows with one worker), or by 32-column panels (by_cols), each piece
+ * a ticket of the shared queue. */
 typedef struct {
     int T, B, d;
-    int by_cols, lo, hi;
-    int p0, p1;  /* by columns: my 32-column panels; lo, hi = their columns */
-    void (*barrier)(void *ctx);
-    void *ctx;
-} CellBlock;
+    int by_cols, row_chunk;
+    TaskQueue *queue;
+} CellWork;
 
 /* Buffers, all (T*B)-row blocks per node (see LM): CF (n+1) x (T*B, 2d) holds on entry
  * x_t W0[:d] in block 0 and receives [gate | candidate], later [da | db]; S, SM (n+1) x
@@ -29,10 +29,11 @@ typedef struct {
     float *CF, *S, *SM, *H, *HM;
     const float *dH;
     float *dS, *G, *dh;
-    float *packed; /* by columns: (n+1) x 4 panel_floats(d, d): gate, candidate, transposed */
+    float *packed; /* NULL, or products through panels: (n+1) x 2 panel_floats(d, d) */
 } CellBuffers;
 
-void cell_forward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);
-void cell_backward(const CellArch *a, const CellBlock *blk, const CellBuffers *buf);
+/* every worker of the job calls these with the same work and buffers */
+void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf);
+void cell_backward(const CellArch *a, const CellWork *w, const CellBuffers *buf);
 
 #endif

@@ -8,11 +8,11 @@
 #include "cell.h"
 #include "decoder.h"
 #include "embedding.h"
+#include "kernels.h"
 #include "optim.h"
 #include "panel.h"
 #include "parallel.h"
 #include "rng.h"
-#include "simd.h"
 
 /* rows of logits alive per worker (10 MB at V = 10,000 and 256 rows): small enough to stay
  * in cache for the softmax passes, large enough that the decoder products do not re-pack
@@ -20,10 +20,10 @@
 #define DECODER_CHUNK(d) ((d) < 128 ? 128 : 256)
 #define INIT_RANGE 0.04f
 
-/* d at and above which workers split the cell's columns rather than its batch rows:
- * products over all B rows run much faster than over B / workers rows once d is large,
- * which pays for a barrier per node and step (measured: benchmarks/bench_cell.py). */
-#define COLUMN_SPLIT_MIN_D 128
+/* The decoder's rows are split into this many slots, each with its own partial embedding
+ * gradient: more than one per worker, so a worker the OS keeps off a core hands slots to
+ * the others (parallel.h), at the price of a partial dE (V x d) per extra slot. */
+static int decoder_slots(int workers) { return workers > 1 ? 2 * workers : 1; }
 
 static float *alloc_floats(size_t n) {
     size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
@@ -57,7 +57,7 @@ void lm_free(LM *m) {
     free(m);
 }
 
-/* every matrix uniform in +-0.04, the decoder bias zero (DESIGN §3) */
+/* every matrix uniform in +-0.04, the decoder bias zero (docs/design.md §3) */
 void lm_init_params(LM *m) {
     uint64_t key = rng_key(m->seed, STREAM_INIT, 0);
     for (size_t i = 0; i < m->lay.bias; i++)
@@ -78,10 +78,12 @@ int lm_start_averaging(LM *m) {
  * only allocation) when a larger shape than any before arrives. */
 int lm_reserve(LM *m, int T, int B, int n) {
     int workers = pool_threads();
-    if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes && workers == m->act_workers)
+    int panels = m->d >= kern->panel_min_d, split_d = kern->column_split_min_d;
+    if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes && workers == m->act_workers &&
+        panels == m->act_panels && split_d == m->act_split_d)
         return 0;
     size_t d = m->d, rows = (size_t)T * B, bd = (size_t)B * d, np1 = (size_t)n + 1;
-    size_t nw = (size_t)workers, V = (size_t)m->V;
+    size_t nw = (size_t)workers, V = (size_t)m->V, slots = (size_t)decoder_slots(workers);
     size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
     size_t sizes[] = {
         rows * d,            /* X */
@@ -93,14 +95,14 @@ int lm_reserve(LM *m, int T, int B, int n) {
         rows * d,            /* HD */
         rows * d,            /* dHD */
         nw * chunk * V,      /* logits */
-        (nw - 1) * V * d,    /* dE_part */
-        nw * V,              /* dbias_part */
+        (slots - 1) * V * d, /* dE_part */
+        slots * V,           /* dbias_part */
         np1 * bd,            /* dS */
         np1 * bd,            /* G */
         bd, bd,              /* dh, tmp */
         bd, bd, bd,          /* mask_x, mask_h, mask_out */
         (size_t)m->V,        /* mask_emb */
-        workers > 1 && d >= COLUMN_SPLIT_MIN_D ? np1 * 4 * panel_floats((int)d, (int)d) : 0, /* packed */
+        panels ? np1 * 2 * panel_floats((int)d, (int)d) : 0, /* packed */
     };
     enum { N_BUF = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
@@ -118,6 +120,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
     float *p = m->acts;
     for (int i = 0; i < N_BUF; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
     m->act_rows = rows; m->act_T = T; m->act_B = B; m->act_nodes = n; m->act_workers = workers;
+    m->act_panels = panels; m->act_split_d = split_d;
     return 0;
 }
 
@@ -142,7 +145,7 @@ static void draw_mask(float *mask, size_t n, float p, uint64_t key) {
     for (size_t i = 0; i < n; i++) mask[i] = rng_uniform(key, i) < keep ? scale : 0.0f;
 }
 
-SIMD_CLONES static void mul_inplace(size_t n, float *restrict x, const float *restrict m) {
+static void mul_inplace(size_t n, float *restrict x, const float *restrict m) {
     for (size_t i = 0; i < n; i++) x[i] *= m[i];
 }
 
@@ -249,80 +252,82 @@ typedef struct {
     const float *w0h, *mh, *HD;
     float *const *W;
     const int32_t *targets;
-    Barrier barrier;
+    TaskQueue queue;
     int cell_backward; /* which way cell_task runs */
-    double loss[64];
+    double loss[2 * 64]; /* per decoder slot */
 } StepJob;
 
 
-static void cell_block(const StepJob *j, int w, int n, Barrier *bar, BarrierSeat *seat, CellBlock *blk) {
+/* batch-row chunks per worker when the cell is split by rows: more than one, so that a
+ * worker the OS keeps off a core hands its share to the others, few enough that each
+ * product still has many rows (OpenBLAS re-packs the matrix on every call below
+ * panel_min_d) */
+#define ROW_CHUNKS_PER_WORKER 2
+
+static CellWork cell_work(StepJob *j, int n) {
     const LM *m = j->m;
-    blk->T = j->T; blk->B = j->B; blk->d = m->d;
-    blk->by_cols = n > 1 && m->d >= COLUMN_SPLIT_MIN_D;
-    if (blk->by_cols) {  /* whole 32-column panels per worker */
-        pool_range(panel_count(m->d), w, n, &blk->p0, &blk->p1);
-        blk->lo = blk->p0 * PANEL;
-        blk->hi = blk->p1 * PANEL < m->d ? blk->p1 * PANEL : m->d;
-        if (blk->lo > blk->hi) blk->lo = blk->hi;
-    } else {
-        pool_range(j->B, w, n, &blk->lo, &blk->hi);
-        blk->p0 = blk->p1 = 0;
+    CellWork w = {j->T, j->B, m->d, 0, j->B, &j->queue};
+    w.by_cols = m->act_panels && n > 1 && m->d >= m->act_split_d;
+    if (n > 1) {
+        int chunks = ROW_CHUNKS_PER_WORKER * n;
+        w.row_chunk = (j->B + chunks - 1) / chunks;
     }
-    barrier_seat(seat, bar);
-    blk->barrier = barrier_wait;
-    blk->ctx = seat;
+    return w;
 }
 
 static CellBuffers cell_buffers(const StepJob *j) {
     LM *m = j->m;
     CellBuffers b = {j->w0h, j->W, j->mh, m->CF, m->S, j->mh ? m->SM : m->S, m->H,
-                     j->mh ? m->HM : m->H, m->dHD, m->dS, m->G, m->dh, m->packed};
+                     j->mh ? m->HM : m->H, m->dHD, m->dS, m->G, m->dh,
+                     m->act_panels ? m->packed : NULL};
     return b;
 }
 
-/* the cell through time, forward (j->cell_backward == 0) or backward, on this worker's block */
+/* the cell through time, forward (j->cell_backward == 0) or backward; every worker takes
+ * tickets of the job's queue (queue_init before each pool_run) */
 static void cell_task(void *ctx, int w, int n) {
+    (void)w;
     StepJob *j = ctx;
-    CellBlock blk;
-    BarrierSeat seat;
-    cell_block(j, w, n, &j->barrier, &seat, &blk);
+    CellWork work = cell_work(j, n);
     CellBuffers buf = cell_buffers(j);
-    if (j->cell_backward) cell_backward(j->a, &blk, &buf);
-    else cell_forward(j->a, &blk, &buf);
+    if (j->cell_backward) cell_backward(j->a, &work, &buf);
+    else cell_forward(j->a, &work, &buf);
 }
 
-/* decoder + softmax over this worker's rows; worker 0 writes dE into the gradient arena,
- * the others into their own partial buffers (summed by reduce_decoder_task) */
-static void decoder_task(void *ctx, int w, int n) {
+/* decoder + softmax over slot s of the rows; slot 0 writes dE into the gradient arena, the
+ * others into their own partial buffers (summed in slot order by reduce_decoder_item), so
+ * the sums do not depend on which worker ran which slot; logits are the worker's scratch */
+static void decoder_item(void *ctx, int s, int n, int w) {
     StepJob *j = ctx;
     LM *m = j->m;
     const size_t d = m->d, V = m->V, rows = (size_t)j->T * j->B;
     const size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
     int r0, r1;
-    pool_range((int)rows, w, n, &r0, &r1);
-    float *dE = w == 0 ? m->grads + m->lay.embedding : m->dE_part + (size_t)(w - 1) * V * d;
-    j->loss[w] = decoder_rows(r1 - r0, (int)d, (int)V, j->HD + (size_t)r0 * d, m->params + m->lay.embedding,
+    pool_range((int)rows, s, n, &r0, &r1);
+    float *dE = s == 0 ? m->grads + m->lay.embedding : m->dE_part + (size_t)(s - 1) * V * d;
+    j->loss[s] = decoder_rows(r1 - r0, (int)d, (int)V, j->HD + (size_t)r0 * d, m->params + m->lay.embedding,
                               m->params + m->lay.bias, j->targets + r0, m->logits + (size_t)w * chunk * V,
                               (int)chunk, 1.0f / (float)rows, j->backward ? m->dHD + (size_t)r0 * d : NULL,
-                              dE, m->dbias_part + (size_t)w * V);
+                              dE, m->dbias_part + (size_t)s * V);
 }
 
-static void reduce_decoder_task(void *ctx, int w, int n) {
+static void reduce_decoder_item(void *ctx, int i, int n, int w) {
+    (void)w;
     StepJob *j = ctx;
     LM *m = j->m;
     const size_t d = m->d, V = m->V;
-    const int workers = m->act_workers;
+    const int slots = decoder_slots(m->act_workers);
     int v0, v1;
-    pool_range((int)V, w, n, &v0, &v1);
+    pool_range((int)V, i, n, &v0, &v1);
     float *dE = m->grads + m->lay.embedding, *db = m->grads + m->lay.bias;
     for (int v = v0; v < v1; v++) {
         float *row = dE + (size_t)v * d;
         float b = 0.0f;
-        for (int k = 1; k < workers; k++) {
+        for (int k = 1; k < slots; k++) {
             const float *part = m->dE_part + (size_t)(k - 1) * V * d + (size_t)v * d;
             for (size_t c = 0; c < d; c++) row[c] += part[c];
         }
-        for (int k = 0; k < workers; k++) b += m->dbias_part[(size_t)k * V + v];
+        for (int k = 0; k < slots; k++) b += m->dbias_part[(size_t)k * V + v];
         db[v] = b;
     }
 }
@@ -330,7 +335,7 @@ static void reduce_decoder_task(void *ctx, int w, int n) {
 StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t *targets,
                   int T, int B, const float *h0, float *h_out, StepOptions opt) {
     StepStats st = {0};
-    const int d = m->d, V = m->V;
+    const int d = m->d;
     const size_t rows = (size_t)T * B, bd = (size_t)B * d;
     const float *mx = NULL, *mh = NULL, *mo = NULL, *me = NULL;
     if (opt.train) draw_masks(m, B, &mx, &mh, &mo, &me);
@@ -347,7 +352,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     memcpy(m->H, h0, bd * sizeof(float));
     StepJob job = {.m = m, .a = a, .T = T, .B = B, .backward = opt.backward, .w0h = w0h,
                    .mh = mh, .W = W, .targets = targets};
-    barrier_init(&job.barrier, m->act_workers);
+    queue_init(&job.queue);
     pool_run(cell_task, &job, m->act_workers);
     const float *Hout = m->H + bd;
     memcpy(h_out, m->H + rows * d, bd * sizeof(float));
@@ -355,9 +360,10 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     if (mo) { apply_tiled(rows, B, d, Hout, mo, m->HD); HD = m->HD; }
     float *dHD = opt.backward ? m->dHD : NULL;
     job.HD = HD;
-    pool_run(decoder_task, &job, m->act_workers);
-    for (int w = 0; w < m->act_workers; w++) st.loss_sum += job.loss[w];
-    if (opt.backward) pool_run(reduce_decoder_task, &job, m->act_workers);
+    const int slots = decoder_slots(m->act_workers), workers = m->act_workers;
+    pool_for(decoder_item, &job, slots, workers);
+    for (int s = 0; s < slots; s++) st.loss_sum += job.loss[s];
+    if (opt.backward) pool_for(reduce_decoder_item, &job, workers > 1 ? 2 * workers : 1, workers);
     st.tokens = (long)rows;
     st.reg = ar_penalty(rows * d, HD, opt.ar, dHD);
     /* dHD -> gradient with respect to the raw outputs h_0..h_{T-1} */
@@ -366,6 +372,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     if (!opt.backward) return st;
 
     job.cell_backward = 1;
+    queue_init(&job.queue);
     pool_run(cell_task, &job, m->act_workers);
     weight_gradients(m, a, T, B, mx, mh, me, inputs);
     Spans sp;

@@ -1,4 +1,4 @@
-/* The recurrent-cell language model of DESIGN §3: tied embedding/decoder, a cell of n
+/* The recurrent-cell language model of docs/design.md §3: tied embedding/decoder, a cell of n
  * nodes over a bank of node matrices, softmax cross-entropy, the five dropouts, TAR/AR.
  * One model object serves a standalone cell (n matrices) and every weight-sharing
  * super-net (any number of matrices; an architecture says which matrix each node uses). */
@@ -25,7 +25,7 @@ typedef struct {
 } CellArch;
 
 typedef struct {
-    float out, h, x, in, emb; /* dropout probabilities (DESIGN §4) */
+    float out, h, x, in, emb; /* dropout probabilities (docs/design.md §4) */
 } Dropouts;
 
 /* Offsets (in floats) of each tensor inside the parameter arena; the gradient and the
@@ -51,6 +51,7 @@ typedef struct {
     /* activation arena, sized for `rows` = T*B rows and the last shape it was laid for */
     size_t act_rows, act_floats;
     int act_B, act_T, act_nodes, act_workers;
+    int act_panels, act_split_d;  /* the cell's switches (kernels.h) when the arena was laid */
     float *acts;
     float *X;       /* (T*B, d)   embedded input after every input-side mask */
     float *CF;      /* (n+1) x (T*B, 2d): [gate | candidate] per node, then [da | db] */

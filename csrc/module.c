@@ -5,8 +5,11 @@
 #include <numpy/arrayobject.h>
 
 #include "blas.h"
+#include "kernels.h"
 #include "lm.h"
 #include "parallel.h"
+#include "rng.h"
+#include "py_lstm_adam.h"
 
 typedef struct {
     PyObject_HEAD
@@ -220,38 +223,46 @@ static PyObject *Model_arena(ModelObject *self, PyObject *args) {
     return NULL;
 }
 
-static PyObject *Model_layout(ModelObject *self, PyObject *unused) {
+static PyObject *Model_layout(ModelObject *self, PyObject *Py_UNUSED(unused)) {
     ParamLayout *l = &self->lm->lay;
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n}", "embedding", (Py_ssize_t)l->embedding, "w0",
                          (Py_ssize_t)l->w0, "mats", (Py_ssize_t)l->mats, "bias", (Py_ssize_t)l->bias,
                          "total", (Py_ssize_t)l->total);
 }
 
-static PyObject *Model_start_averaging(ModelObject *self, PyObject *unused) {
+static PyObject *Model_start_averaging(ModelObject *self, PyObject *Py_UNUSED(unused)) {
     if (lm_start_averaging(self->lm)) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
-static PyObject *Model_get_step(ModelObject *self, void *c) { return PyLong_FromUnsignedLongLong(self->lm->step); }
-static int Model_set_step(ModelObject *self, PyObject *v, void *c) {
+static PyObject *Model_get_step(ModelObject *self, void *Py_UNUSED(c)) { return PyLong_FromUnsignedLongLong(self->lm->step); }
+static int Model_set_step(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
     unsigned long long s = PyLong_AsUnsignedLongLong(v);
     if (PyErr_Occurred()) return -1;
     self->lm->step = s;
     return 0;
 }
-static PyObject *Model_get_avg_count(ModelObject *self, void *c) { return PyLong_FromLongLong(self->lm->avg_count); }
-static PyObject *Model_get_mat_used(ModelObject *self, void *c) {
+static PyObject *Model_get_avg_count(ModelObject *self, void *Py_UNUSED(c)) { return PyLong_FromLongLong(self->lm->avg_count); }
+/* restoring a checkpoint puts the averaged-step count back with the average itself */
+static int Model_set_avg_count(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
+    long long n = PyLong_AsLongLong(v);
+    if (PyErr_Occurred()) return -1;
+    if (n < 0) { PyErr_Format(PyExc_ValueError, "avg_count must be >= 0, got %lld", n); return -1; }
+    self->lm->avg_count = n;
+    return 0;
+}
+static PyObject *Model_get_mat_used(ModelObject *self, void *Py_UNUSED(c)) {
     npy_intp n = self->lm->n_mats;
     PyObject *arr = PyArray_SimpleNew(1, &n, NPY_BOOL);
     if (arr) memcpy(PyArray_DATA((PyArrayObject *)arr), self->lm->mat_used, (size_t)n);
     return arr;
 }
-static PyObject *Model_get_activation_bytes(ModelObject *self, void *c) {
+static PyObject *Model_get_activation_bytes(ModelObject *self, void *Py_UNUSED(c)) {
     return PyLong_FromSize_t(self->lm->act_floats * sizeof(float));
 }
 
 /* The dropout masks of the last training step (for reference checks), or None each. */
-static PyObject *Model_last_masks(ModelObject *self, PyObject *unused) {
+static PyObject *Model_last_masks(ModelObject *self, PyObject *Py_UNUSED(unused)) {
     LM *m = self->lm;
     if (!m->acts) Py_RETURN_NONE;
     const Dropouts *dr = &m->drop;
@@ -290,14 +301,14 @@ static PyMethodDef Model_methods[] = {
     {"arena", (PyCFunction)Model_arena, METH_VARARGS, "arena('params'|'grads'|'avg') -> float32 view"},
     {"layout", (PyCFunction)Model_layout, METH_NOARGS, "offsets of the tensors in the arenas"},
     {"start_averaging", (PyCFunction)Model_start_averaging, METH_NOARGS, "begin ASGD averaging"},
-    {NULL}};
+    {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Model_getset[] = {
     {"step_count", (getter)Model_get_step, (setter)Model_set_step, "training steps taken (keys dropout masks)", NULL},
-    {"avg_count", (getter)Model_get_avg_count, NULL, "steps in the ASGD average", NULL},
+    {"avg_count", (getter)Model_get_avg_count, (setter)Model_set_avg_count, "steps in the ASGD average", NULL},
     {"mat_used", (getter)Model_get_mat_used, NULL, "matrices touched by the last backward", NULL},
     {"activation_bytes", (getter)Model_get_activation_bytes, NULL, "size of the activation arena", NULL},
-    {NULL}};
+    {NULL, NULL, NULL, NULL, NULL}};
 
 static PyTypeObject ModelType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -312,7 +323,7 @@ static PyTypeObject ModelType = {
     .tp_getset = Model_getset,
 };
 
-static PyObject *py_set_num_threads(PyObject *self, PyObject *arg) {
+static PyObject *py_set_num_threads(PyObject *Py_UNUSED(self), PyObject *arg) {
     long n = PyLong_AsLong(arg);
     if (PyErr_Occurred()) return NULL;
     if (n < 1) { PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %ld", n); return NULL; }
@@ -320,27 +331,93 @@ static PyObject *py_set_num_threads(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
-static PyObject *py_get_num_threads(PyObject *self, PyObject *unused) {
+static PyObject *py_get_num_threads(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
     return PyLong_FromLong(pool_threads());
 }
 
-static PyObject *py_openblas_info(PyObject *self, PyObject *unused) {
+static PyObject *py_openblas_info(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
     return Py_BuildValue("{s:s,s:s,s:i,s:i}", "corename", blas_get_corename(), "config",
                          blas_get_config(), "blas_threads", blas_get_num_threads(),
                          "threads", pool_threads());
 }
 
-static PyMethodDef module_methods[] = {
-    {"set_num_threads", py_set_num_threads, METH_O, "set OpenBLAS threads for the core"},
-    {"get_num_threads", py_get_num_threads, METH_NOARGS, "OpenBLAS threads for the core"},
-    {"openblas_info", py_openblas_info, METH_NOARGS, "OpenBLAS core name, config, threads"},
-    {NULL}};
+/* The instruction-set levels: the one in use, those this CPU runs, those compiled in. */
+static PyObject *py_isa_info(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
+    PyObject *supported = PyList_New(0), *compiled = PyList_New(0);
+    if (!supported || !compiled) goto fail;
+    for (int isa = N_ISA - 1; isa >= 0; isa--) {
+        PyObject *name = PyUnicode_FromString(isa_name(isa));
+        if (!name) goto fail;
+        int rc = (isa_compiled(isa) ? PyList_Append(compiled, name) : 0) |
+                 (isa_supported(isa) ? PyList_Append(supported, name) : 0);
+        Py_DECREF(name);
+        if (rc) goto fail;
+    }
+    return Py_BuildValue("{s:s,s:s,s:N,s:N,s:(ii),s:s}", "isa", kern->name, "best",
+                         isa_name(isa_best()), "supported", supported, "compiled", compiled,
+                         "tile", kern->tile_rows, kern->tile_cols, "compiler", isa_compiler());
+fail:
+    Py_XDECREF(supported);
+    Py_XDECREF(compiled);
+    return NULL;
+}
 
-static struct PyModuleDef core_module = {PyModuleDef_HEAD_INIT, "_core",
-                                          "nas_eval C core", -1, module_methods};
+/* Switches the kernels for every model of this process (tests and benchmarks; the usual
+ * way is $NAS_EVAL_ISA at import). Safe between calls: all levels share the data layout. */
+static PyObject *py_set_isa(PyObject *Py_UNUSED(self), PyObject *arg) {
+    const char *name = PyUnicode_AsUTF8(arg);
+    if (!name) return NULL;
+    int isa = isa_from_name(name);
+    if (isa < 0) {
+        PyErr_Format(PyExc_ValueError, "isa must be one of generic, neon, avx2, avx512, got %R", arg);
+        return NULL;
+    }
+    if (isa_select(isa) != 0) {
+        PyErr_Format(PyExc_ValueError, "isa %s is not supported on this machine (best: %s)", name,
+                     isa_name(isa_best()));
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* The first n numbers under one key of the counter-based RNG (rng.h), so that tests can check
+ * that nas_eval.rng computes exactly the same draws in Python. */
+static PyObject *py_rng_draws(PyObject *Py_UNUSED(self), PyObject *args) {
+    unsigned long long seed, stream, counter;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "KKKn", &seed, &stream, &counter, &n)) return NULL;
+    if (n < 0 || n > (1 << 24)) { PyErr_Format(PyExc_ValueError, "n must be in 0..2^24, got %zd", n); return NULL; }
+    npy_intp dims[1] = {n};
+    PyArrayObject *u = (PyArrayObject *)PyArray_EMPTY(1, dims, NPY_FLOAT32, 0);
+    PyArrayObject *g = (PyArrayObject *)PyArray_EMPTY(1, dims, NPY_FLOAT64, 0);
+    if (!u || !g) { Py_XDECREF(u); Py_XDECREF(g); return NULL; }
+    uint64_t key = rng_key(seed, stream, counter);
+    float *up = PyArray_DATA(u);
+    double *gp = PyArray_DATA(g);
+    for (Py_ssize_t i = 0; i < n; i++) { up[i] = rng_uniform(key, (uint64_t)i); gp[i] = rng_normal(key, (uint64_t)i); }
+    return Py_BuildValue("NN", (PyObject *)u, (PyObject *)g);
+}
+
+static PyMethodDef module_methods[] = {
+    {"isa_info", py_isa_info, METH_NOARGS, "instruction-set level in use, supported, compiled; compiler"},
+    {"set_isa", py_set_isa, METH_O, "set_isa(name): switch the kernels' instruction-set level"},
+    {"rng_draws", py_rng_draws, METH_VARARGS, "rng_draws(seed, stream, counter, n) -> (uniform, normal)"},
+    {"set_num_threads", py_set_num_threads, METH_O, "set the number of threads of the core's own pool (OpenBLAS stays single-threaded inside it)"},
+    {"get_num_threads", py_get_num_threads, METH_NOARGS, "threads of the core's own pool"},
+    {"openblas_info", py_openblas_info, METH_NOARGS, "OpenBLAS core name, config, threads"},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef core_module = {PyModuleDef_HEAD_INIT, "_core", "nas_eval C core", -1,
+                                          module_methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__core(void) {
     import_array();
+    /* kernels for the best instruction set, or the one $NAS_EVAL_ISA asks for */
+    const char *isa_error = isa_init(getenv("NAS_EVAL_ISA"));
+    if (isa_error) {
+        PyErr_SetString(PyExc_ValueError, isa_error);
+        return NULL;
+    }
     if (PyType_Ready(&ModelType) < 0) return NULL;
     PyObject *mod = PyModule_Create(&core_module);
     if (!mod) return NULL;
@@ -351,6 +428,7 @@ PyMODINIT_FUNC PyInit__core(void) {
         return NULL;
     }
     PyModule_AddIntConstant(mod, "MAX_NODES", LM_MAX_NODES);
+    if (lstm_adam_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     /* the core's own pool does all its parallelism; OpenBLAS stays on the calling thread */
     blas_set_num_threads(1);
     return mod;

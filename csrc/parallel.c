@@ -1,7 +1,12 @@
+/* syscall() and clock_gettime() are outside strict ISO C */
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE
+#endif
+
 #include "parallel.h"
 
 #include <pthread.h>
-#include <sched.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "blas.h"
@@ -19,7 +24,8 @@ static struct {
     task_fn fn;
     void *ctx;
     int job_workers;
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER};
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+           .done = PTHREAD_COND_INITIALIZER};
 
 /* one job at a time: two Python threads driving two models take turns */
 static pthread_mutex_t run_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -92,18 +98,19 @@ typedef struct {
     int lda, ldb, ldc;
 } GemmJob;
 
-/* each worker computes a block of rows of C (or of columns, when C is wide) */
-static void gemm_task(void *ctx, int w, int nw) {
+/* item i of n: a block of rows of C (or of columns, when C is wide) */
+static void gemm_item(void *ctx, int i, int n, int worker) {
+    (void)worker;
     GemmJob *g = ctx;
     int lo, hi;
     if (g->m >= g->n) {
-        pool_range(g->m, w, nw, &lo, &hi);
+        pool_range(g->m, i, n, &lo, &hi);
         if (lo == hi) return;
         const float *a = g->ta ? g->a + lo : g->a + (size_t)lo * g->lda;
         gemm(g->ta, g->tb, hi - lo, g->n, g->k, g->alpha, a, g->lda, g->b, g->ldb, g->beta,
              g->c + (size_t)lo * g->ldc, g->ldc);
     } else {
-        pool_range(g->n, w, nw, &lo, &hi);
+        pool_range(g->n, i, n, &lo, &hi);
         if (lo == hi) return;
         const float *b = g->tb ? g->b + (size_t)lo * g->ldb : g->b + lo;
         gemm(g->ta, g->tb, g->m, hi - lo, g->k, g->alpha, g->a, g->lda, b, g->ldb, g->beta,
@@ -114,8 +121,30 @@ static void gemm_task(void *ctx, int w, int nw) {
 void par_gemm(int n_workers, int ta, int tb, int m, int n, int k, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     GemmJob g = {ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc};
-    if (n_workers <= 1) gemm_task(&g, 0, 1);
-    else pool_run(gemm_task, &g, n_workers);
+    pool_for(gemm_item, &g, n_workers > 1 ? 2 * n_workers : 1, n_workers);
+}
+
+typedef struct {
+    item_fn fn;
+    void *ctx;
+    int n_items;
+    TaskQueue queue;
+} ForJob;
+
+static void for_task(void *ctx, int w, int nw) {
+    (void)nw;
+    ForJob *f = ctx;
+    for (long long i; (i = queue_claim(&f->queue, (unsigned long long)f->n_items)) >= 0;)
+        f->fn(f->ctx, (int)i, f->n_items, w);
+}
+
+void pool_for(item_fn fn, void *ctx, int n_items, int n_workers) {
+    if (n_workers <= 1 || n_items <= 1) {
+        for (int i = 0; i < n_items; i++) fn(ctx, i, n_items, 0);
+        return;
+    }
+    ForJob f = {fn, ctx, n_items, {0, 0, 0, 0}};
+    pool_run(for_task, &f, n_workers < n_items ? n_workers : n_items);
 }
 
 void pool_run(task_fn fn, void *ctx, int n) {
@@ -143,36 +172,95 @@ void pool_run(task_fn fn, void *ctx, int n) {
     pthread_mutex_unlock(&run_lock);
 }
 
-/* --- barrier ------------------------------------------------------------------------------ */
+/* --- tickets in phases (parallel.h) ------------------------------------------------------- */
+/* Spin while the others are about to finish (they run on the other cores and normally do
+ * within microseconds), then sleep in the kernel until one wakes us. Sleeping, not
+ * yielding: a yielding waiter keeps its core looking busy, so the scheduler never moves a
+ * descheduled partner (e.g. one sharing a core with another process) onto it, and the
+ * waiter burns a core in sched_yield calls for as long as the partner is away. */
+#define SPIN_NS 30000
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+static void futex_wait(unsigned *addr, unsigned value) {
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+}
+static void futex_wake_all(unsigned *addr) {
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+}
+#else /* one mutex and condition for every queue: only one pool job runs at a time */
+static pthread_mutex_t sleep_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cond = PTHREAD_COND_INITIALIZER;
+static void futex_wait(unsigned *addr, unsigned value) {
+    pthread_mutex_lock(&sleep_lock);
+    while (__atomic_load_n(addr, __ATOMIC_ACQUIRE) == value) pthread_cond_wait(&sleep_cond, &sleep_lock);
+    pthread_mutex_unlock(&sleep_lock);
+}
+static void futex_wake_all(unsigned *addr) {
+    (void)addr;
+    pthread_mutex_lock(&sleep_lock);
+    pthread_cond_broadcast(&sleep_cond);
+    pthread_mutex_unlock(&sleep_lock);
+}
+#endif
+
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
 #endif
 }
 
-void barrier_init(Barrier *b, int n) {
-    b->n = n;
-    b->count = 0;
-    b->sense = 0;
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-void barrier_seat(BarrierSeat *seat, Barrier *b) {
-    seat->barrier = b;
-    seat->sense = __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE);
+void queue_init(TaskQueue *q) {
+    q->claimed = 0;
+    q->done = 0;
+    q->wake = 0;
+    q->sleepers = 0;
 }
 
-void barrier_wait(void *arg) {
-    BarrierSeat *seat = arg;
-    Barrier *b = seat->barrier;
-    int sense = !seat->sense;
-    seat->sense = sense;
-    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
-        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
-        __atomic_store_n(&b->sense, sense, __ATOMIC_RELEASE);
-        return;
+long long queue_claim(TaskQueue *q, unsigned long long limit) {
+    unsigned long long c = __atomic_load_n(&q->claimed, __ATOMIC_RELAXED);
+    while (c < limit)
+        if (__atomic_compare_exchange_n(&q->claimed, &c, c + 1, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            return (long long)c;
+    return -1;
+}
+
+void queue_finish(TaskQueue *q) {
+    __atomic_add_fetch(&q->done, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&q->sleepers, __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(&q->wake, 1, __ATOMIC_SEQ_CST);
+        futex_wake_all(&q->wake);
     }
-    for (long spins = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != sense; spins++) {
-        if (spins < 4000) cpu_relax(); /* ~50 us, then give the core away */
-        else sched_yield();
+}
+
+void queue_wait(TaskQueue *q, unsigned long long target) {
+    long long deadline = 0;
+    for (int spins = 1;; spins++) {
+        if (__atomic_load_n(&q->done, __ATOMIC_ACQUIRE) >= target) return;
+        cpu_relax();
+        if ((spins & 63) == 0) { /* the clock every 64 pauses: pause lengths vary by CPU */
+            long long t = now_ns();
+            if (!deadline) deadline = t + SPIN_NS;
+            else if (t > deadline) break;
+        }
     }
+    /* Announce the sleeper, then read wake before done: a finisher counts its ticket before
+     * it reads sleepers and bumps wake, so either we see its ticket or the futex sees wake
+     * changed and does not sleep. */
+    __atomic_add_fetch(&q->sleepers, 1, __ATOMIC_SEQ_CST);
+    for (;;) {
+        unsigned seen = __atomic_load_n(&q->wake, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&q->done, __ATOMIC_SEQ_CST) >= target) break;
+        futex_wait(&q->wake, seen);
+    }
+    __atomic_sub_fetch(&q->sleepers, 1, __ATOMIC_RELAXED);
 }

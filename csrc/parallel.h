@@ -13,28 +13,41 @@ typedef void (*task_fn)(void *ctx, int worker, int n_workers);
  * Calls from two threads take turns (the pool runs one job at a time). */
 void pool_run(task_fn fn, void *ctx, int n);
 
+/* Runs fn(ctx, item, n_items, worker) for item = 0..n_items-1 on n_workers workers, each
+ * taking the next item when it is free (worker: who runs it, for per-worker scratch). Items
+ * must write disjoint outputs; then the result does not depend on who ran what. */
+typedef void (*item_fn)(void *ctx, int item, int n_items, int worker);
+void pool_for(item_fn fn, void *ctx, int n_items, int n_workers);
+
 /* Number of workers pool_run uses (>= 1); set by nas_eval.set_num_threads. */
 void pool_set_threads(int n);
 int pool_threads(void);
 
-/* A barrier for the workers of one pool_run job that have to meet inside it. It spins
- * briefly (the others are running on the other cores and arrive within microseconds),
- * then yields the core instead of burning it. */
+/* Work that the workers of one pool_run job share in phases: phase p holds tickets
+ * [p * per_phase, (p + 1) * per_phase); each worker claims tickets of its current phase
+ * until none are left, then waits until every ticket of the phase is finished before it
+ * starts the next. Whoever is running does the work, so a worker that the OS keeps off a
+ * core (another process on it) delays only the ticket it holds, never a whole phase, and
+ * a late worker skips the phases the others finished. Waiting spins briefly (the others
+ * finish within microseconds on an idle machine), then sleeps in the kernel (futex on
+ * Linux, a condition variable elsewhere): no yield storm, and the freed core can take the
+ * late worker. Results never depend on who ran a ticket, as tickets write disjoint data. */
 typedef struct {
-    int n;
-    volatile int count, sense;
-} Barrier;
+    unsigned long long claimed; /* tickets handed out */
+    unsigned long long done;    /* tickets finished */
+    unsigned wake;              /* bumped for sleepers, who wait on it (a futex is 32 bits) */
+    int sleepers;
+} TaskQueue;
 
-typedef struct {
-    Barrier *barrier;
-    int sense; /* this worker's view; starts as the barrier's */
-} BarrierSeat;
+void queue_init(TaskQueue *q);
+/* the next ticket below `limit`, or -1 when there is none */
+long long queue_claim(TaskQueue *q, unsigned long long limit);
+void queue_finish(TaskQueue *q);
+/* returns once `target` tickets are finished */
+void queue_wait(TaskQueue *q, unsigned long long target);
 
-void barrier_init(Barrier *b, int n);
-void barrier_seat(BarrierSeat *seat, Barrier *b);
-void barrier_wait(void *seat); /* BarrierSeat *, as a callback */
-
-/* C = alpha op(A) op(B) + beta C (row-major), split into row or column blocks of C. */
+/* C = alpha op(A) op(B) + beta C (row-major), split into 2 n_workers row or column blocks of
+ * C (items of pool_for). */
 void par_gemm(int n_workers, int ta, int tb, int m, int n, int k, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc);
 

@@ -1,29 +1,36 @@
 """nas_eval: evaluate the search phase of neural architecture search.
 
 Public names are imported lazily (PEP 562) so that `import nas_eval` stays cheap and
-the pure-Python parts (search space, corpora, metrics) work without touching the C core.
+the analysis layer (space, corpora, metrics, summaries, report, study) works without
+touching the C core; the engine (``nas_eval.engine``: models, the training loop, policies'
+networks) loads it on first use. See docs/design.md §13 for the layers.
 """
 from importlib import import_module
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # public name -> submodule that defines it
 _EXPORTS = {
     "SearchSpace": "space",
     "Arch": "space",
     "OPS": "space",
-    "CellLM": "model",
-    "set_num_threads": "_threads",
-    "get_num_threads": "_threads",
     "TrainConfig": "config",
-    "train": "training",
-    "TrainResult": "training",
-    "SuperNet": "supernet",
-    "ground_truth": "experiments",
-    "ws_ranking": "experiments",
+    "StudySpec": "spec",
+    "GroundTruth": "summaries",
     "Study": "study",
+    "CellLM": "engine",
+    "SuperNet": "engine",
+    "Trainer": "engine",
+    "train": "engine",
+    "TrainResult": "engine",
+    "ground_truth": "engine",
+    "ws_ranking": "engine",
+    "set_num_threads": "engine",
+    "get_num_threads": "engine",
+    "build_info": "engine",
 }
-_SUBMODULES = {"datasets", "metrics", "plots", "sharing", "policies", "report", "cli"}
+_SUBMODULES = {"datasets", "metrics", "plots", "sharing", "summaries", "policies", "report", "cli",
+               "engine", "rng", "spec", "plan", "presets"}
 
 __all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"__version__"})
 

@@ -1,9 +1,10 @@
 """The ``nas-eval`` command line (also ``python -m nas_eval``).
 
-    nas-eval reproduce --preset tiny --out runs/tiny       # the paper's 2-node study + report
+    nas-eval reproduce --preset smoke --out runs/smoke     # the paper's 2-node study + report
     nas-eval run --config study.toml --out runs/mine       # any study from a TOML file / flags
-    nas-eval status runs/tiny                              # jobs by state, progress, ETA
-    nas-eval report runs/tiny                              # report.md, results.json, CSVs, PNGs
+    nas-eval status runs/smoke                             # jobs by state, progress, ETA
+    nas-eval report runs/smoke                             # report.md, results.json, CSVs, PNGs
+    nas-eval train "0:tanh 1:relu" --preset laptop         # one architecture standalone
 
 Rerunning the same command resumes: finished jobs are never rerun.
 """
@@ -14,8 +15,22 @@ import time
 
 from . import __version__
 
+EXIT_JOBS_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+DEFAULT_STUDY_PRESET = "smoke"
+
+
+def _study_presets_help():
+    from .spec import STUDY_PRESETS
+
+    return "study preset; one of:\n  " + STUDY_PRESETS.describe("\n  ")
+
+
+def _train_presets_help():
+    from .config import PRESETS
+
+    return "training preset; one of:\n  " + PRESETS.describe("\n  ")
 
 
 def _int_list(text):
@@ -44,8 +59,8 @@ def _add_study_options(p):
 
 def _add_spec_options(p):
     p.add_argument("--config", help="TOML file with the study settings (see README)")
-    p.add_argument("--preset", help="study preset: tiny, quick or paper")
-    p.add_argument("--nodes", type=int, help="nodes of the search space")
+    p.add_argument("--preset", help=_study_presets_help())
+    p.add_argument("--nodes", type=int, help="nodes of the search space (n_nodes)")
     p.add_argument("--corpus", help="ptb, wikitext-2, a directory, or synthetic:key=value,...")
     p.add_argument("--policies", type=_str_list, help="comma-separated policies")
     p.add_argument("--seeds", type=_int_list, help="search seeds, e.g. 0,1,2")
@@ -56,19 +71,22 @@ def _add_spec_options(p):
 
 
 def build_parser():
+    fmt = argparse.RawTextHelpFormatter
     parser = argparse.ArgumentParser(prog="nas-eval", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"nas_eval {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("reproduce", help="the paper's 2-node study at a preset, then the report")
-    p.add_argument("--preset", default="tiny", help="tiny (~2 min), quick (~10 min) or paper")
+    p = sub.add_parser("reproduce", help="the paper's 2-node study at a preset, then the report",
+                       formatter_class=fmt)
+    p.add_argument("--preset", default=DEFAULT_STUDY_PRESET, help=_study_presets_help())
     _add_study_options(p)
-    p = sub.add_parser("run", help="run or resume a study from flags or a TOML file")
+    p = sub.add_parser("run", help="run or resume a study from flags or a TOML file", formatter_class=fmt)
     _add_spec_options(p)
     _add_study_options(p)
-    p = sub.add_parser("train", help="train one architecture standalone and print its perplexity")
+    p = sub.add_parser("train", help="train one architecture standalone and print its perplexity",
+                       formatter_class=fmt)
     p.add_argument("arch", help='the cell, e.g. "0:tanh 1:relu" (node i: predecessor:activation)')
-    p.add_argument("--preset", default="quick", help="training preset: tiny, quick, search or paper")
+    p.add_argument("--preset", default="laptop", help=_train_presets_help())
     p.add_argument("--corpus", default="ptb", help="ptb, wikitext-2, a directory, or synthetic:...")
     p.add_argument("--data", help="directory holding ptb/ (else $NAS_EVAL_DATA, the cache, a download)")
     p.add_argument("--seed", type=int, default=0)
@@ -82,16 +100,16 @@ def build_parser():
 
 
 def _spec_from_args(args):
-    from .protocol import StudySpec, study_preset
+    from .spec import StudySpec, study_preset
 
     if getattr(args, "config", None):
         spec = StudySpec.from_toml(args.config)
         if args.preset:
             raise ValueError("give either --config or --preset, not both")
     else:
-        spec = study_preset(args.preset or "tiny")
+        spec = study_preset(args.preset or DEFAULT_STUDY_PRESET)
     changes = {}
-    for flag, field in (("nodes", "nodes"), ("corpus", "corpus"), ("policies", "policies"), ("seeds", "seeds"),
+    for flag, field in (("nodes", "n_nodes"), ("corpus", "corpus"), ("policies", "policies"), ("seeds", "seeds"),
                         ("train_seed", "train_seed"), ("gt_seeds", "gt_seeds"), ("ws_seeds", "ws_seeds")):
         value = getattr(args, flag, None)
         if value is not None:
@@ -99,7 +117,7 @@ def _spec_from_args(args):
     if getattr(args, "no_sharing", False):
         changes["sharing"] = False
     if changes:
-        spec = spec.replace(name=spec.name if not changes else spec.name + "+cli", **changes)
+        spec = spec.replace(name=spec.name + "+cli", **changes)
         spec.validate()
     return spec
 
@@ -148,10 +166,11 @@ def _run(args, spec):
         shutdown(ex, wait=False)
     print(f"ran {counts['done']} jobs ({counts['failed']} failed) in {time.time() - t0:.0f}s", file=sys.stderr)
     status = study.status()
-    if status["failed"].sum():
+    failed = int(status["failed"].sum())
+    if failed:
         print(status.to_string(index=False), file=sys.stderr)
-        print("some jobs failed; see `nas-eval status` and rerun with --retry-failed", file=sys.stderr)
-    return study
+        print(f"{failed} job(s) failed; see `nas-eval status` and rerun with --retry-failed", file=sys.stderr)
+    return study, failed
 
 
 def _report(study, out):
@@ -185,10 +204,9 @@ def _train(args):
     import math
 
     from . import datasets
-    from ._threads import set_num_threads
     from .config import TrainConfig
+    from .engine import set_num_threads, train
     from .space import Arch
-    from .training import train
 
     arch = Arch.parse(args.arch)
     config = TrainConfig.preset(args.preset)
@@ -219,14 +237,16 @@ def main(argv=None):
             _report(Study(args.dir), args.out or args.dir)
         else:
             if args.command == "reproduce":
-                from .protocol import study_preset
+                from .spec import study_preset
 
                 spec = study_preset(args.preset)
             else:
                 spec = _spec_from_args(args)
-            study = _run(args, spec)
+            study, failed = _run(args, spec)
             if args.command == "reproduce":
                 _report(study, args.out)
+            if failed:
+                return EXIT_JOBS_FAILED
     except KeyboardInterrupt:
         print("\ninterrupted: finished jobs are saved; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -1,7 +1,7 @@
-"""Training recipes as dataclass configs with named presets (DESIGN §4).
+"""Training recipes as dataclass configs with named presets (docs/design.md §4).
 
 >>> from nas_eval import TrainConfig
->>> TrainConfig.preset("paper").hidden
+>>> TrainConfig.preset("paper").hidden_size
 850
 >>> TrainConfig.preset("tiny", epochs=3).epochs
 3
@@ -9,7 +9,10 @@
 import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass
+
+from .presets import Presets
 
 BPTT_MODES = ("fixed", "search", "awd")
 
@@ -27,7 +30,7 @@ class TrainConfig:
     None means the whole split. max_steps_per_epoch: cap an epoch at that many steps.
     """
     name: str = "custom"  # the preset this config came from ("tiny+epochs=1" when changed)
-    hidden: int = 300
+    hidden_size: int = 300
     batch_size: int = 64
     eval_batch_size: int = 10
     test_batch_size: int = 1
@@ -41,7 +44,7 @@ class TrainConfig:
     dropoutx: float = 0.75
     dropouti: float = 0.2
     dropoute: float = 0.1
-    wdecay: float = 8e-7
+    weight_decay: float = 8e-7
     tar: float = 1e-3
     ar: float = 0.0
     epochs: int = 1000
@@ -61,9 +64,9 @@ class TrainConfig:
     @classmethod
     def preset(cls, name, /, **overrides):
         """A named preset, optionally with some fields replaced (``name=`` renames it)."""
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-        base = dict(PRESETS[name])
+        name = PRESETS.resolve(name)
+        base = dict(PRESETS.get(name))
+        overrides = _renamed_fields(overrides)
         bad = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if bad:
             raise ValueError(f"unknown TrainConfig field(s) {sorted(bad)}")
@@ -74,7 +77,7 @@ class TrainConfig:
 
     @classmethod
     def presets(cls):
-        return sorted(PRESETS)
+        return PRESETS.names()
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -86,7 +89,7 @@ class TrainConfig:
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
 
-        for name in ("hidden", "batch_size", "eval_batch_size", "test_batch_size", "bptt", "epochs", "nonmono"):
+        for name in ("hidden_size", "batch_size", "eval_batch_size", "test_batch_size", "bptt", "epochs", "nonmono"):
             positive_int(name)
         for name in ("train_tokens", "valid_tokens", "test_tokens", "max_steps_per_epoch"):
             if getattr(self, name) is not None:
@@ -95,7 +98,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
                 raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {v!r}")
-        for name in ("lr", "clip", "wdecay", "tar", "ar"):
+        for name in ("lr", "clip", "weight_decay", "tar", "ar"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not v >= 0 or v != v or v == float("inf"):
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
@@ -111,6 +114,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d):
+        d = _renamed_fields(d)
         known = {f.name for f in dataclasses.fields(cls)}
         bad = set(d) - known
         if bad:
@@ -123,6 +127,25 @@ class TrainConfig:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
+    def hidden(self):
+        warnings.warn("TrainConfig.hidden is deprecated; use hidden_size", DeprecationWarning, stacklevel=2)
+        return self.hidden_size
+
+    @property
+    def wdecay(self):
+        warnings.warn("TrainConfig.wdecay is deprecated; use weight_decay", DeprecationWarning, stacklevel=2)
+        return self.weight_decay
+
+    def slice(self, corpus):
+        """The (train, valid, test) token arrays this recipe uses: each split cut to its
+        ``*_tokens`` prefix (None = the whole split)."""
+        for split in ("train", "valid", "test"):
+            if not hasattr(corpus, split):
+                raise ValueError(f"corpus has no {split} split; load one with nas_eval.datasets.load()")
+        return tuple(getattr(corpus, split)[: getattr(self, f"{split}_tokens")]
+                     for split in ("train", "valid", "test"))
+
+    @property
     def dropouts(self):
         return {k: getattr(self, k) for k in ("dropout", "dropouth", "dropoutx", "dropouti", "dropoute")}
 
@@ -133,31 +156,56 @@ class TrainConfig:
             n = getattr(self, f"{split}_tokens")
             if n is not None:
                 data.append(f"{split}[:{n}]")
-        return (f"preset={self.name} d={self.hidden} B={self.batch_size} epochs={self.epochs}"
+        return (f"preset={self.name} d={self.hidden_size} B={self.batch_size} epochs={self.epochs}"
                 + (f" steps/epoch<={self.max_steps_per_epoch}" if self.max_steps_per_epoch else "")
                 + (" data=" + ",".join(data) if data else ""))
 
 
-# DESIGN §4, columns "final training" and "search-time training", and two presets scaled
+# docs/design.md §4, columns "final training" and "search-time training", and two presets scaled
 # for a 2-core machine. Each scaled preset says what it changes and why.
-PRESETS = {
+_PRESETS = {
     # the paper's final training, exactly
-    "paper": dict(name="paper", hidden=850, batch_size=64, eval_batch_size=10, test_batch_size=1,
+    "paper": dict(name="paper", hidden_size=850, batch_size=64, eval_batch_size=10, test_batch_size=1,
                   bptt_mode="awd", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
-                  dropoute=0.1, wdecay=8e-7, tar=1e-3, epochs=1000, asgd=True),
+                  dropoute=0.1, weight_decay=8e-7, tar=1e-3, epochs=1000, asgd=True),
     # DARTS search-time training
-    "search": dict(name="search", hidden=300, batch_size=256, eval_batch_size=10, test_batch_size=1,
+    "search": dict(name="search", hidden_size=300, batch_size=256, eval_batch_size=10, test_batch_size=1,
                    bptt_mode="search", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
-                   dropoute=0.0, wdecay=5e-7, tar=1e-3, epochs=50, asgd=False),
+                   dropoute=0.0, weight_decay=5e-7, tar=1e-3, epochs=50, asgd=False),
     # minutes on PTB: d 850 -> 256, 1000 epochs -> 4 epochs of 250 steps (~2.2M tokens),
     # dropouts scaled down (a small, briefly trained model underfits rather than overfits),
     # test batch 1 -> 10 (batch 1 evaluation is latency-bound on a CPU), NT-ASGD kept
-    "quick": dict(name="quick", hidden=256, batch_size=64, eval_batch_size=10, test_batch_size=10,
+    "laptop": dict(name="laptop", hidden_size=256, batch_size=64, eval_batch_size=10, test_batch_size=10,
                   bptt_mode="awd", dropout=0.3, dropouth=0.1, dropoutx=0.2, dropouti=0.1,
-                  dropoute=0.0, wdecay=8e-7, tar=1e-3, epochs=4, asgd=True, max_steps_per_epoch=250),
+                  dropoute=0.0, weight_decay=8e-7, tar=1e-3, epochs=4, asgd=True, max_steps_per_epoch=250),
     # seconds, for tests and smoke runs: d 32, a 20k-token slice of train, 5k of valid/test
-    "tiny": dict(name="tiny", hidden=32, batch_size=16, eval_batch_size=10, test_batch_size=10,
+    "tiny": dict(name="tiny", hidden_size=32, batch_size=16, eval_batch_size=10, test_batch_size=10,
                  bptt=20, bptt_mode="fixed", dropout=0.1, dropouth=0.05, dropoutx=0.1, dropouti=0.05,
-                 dropoute=0.0, wdecay=8e-7, tar=1e-3, epochs=3, asgd=False, train_tokens=20000,
+                 dropoute=0.0, weight_decay=8e-7, tar=1e-3, epochs=3, asgd=False, train_tokens=20000,
                  valid_tokens=5000, test_tokens=5000, lr=20.0),
 }
+
+_DOCS = {
+    "paper": "the paper's final training (d=850, batch 64, NT-ASGD, 1000 epochs)",
+    "search": "DARTS search-time training (d=300, batch 256, 50 epochs, no averaging)",
+    "laptop": "minutes per architecture on full PTB (d=256, 4 epochs of 250 steps)",
+    "tiny": "seconds, for tests and smoke runs (d=32, a 20k-token slice)",
+}
+PRESETS = Presets("training")
+for _name, _fields in _PRESETS.items():
+    PRESETS.add(_name, lambda f=_fields: dict(f), _DOCS[_name])
+# "quick" meant this recipe and also a study preset of another scale: renamed in 0.2
+PRESETS.alias("quick", "laptop")
+
+_RENAMED = {"hidden": "hidden_size", "wdecay": "weight_decay"}
+
+
+def _renamed_fields(d):
+    """Fields under their 0.1 names, renamed (with a DeprecationWarning)."""
+    old = set(d) & set(_RENAMED)
+    if not old:
+        return dict(d)
+    for name in sorted(old):
+        warnings.warn(f"TrainConfig field {name!r} is deprecated; use {_RENAMED[name]!r}",
+                      DeprecationWarning, stacklevel=3)
+    return {_RENAMED.get(k, k): v for k, v in d.items()}

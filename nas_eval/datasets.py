@@ -1,4 +1,4 @@
-"""Word-level language-modelling corpora (DESIGN section 10).
+"""Word-level language-modelling corpora (docs/design.md §10).
 
 Tokenisation follows pytorch/examples ``word_language_model``: every line becomes
 ``line.split() + ['<eos>']`` and the vocabulary is built in file order train -> valid -> test.

@@ -581,10 +581,11 @@ def study_evidence(study, corpus=None, **kwargs) -> pd.DataFrame:
             df = fn()
         except ValueError:
             return None
+        df = getattr(df, "runs", df)  # a GroundTruth holds its runs
         return df if isinstance(df, pd.DataFrame) and not df.empty else None
 
     parts = [evidence(frame(study.ground_truth), frame(study.ws), frame(study.retrains), unigram_ppl=uni,
-                      scope=f"{spec.nodes}-node space", **kwargs)]
+                      scope=f"{getattr(spec, 'n_nodes', None) or getattr(spec, 'nodes')}-node space", **kwargs)]
     sgt, sws = frame(study.sharing_ground_truth), frame(study.sharing_ws)
     if sgt is not None or sws is not None:
         parts.append(evidence(sgt, sws, None, unigram_ppl=uni, scope="sharing subspace", **kwargs))

@@ -9,7 +9,7 @@ Job kinds are functions ``fn(params: dict) -> dict`` registered with ``@register
 Workers only ever receive ``run_job(kind, params, threads, module)``: a module-level
 function of plain arguments, so every executor (process pool, Dask) can ship it without
 pickling closures, and a worker finds ``fn`` by importing ``module`` (the module that
-registered the kind in the driver) or the modules in ``_JOB_MODULES``.
+registered the kind in the driver).
 
 This module stays light (no NumPy at import) because spawned workers import it first.
 """
@@ -28,10 +28,6 @@ __all__ = ["Job", "canonical_json", "to_json", "register", "registered", "module
            "run_job", "KEY_LENGTH"]
 
 KEY_LENGTH = 24  # hex chars of sha256: 96 bits, ample for any study
-
-# Modules imported (lazily, in order) to find a kind that is not registered yet.
-# Add the module that registers a kind here so that any worker can find it.
-_JOB_MODULES = []
 
 _REGISTRY: Dict[str, Callable[[dict], dict]] = {}
 
@@ -125,7 +121,7 @@ def module_of(kind: str) -> Optional[str]:
 def _resolve(kind: str, module: Optional[str]) -> Callable[[dict], dict]:
     if kind in _REGISTRY:
         return _REGISTRY[kind]
-    for name in ([module] if module else []) + list(_JOB_MODULES):
+    for name in [module] if module else []:
         try:
             import_module(name)
         except ImportError as e:
@@ -134,13 +130,12 @@ def _resolve(kind: str, module: Optional[str]) -> Callable[[dict], dict]:
         if kind in _REGISTRY:
             return _REGISTRY[kind]
     raise KeyError(f"unknown job kind {kind!r}; registered: {sorted(_REGISTRY)}. "
-                   f"Register it with @nas_eval.jobs.register({kind!r}) in a module "
-                   f"listed in nas_eval.jobs._JOB_MODULES")
+                   f"Register it with @nas_eval.jobs.register({kind!r}) in an importable module")
 
 
 def _set_threads(threads: int) -> None:
     try:
-        from ._threads import set_num_threads
+        from .engine import set_num_threads
     except ImportError:  # the C core may not be built (pure-Python jobs, tests)
         return
     set_num_threads(int(threads))

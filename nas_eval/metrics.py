@@ -64,6 +64,7 @@ __all__ = [
     "seed_spread",
     "ranking_summary",
     "rank_changes",
+    "paired_stats",
     "evidence",
 ]
 
@@ -793,6 +794,63 @@ def rank_changes(
             "ws": a[sel],
         }
     ).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- paired tests
+def _finite_or_nan(values):
+    """Floats, with None / non-numbers / non-finite values as NaN."""
+    out = []
+    for x in values:
+        try:
+            x = float(x)
+        except (TypeError, ValueError):
+            x = math.nan
+        out.append(x if math.isfinite(x) else math.nan)
+    return np.asarray(out, dtype=float)
+
+
+def paired_stats(policy, random, n_boot=10000, ci=0.95, seed=0):
+    """Paired comparison over seeds of a policy's values and random's (lower is better).
+
+    ``policy``, ``random``: equal-length sequences aligned by seed (``None`` / NaN pairs are
+    dropped). Returns ``n``, ``wins`` (policy lower), ``ties``, ``losses``, ``win_rate``
+    (wins / n), ``wilcoxon_p`` (two-sided signed-rank; 1.0 when every difference is 0; None
+    without pairs), ``mean_diff`` = mean(policy − random) and ``mean_diff_ci`` = [low, high],
+    the percentile bootstrap over seeds (``n_boot`` resamples, ``numpy.random.default_rng(seed)``).
+
+    >>> r = paired_stats([60.0, 61.0, 62.0], [61.0, 61.0, 64.0], n_boot=200)
+    >>> r["wins"], r["ties"], r["losses"], r["mean_diff"]
+    (2, 1, 0, -1.0)
+    """
+    a = _finite_or_nan(policy)
+    b = _finite_or_nan(random)
+    if a.shape != b.shape:
+        raise ValueError(f"policy and random must be aligned by seed: {a.shape} vs {b.shape}")
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = a[ok] - b[ok]
+    n = int(d.size)
+    out = {"n": n, "wins": int((d < 0).sum()), "ties": int((d == 0).sum()),
+           "losses": int((d > 0).sum()), "win_rate": None, "wilcoxon_p": None,
+           "mean_diff": None, "mean_diff_ci": [None, None]}
+    if n == 0:
+        return out
+    out["win_rate"] = out["wins"] / n
+    out["mean_diff"] = float(d.mean())
+    if np.all(d == 0):
+        out["wilcoxon_p"] = 1.0
+    else:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                p = float(stats.wilcoxon(d).pvalue)
+            out["wilcoxon_p"] = p if math.isfinite(p) else None
+        except ValueError:
+            out["wilcoxon_p"] = None
+    rng = np.random.default_rng(seed)
+    means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
+    out["mean_diff_ci"] = [float(lo), float(hi)]
+    return out
 
 
 def evidence(*args, **kwargs) -> pd.DataFrame:

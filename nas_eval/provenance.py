@@ -42,8 +42,8 @@ def _static() -> dict:
     except Exception:
         pass
     try:  # what the C core reports at run time (config string, core chosen by DYNAMIC_ARCH)
-        from . import _core
-        core = _core.openblas_info()
+        from .engine.native import openblas_info
+        core = openblas_info()
         info["openblas_core"] = core if isinstance(core, (str, dict, list)) else str(core)
     except Exception:
         pass
@@ -52,7 +52,7 @@ def _static() -> dict:
 
 def _threads_now():
     try:
-        from ._threads import get_num_threads
+        from .engine import get_num_threads
         return get_num_threads()
     except Exception:
         return None

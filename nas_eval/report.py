@@ -4,7 +4,7 @@
 >>> study = nas_eval.Study("runs/tiny")                              # doctest: +SKIP
 >>> results = nas_eval.report.write(study, "runs/tiny/report")       # doctest: +SKIP
 
-What it holds (DESIGN §7-§9):
+What it holds (docs/design.md §7-§9):
 
 * the paper's Tables 2/3: mean ± std and best validation / test perplexity of each policy's
   retrained picks over the search seeds, next to the random architectures r_s trained with the
@@ -25,11 +25,10 @@ the study that was not run (e.g. ``gt_seeds = []``) is skipped and report.md say
 ``build(study)`` returns the content of results.json (JSON-safe: NaN / inf become ``None``,
 keys are strings, so ``json.loads(json.dumps(build(s))) == build(s)``).
 ``write(study, out_dir)`` writes everything and returns that dict plus ``files``.
-Command line: ``python -m nas_eval.report STUDY_DIR [--out OUT_DIR]``.
+Command line: ``nas-eval report STUDY_DIR [--out OUT_DIR]``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -37,18 +36,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from . import __version__, metrics
-from .experiments import summarize_ground_truth
+from . import __version__, metrics, search_phase
+from .metrics import paired_stats
+from .summaries import summarize_ground_truth
 
-__all__ = ["build", "write", "tables", "figures", "paired_stats", "markdown", "main"]
+__all__ = ["build", "write", "tables", "figures", "markdown"]
 
 # An architecture whose WS perplexity is not finite (its state blew up with shared weights)
 # is ranked last, tied with the others like it: the metrics need finite values.
 NONFINITE_PPL = 1e12
 
-# DESIGN §9: the paper's numbers, to set beside ours (valid / test ppl).
+# docs/design.md §9: the paper's numbers, to set beside ours (valid / test ppl).
 PAPER = {
     8: {"setting": "8-node space, 10 seeds, 1000 epochs, d = 850",
         "rows": [("DARTS", "63.29 ± 1.18", "60.70 ± 1.12", "61.82", "59.38"),
@@ -65,8 +64,9 @@ PAPER = {
 PAPER_TAU = "the paper (2-node space, 10 WS seeds): best 0.282, average −0.004, worst −0.116"
 
 FIGURES = ("fig3_learning_curves.png", "fig4_rank_changes.png", "fig5_sharing.png",
-           "tau_vs_epoch.png", "ws_vs_gt.png")
-CSVS = ("table_policies.csv", "paired.csv", "picks.csv", "ground_truth.csv", "ws_tau.csv", "sharing.csv")
+           "tau_vs_epoch.png", "ws_vs_gt.png", "belief_tau.png")
+CSVS = ("table_policies.csv", "paired.csv", "picks.csv", "ground_truth.csv", "ws_tau.csv", "sharing.csv",
+        "search_budget.csv", "belief_tau.csv", "picks_in_beliefs.csv")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -127,7 +127,7 @@ def stamp(spec, seeds=None, what="seeds", recipe="train", space=None):
     """The line that says which preset, seeds and data produced a table or figure.
     ``recipe``: "train", "search" or "both" (ground truth with train, WS with search)."""
     seeds = spec.seeds if seeds is None else seeds
-    space = space or f"{spec.nodes}-node space"
+    space = space or f"{spec.n_nodes}-node space"
     if recipe == "both":
         recipes = f"train: {spec.train.describe()}; search: {spec.search.describe()}"
     else:
@@ -140,52 +140,6 @@ SHARING_SPACE = "3-node subspace (nodes 1, 2 fixed)"
 
 def _fixed_text(fixed):
     return ", ".join(f"node {k} = {v[0]} on node {v[1]}" for k, v in sorted(fixed.items(), key=lambda kv: int(kv[0])))
-
-
-# --------------------------------------------------------------------------- statistics
-def paired_stats(policy, random, n_boot=10000, ci=0.95, seed=0):
-    """Paired comparison over seeds of a policy's values and random's (lower is better).
-
-    ``policy``, ``random``: equal-length sequences aligned by seed (``None`` / NaN pairs are
-    dropped). Returns ``n``, ``wins`` (policy lower), ``ties``, ``losses``, ``win_rate``
-    (wins / n), ``wilcoxon_p`` (two-sided signed-rank; 1.0 when every difference is 0; None
-    without pairs), ``mean_diff`` = mean(policy − random) and ``mean_diff_ci`` = [low, high],
-    the percentile bootstrap over seeds (``n_boot`` resamples, ``numpy.random.default_rng(seed)``).
-
-    >>> r = paired_stats([60.0, 61.0, 62.0], [61.0, 61.0, 64.0], n_boot=200)
-    >>> r["wins"], r["ties"], r["losses"], r["mean_diff"]
-    (2, 1, 0, -1.0)
-    """
-    a = np.asarray([_num(x) if _num(x) is not None else np.nan for x in policy], dtype=float)
-    b = np.asarray([_num(x) if _num(x) is not None else np.nan for x in random], dtype=float)
-    if a.shape != b.shape:
-        raise ValueError(f"policy and random must be aligned by seed: {a.shape} vs {b.shape}")
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = a[ok] - b[ok]
-    n = int(d.size)
-    out = {"n": n, "wins": int((d < 0).sum()), "ties": int((d == 0).sum()),
-           "losses": int((d > 0).sum()), "win_rate": None, "wilcoxon_p": None,
-           "mean_diff": None, "mean_diff_ci": [None, None]}
-    if n == 0:
-        return out
-    out["win_rate"] = out["wins"] / n
-    out["mean_diff"] = float(d.mean())
-    if np.all(d == 0):
-        out["wilcoxon_p"] = 1.0
-    else:
-        try:
-            import warnings
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                p = float(stats.wilcoxon(d).pvalue)
-            out["wilcoxon_p"] = p if math.isfinite(p) else None
-        except ValueError:
-            out["wilcoxon_p"] = None
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
-    out["mean_diff_ci"] = [float(lo), float(hi)]
-    return out
 
 
 # --------------------------------------------------------------------------- build
@@ -227,7 +181,7 @@ def _summary_row(name, per_seed):
 
 
 def _ground_truth(study, spec):
-    runs = _frame(study.ground_truth)
+    runs = _frame(lambda: study.ground_truth().runs)
     if runs.empty:
         return None, None, None, None, None
     runs = runs.copy()
@@ -343,7 +297,7 @@ def _ws_ranking(study, spec, gt_values, n_boot, n_perm, seed):
 def _sharing(study, spec):
     if not spec.sharing:
         return None
-    gt_runs = _frame(study.sharing_ground_truth)
+    gt_runs = _frame(lambda: study.sharing_ground_truth().runs)
     ws = _frame(study.sharing_ws)
     if gt_runs.empty or ws.empty:
         return None
@@ -383,7 +337,7 @@ def build(study, n_boot=1000, n_perm=2000, seed=0):
     if spec is None:
         raise ValueError(f"{study.path} holds no study yet: run one first")
     seeds = list(spec.seeds)
-    res = {"nas_eval": __version__, "study": spec.describe(), "preset": spec.name, "space": spec.nodes,
+    res = {"nas_eval": __version__, "study": spec.describe(), "preset": spec.name, "space": spec.n_nodes,
            "space_size": len(spec.space), "seeds": seeds, "train_seed": spec.train_seed,
            "gt_seeds": list(spec.gt_seeds), "ws_seeds": list(spec.ws_seeds),
            "data": {"corpus": spec.corpus,
@@ -452,8 +406,25 @@ def build(study, n_boot=1000, n_perm=2000, seed=0):
     elif any(res["sharing"]["nonfinite"].values()):
         res["notes"].append(f"amount of sharing: non-finite WS perplexity (sharing: arch ids) "
                             f"{res['sharing']['nonfinite']}, ranked last, tied (inf -> {NONFINITE_PPL:g})")
-    res["paper"] = {"setting": PAPER.get(spec.nodes, {}).get("setting"), "tau": PAPER_TAU}
+    res["search_phase"] = _search_phase(study, gt_values)
+    res["paper"] = {"setting": PAPER.get(spec.n_nodes, {}).get("setting"), "tau": PAPER_TAU}
     return _jsonable(res)
+
+
+def _search_phase(study, gt_values):
+    """Budgets, beliefs-vs-ground-truth τ and picks in the beliefs (nas_eval.search_phase)."""
+    searches = _frame(study.searches)
+    if searches.empty:
+        return None
+    beliefs = _frame(study.beliefs)
+    taus = search_phase.belief_tau(beliefs, gt_values)
+    info = [{"policy": r["policy"], "seed": int(r["seed"]), **(r["info"] or {})}
+            for r in searches.to_dict(orient="records") if r.get("info")]
+    return {"budget": search_phase.budget_table(searches.drop(columns=["info"], errors="ignore")).to_dict(orient="records"),
+            "belief_tau": taus.to_dict(orient="records"),
+            "belief_tau_summary": search_phase.belief_tau_summary(taus).to_dict(orient="records"),
+            "picks_in_beliefs": search_phase.picks_in_beliefs(beliefs, searches).to_dict(orient="records"),
+            "info": info}
 
 
 # --------------------------------------------------------------------------- tables
@@ -493,6 +464,10 @@ def tables(results):
         t["ws_tau"] = pd.DataFrame()
     sh = results.get("sharing")
     t["sharing"] = pd.DataFrame(sh["table"]) if sh else pd.DataFrame()
+    sp = results.get("search_phase") or {}
+    t["search_budget"] = pd.DataFrame(sp.get("budget", []))
+    t["belief_tau"] = pd.DataFrame(sp.get("belief_tau", []))
+    t["picks_in_beliefs"] = pd.DataFrame(sp.get("picks_in_beliefs", []))
     return t
 
 
@@ -522,7 +497,7 @@ def _md_table(header, rows):
 
 def markdown(results, figures_written=()):
     """report.md's text from ``build``'s results."""
-    from .protocol import StudySpec
+    from .spec import StudySpec
 
     spec = StudySpec.from_dict(results["spec"])
     seeds = results["seeds"]
@@ -569,7 +544,7 @@ def markdown(results, figures_written=()):
         L += [f"Exhaustive best: arch {ex['arch_id']} (`{ex['arch']}`), mean over "
               f"{ex['seeds']} ground-truth seed(s) of {ex['n_archs']} architectures"
               + ("" if ex["complete"] else " (**ground truth incomplete**)") + ".", ""]
-    paper = PAPER.get(spec.nodes)
+    paper = PAPER.get(spec.n_nodes)
     if paper:
         L += [f"For comparison, the paper ({paper['setting']}):", "",
               _md_table(["policy", "valid ppl", "test ppl", "best valid", "best test"],
@@ -687,6 +662,8 @@ def markdown(results, figures_written=()):
                   + (f"; no-sharing control τ(WS, ground truth) = {_f(sm.get('tau_none_vs_gt'), 3)}"
                      if "tau_none_vs_gt" in sm else "") + ".", ""]
 
+    L += _search_phase_markdown(results, spec, t)
+
     L += ["## Figures", ""]
     captions = _figure_captions(results)
     for name in FIGURES:
@@ -697,8 +674,49 @@ def markdown(results, figures_written=()):
     return "\n".join(L).rstrip() + "\n"
 
 
+def _search_phase_markdown(results, spec, t):
+    L = ["## Inside the search phase", ""]
+    sp = results.get("search_phase")
+    if not sp:
+        return L + ["No search finished (the random policy needs none).", ""]
+    L += [f"*What each policy's search spent, mean over its search seeds ({stamp(spec, recipe='search')}): "
+          f"super-net steps, training tokens, validation tokens scored, wall time; policy-specific "
+          f"costs follow. Compare policies at a known cost.*", ""]
+    budget = t["search_budget"]
+    cols = [c for c in budget.columns if c not in ("policy", "seeds")]
+    L += [_md_table(["policy", "seeds"] + cols,
+                    [[r["policy"], r["seeds"]] + [_f(r[c], 1) for c in cols]
+                     for r in budget.to_dict(orient="records")]), ""]
+    summary = pd.DataFrame(sp["belief_tau_summary"])
+    if not summary.empty:
+        last = summary.sort_values("epoch").groupby("policy").tail(1)
+        L += ["*Kendall τ of each policy's own beliefs (ENAS: the controller's probability of every "
+              "architecture; DARTS: the product of its edges' op probabilities; NAO: the predictor's "
+              "score) against the mean ground-truth validation perplexity, at the last search epoch; "
+              f"mean [min, max] over search seeds; ground truth over seeds {_seeds_text(results['gt_seeds'])}; "
+              f"{stamp(spec, recipe='search')}. τ near 0 = the search does not learn the ranking it exploits.*", "",
+              _md_table(["policy", "epoch", "τ mean [min, max]", "seeds"],
+                        [[r["policy"], r["epoch"], f"{_f(r['mean'], 3)} [{_f(r['min'], 3)}, {_f(r['max'], 3)}]",
+                          r["seeds"]] for r in last.to_dict(orient="records")]), ""]
+    picks = t["picks_in_beliefs"]
+    if not picks.empty:
+        L += ["*Each pick in its policy's final belief: its share of the belief summed over the space "
+              "(for ENAS, the controller's probability of the pick), the largest share of any architecture "
+              f"(1.0 = collapsed onto one), and the pick's rank in the belief. {stamp(spec, recipe='search')}.*", "",
+              _md_table(["policy", "seed", "arch id", "pick share", "top share", "pick rank"],
+                        [[r["policy"], r["seed"], r["arch_id"], _f(r["pick_share"], 3), _f(r["top_share"], 3),
+                          _f(r["pick_rank"])] for r in picks.to_dict(orient="records")]), ""]
+    if sp["info"]:
+        keys = sorted({k for r in sp["info"] for k in r} - {"policy", "seed"})
+        L += [f"*What each search reported about itself. {stamp(spec, recipe='search')}.*", "",
+              _md_table(["policy", "seed"] + keys,
+                        [[r["policy"], r["seed"]] + [r.get(k, "–") for k in keys] for r in sp["info"]]), ""]
+    return L
+
+
 # --------------------------------------------------------------------------- figures
 _FIGURE_NEEDS = {
+    "belief_tau.png": "needs searches that record beliefs (ENAS, DARTS, NAO) and the ground truth",
     "fig3_learning_curves.png": "needs finished retraining runs",
     "fig4_rank_changes.png": "needs a WS ranking and the ground truth",
     "fig5_sharing.png": "needs the amount-of-sharing experiment",
@@ -708,7 +726,7 @@ _FIGURE_NEEDS = {
 
 
 def _figure_captions(results):
-    from .protocol import StudySpec
+    from .spec import StudySpec
 
     spec = StudySpec.from_dict(results["spec"])
     gt = f"ground truth over seeds {_seeds_text(results['gt_seeds'])}"
@@ -722,6 +740,8 @@ def _figure_captions(results):
                              f"ground truth over seeds {_seeds_text(sh.get('gt_seeds', spec.sharing_gt_seeds))}"),
         "tau_vs_epoch.png": f"τ vs epoch. {ws}; {gt}; band = 95% bootstrap CI over architectures",
         "ws_vs_gt.png": f"WS vs ground truth. {ws}; {gt}",
+        "belief_tau.png": (f"Beliefs vs ground truth. {stamp(spec, recipe='search')}; {gt}; "
+                           f"band = worst to best search seed"),
     }
 
 
@@ -795,6 +815,12 @@ def figures(study, results=None, out_dir=None):
             out[name] = plots.ws_vs_ground_truth(mean_ws, truth, path(name), caption=captions[name],
                                                  title=title)
 
+    summary = pd.DataFrame((results.get("search_phase") or {}).get("belief_tau_summary", []))
+    if not summary.empty and summary["mean"].notna().any():
+        name = "belief_tau.png"
+        out[name] = plots.belief_tau(summary, path(name), caption=captions[name],
+                                     title="Kendall τ of each policy's beliefs vs ground truth, by search epoch")
+
     sh = results.get("sharing")
     if sh:
         name = "fig5_sharing.png"
@@ -830,34 +856,3 @@ def write(study, out_dir, n_boot=1000, n_perm=2000, seed=0):
     tmp.write_text(json.dumps(results, indent=1, allow_nan=False), encoding="utf-8")
     os.replace(tmp, out / "results.json")
     return results
-
-
-def default_out_dir(study_path):
-    p = Path(study_path)
-    return p / "report" if p.is_dir() else p.with_name(p.stem + "_report")
-
-
-def main(argv=None):
-    """``nas-eval report STUDY [--out DIR]`` (also ``python -m nas_eval.report``)."""
-    ap = argparse.ArgumentParser(prog="nas-eval report", description="Write a study's report.")
-    ap.add_argument("study", help="the study store (directory or .db file)")
-    ap.add_argument("--out", help="output directory (default: STUDY/report)")
-    ap.add_argument("--n-boot", type=int, default=1000)
-    ap.add_argument("--n-perm", type=int, default=2000)
-    args = ap.parse_args(argv)
-    if not Path(args.study).exists():
-        ap.error(f"{args.study} does not exist")
-    from .study import Study
-
-    study = Study(args.study)
-    try:
-        out = args.out or default_out_dir(args.study)
-        results = write(study, out, n_boot=args.n_boot, n_perm=args.n_perm)
-    finally:
-        study.close()
-    print(f"wrote {len(results['files'])} files to {out}: {', '.join(results['files'])}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,4 +1,6 @@
-"""The amount-of-sharing experiment (paper §4.3.1, DESIGN §9).
+"""The amount-of-sharing experiment (paper §4.3.1, docs/design.md §9): its subspace and its
+tables. Pure analysis; ``nas_eval.engine.experiments.amount_of_sharing`` runs it serially and
+a Study runs it as jobs.
 
 In the 3-node space with nodes 1 and 2 fixed (default: node 1 = tanh on s0, node 2 = relu on
 node 1), node 3 enumerates its 12 choices. Node 3's input chain reaches 0, 1 or 2 of the
@@ -7,12 +9,11 @@ alongside matrices that every other architecture also updates. The paper found t
 architectures sharing no matrices with nodes 1, 2 rank best under WS, and more sharing ranks
 worse; ``sharing="none"`` (every architecture its own cell matrices) is the control.
 """
-import numpy as np
 import pandas as pd
 
 from . import metrics
-from .experiments import ground_truth, ws_ranking
 from .space import SearchSpace
+from .summaries import rank_min
 
 DEFAULT_FIXED = {1: ("tanh", 0), 2: ("relu", 1)}
 
@@ -28,12 +29,12 @@ def shared_matrices(arch, node=None, fixed_nodes=(1, 2)):
     return len(chain & set(fixed_nodes))
 
 
-def sharing_space(fixed=None, nodes=3):
-    """The subspace of the experiment: ``nodes`` nodes, all but the last fixed."""
+def sharing_space(fixed=None, n_nodes=3):
+    """The subspace of the experiment: ``n_nodes`` nodes, all but the last fixed."""
     fixed = dict(DEFAULT_FIXED if fixed is None else fixed)
-    if sorted(fixed) != list(range(1, nodes)):
-        raise ValueError(f"fix exactly nodes 1..{nodes - 1}, got nodes {sorted(fixed)}")
-    return SearchSpace(nodes).fix(fixed)
+    if sorted(fixed) != list(range(1, n_nodes)):
+        raise ValueError(f"fix exactly nodes 1..{n_nodes - 1}, got nodes {sorted(fixed)}")
+    return SearchSpace(n_nodes).fix(fixed)
 
 
 def sharing_table(gt_summary, ws, ws_control=None, fixed=None):
@@ -42,7 +43,7 @@ def sharing_table(gt_summary, ws, ws_control=None, fixed=None):
     One row per architecture: arch_id, arch, shared (0/1/2), gt_ppl, gt_rank, ws_ppl (mean
     over WS seeds), ws_rank and, with a control, ws_ppl_none / ws_rank_none."""
     space = sharing_space(fixed)
-    fixed_nodes = tuple(range(1, space.nodes))
+    fixed_nodes = tuple(range(1, space.n_nodes))
     gt = gt_summary.set_index("arch_id")
 
     def last_epoch_mean(rows):
@@ -53,14 +54,14 @@ def sharing_table(gt_summary, ws, ws_control=None, fixed=None):
     table["arch"] = [str(a) for a in space]
     table["shared"] = [shared_matrices(a, fixed_nodes=fixed_nodes) for a in space]
     table["gt_ppl"] = table["arch_id"].map(gt["valid_ppl_mean"])
-    table["gt_rank"] = table["gt_ppl"].rank(method="min").astype(int)
+    table["gt_rank"] = table["gt_ppl"].pipe(rank_min)
     ws_mean = last_epoch_mean(ws)
     table["ws_ppl"] = table["arch_id"].map(ws_mean)
-    table["ws_rank"] = table["ws_ppl"].rank(method="min").astype(int)
+    table["ws_rank"] = table["ws_ppl"].pipe(rank_min)
     if ws_control is not None:
         control = last_epoch_mean(ws_control)
         table["ws_ppl_none"] = table["arch_id"].map(control)
-        table["ws_rank_none"] = table["ws_ppl_none"].rank(method="min").astype(int)
+        table["ws_rank_none"] = table["ws_ppl_none"].pipe(rank_min)
     return table.sort_values("ws_rank", kind="stable").reset_index(drop=True)
 
 
@@ -73,16 +74,3 @@ def sharing_summary(table):
         out["mean_ws_rank_none_by_shared"] = table.groupby("shared")["ws_rank_none"].mean().to_dict()
         out["tau_none_vs_gt"] = metrics.kendall_tau(table["ws_ppl_none"].to_numpy(), table["gt_ppl"].to_numpy())
     return out
-
-
-def amount_of_sharing(corpus, config, ws_config, gt_seeds, ws_seeds, eval_epochs, fixed=None,
-                      control=True, progress=None):
-    """Run the whole experiment serially: ground truth of the 12 architectures, WS ranking
-    with node-level sharing and (control) with no sharing. Returns (table, summary)."""
-    space = sharing_space(fixed)
-    gt = ground_truth(space, corpus, config, gt_seeds, progress=progress)
-    ws = ws_ranking(space, corpus, ws_config, ws_seeds, eval_epochs, sharing="node", progress=progress)
-    ws_none = (ws_ranking(space, corpus, ws_config, ws_seeds, eval_epochs, sharing="none", progress=progress)
-               if control else None)
-    table = sharing_table(gt.summary, ws, ws_none, fixed)
-    return table, sharing_summary(table)

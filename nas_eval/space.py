@@ -1,4 +1,4 @@
-"""Recurrent-cell search space and architecture encodings (DESIGN section 2).
+"""Recurrent-cell search space and architecture encodings (docs/design.md §2).
 
 A cell has ``n`` intermediate nodes. Node 0 is the cell input ``s0``; node ``i`` (1..n) picks
 one predecessor ``p_i`` in ``0..i-1`` and one activation from :data:`OPS`.
@@ -15,6 +15,7 @@ import itertools
 import math
 import operator
 import re
+import warnings
 
 import numpy as np
 
@@ -227,7 +228,7 @@ class Arch:
 
 
 class SearchSpace:
-    """All cells with ``nodes`` nodes and activations from ``ops``, optionally with some nodes fixed.
+    """All cells with ``n_nodes`` nodes and activations from ``ops``, optionally with some nodes fixed.
 
     Architectures have integer ids compatible with the authors' framework: a mixed-radix number,
     node 1 most significant, whose digit for node ``i`` is ``len(ops)*p_i + op_i`` (radix
@@ -243,10 +244,15 @@ class SearchSpace:
     (12, Arch('0:tanh 1:relu 0:tanh'))
     """
 
-    def __init__(self, nodes, ops=OPS, fixed=None):
-        nodes = _as_int(nodes, "nodes")
+    def __init__(self, n_nodes=None, ops=OPS, fixed=None, *, nodes=None):
+        if nodes is not None:  # the 0.1 keyword
+            warnings.warn("SearchSpace(nodes=) is deprecated; use n_nodes=", DeprecationWarning, stacklevel=2)
+            n_nodes = nodes if n_nodes is None else n_nodes
+        if n_nodes is None:
+            raise ValueError("SearchSpace needs n_nodes, the number of intermediate nodes")
+        nodes = _as_int(n_nodes, "n_nodes")
         if nodes < 1:
-            raise ValueError(f"nodes must be >= 1, got {nodes}")
+            raise ValueError(f"n_nodes must be >= 1, got {nodes}")
         self._nodes = nodes
         self._ops = _check_ops(ops)
         self._fixed = {}
@@ -268,7 +274,12 @@ class SearchSpace:
         self._size = math.prod(len(c) for c in self._choices)
 
     @property
+    def n_nodes(self):
+        return self._nodes
+
+    @property
     def nodes(self):
+        warnings.warn("SearchSpace.nodes is deprecated; use n_nodes", DeprecationWarning, stacklevel=2)
         return self._nodes
 
     @property
@@ -294,7 +305,7 @@ class SearchSpace:
         return self._size
 
     def __repr__(self):
-        args = [f"nodes={self._nodes}"]
+        args = [f"n_nodes={self._nodes}"]
         if self._ops != OPS:
             args.append(f"ops={self._ops!r}")
         if self._fixed:
@@ -314,20 +325,22 @@ class SearchSpace:
 
     def to_dict(self):
         """JSON-friendly form; fixed-node keys become strings as JSON requires."""
-        return {"nodes": self._nodes, "ops": list(self._ops),
+        return {"n_nodes": self._nodes, "ops": list(self._ops),
                 "fixed": {str(i): [op, p] for i, (op, p) in self._fixed.items()}}
 
     @classmethod
     def from_dict(cls, d):
-        if not isinstance(d, dict) or not {"nodes", "ops"} <= set(d) <= {"nodes", "ops", "fixed"}:
-            raise ValueError(f"expected a dict with keys 'nodes', 'ops' and optionally 'fixed', got {d!r}")
+        if isinstance(d, dict) and "nodes" in d and "n_nodes" not in d:  # written by 0.1
+            d = {("n_nodes" if k == "nodes" else k): v for k, v in d.items()}
+        if not isinstance(d, dict) or not {"n_nodes", "ops"} <= set(d) <= {"n_nodes", "ops", "fixed"}:
+            raise ValueError(f"expected a dict with keys 'n_nodes', 'ops' and optionally 'fixed', got {d!r}")
         fixed = {}
         for node, value in d.get("fixed", {}).items():
             try:
                 fixed[int(node)] = value
             except ValueError:
                 raise ValueError(f"fixed node {node!r} is not an integer") from None
-        return cls(d["nodes"], d["ops"], fixed)
+        return cls(d["n_nodes"], d["ops"], fixed)
 
     def _arch_from_digits(self, digits):
         k = len(self._ops)
@@ -404,10 +417,11 @@ class SearchSpace:
     def sample_ids(self, seed, size=None):
         """Uniform random ids: one int, or a list of ``size`` ints.
 
-        ``seed`` is an int or a ``np.random.Generator``. Drawing each free node's digit uniformly
-        is drawing its predecessor and op independently uniformly, and uniform over ids.
+        ``seed`` is an int, a ``np.random.Generator`` or a :class:`nas_eval.rng.Draws` (the
+        package's own draws). Drawing each free node's digit uniformly is drawing its
+        predecessor and op independently uniformly, and uniform over ids.
         """
-        rng = np.random.default_rng(seed)
+        rng = seed if hasattr(seed, "integers") else np.random.default_rng(seed)
         n = 1 if size is None else _as_int(size, "size")
         if n < 0:
             raise ValueError(f"size must be >= 0, got {n}")

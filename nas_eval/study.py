@@ -1,9 +1,9 @@
 """A Study: the evaluation protocol over a resumable job store.
 
 >>> import nas_eval, tempfile
->>> from nas_eval.protocol import study_preset
+>>> from nas_eval.spec import study_preset
 >>> study = nas_eval.Study(tempfile.mkdtemp())            # doctest: +SKIP
->>> study.run(study_preset("tiny"), executor="serial")    # doctest: +SKIP
+>>> study.run(study_preset("smoke"), executor="serial")   # doctest: +SKIP
 >>> study.retrains().head()                               # doctest: +SKIP
 
 Opening an existing store resumes it: finished jobs are never rerun, jobs a dead process
@@ -11,10 +11,13 @@ left running rerun. The store holds only JSON (SQLite, WAL).
 """
 import pandas as pd
 
+from . import jobkinds  # noqa: F401  (registers the job kinds the plan uses)
 from .executors import make_executor, run_pending, shutdown
-from .protocol import StudySpec, plan_first_phase, plan_retrains
-from .space import Arch, SearchSpace
+from .plan import plan_first_phase, plan_retrains
+from .space import Arch
+from .spec import StudySpec
 from .store import Storage
+from .summaries import GroundTruth
 
 SPEC_KEY = "spec"
 
@@ -133,21 +136,43 @@ class Study:
         return pd.DataFrame(rows)
 
     def ground_truth(self):
-        """Standalone runs of every architecture: arch_id, arch, seed, valid/test ppl, ..."""
-        _, plan = self._plan()
-        return self._train_rows(plan["ground_truth"])
+        """The ground truth as a :class:`GroundTruth`: ``runs`` (arch_id, arch, seed,
+        valid/test ppl, ...) and ``summary`` (per architecture), as ``nas_eval.ground_truth``
+        returns it."""
+        spec, plan = self._plan()
+        return GroundTruth(self._train_rows(plan["ground_truth"]), spec.train, spec.corpus)
 
-    def searches(self):
-        """One row per (policy, seed): the pick and the search's wall time."""
+    def _search_records(self):
         _, plan = self._plan()
-        rows = []
         for (policy, seed), job in plan["search"]:
             rec = self._done(job)
             if rec is not None:
-                r = rec["result"]
-                rows.append({"policy": policy, "seed": seed, "arch_id": r["arch_id"], "arch": r["arch"],
-                             "wall_time": rec["wall_time"]})
+                yield policy, seed, rec
+
+    def searches(self):
+        """One row per (policy, seed): the pick, the search's budget (super-net steps,
+        training tokens, validation tokens scored, policy-specific costs), its ``info`` and
+        its wall time."""
+        rows = []
+        for policy, seed, rec in self._search_records():
+            r = rec["result"]
+            budget = {k: v for k, v in r.get("budget", {}).items() if k != "wall_time"}
+            rows.append({"policy": policy, "seed": seed, "arch_id": r["arch_id"], "arch": r["arch"],
+                         **budget, "info": r.get("info", {}), "wall_time": rec["wall_time"]})
         return pd.DataFrame(rows)
+
+    def traces(self):
+        """Every search's trace (one row per epoch or round), with policy and seed columns."""
+        frames = [pd.DataFrame(rec["result"]["trace"]).assign(policy=policy, seed=seed)
+                  for policy, seed, rec in self._search_records() if rec["result"].get("trace")]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def beliefs(self):
+        """Every search's beliefs (policy, seed, epoch, arch_id, belief): the policy's own
+        preference for every architecture over its search, higher = preferred."""
+        frames = [pd.DataFrame(rec["result"]["beliefs"]).assign(policy=policy, seed=seed)
+                  for policy, seed, rec in self._search_records() if rec["result"].get("beliefs")]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def retrains(self):
         """Final training of each policy's pick and of the random architecture of each seed,
@@ -174,8 +199,9 @@ class Study:
         return pd.DataFrame(rows)
 
     def sharing_ground_truth(self):
-        _, plan = self._plan()
-        return self._train_rows(plan["sharing_gt"])
+        """The amount-of-sharing subspace's ground truth (a :class:`GroundTruth`)."""
+        spec, plan = self._plan()
+        return GroundTruth(self._train_rows(plan["sharing_gt"]), spec.train, spec.corpus)
 
     def sharing_ws(self):
         return self.ws("sharing_ws")

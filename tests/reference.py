@@ -1,4 +1,4 @@
-"""A float64 NumPy reference of the cell language model (DESIGN §3, §4), written for
+"""A float64 NumPy reference of the cell language model (docs/design.md §3, §4), written for
 clarity, not speed: the tests compare the C core against it."""
 import numpy as np
 

@@ -9,10 +9,10 @@ test modules is registered twice by pytest).
 import pytest
 
 import nas_eval
-from nas_eval.protocol import study_preset
+from nas_eval.spec import study_preset
 
 CORPUS = "synthetic:vocab_size=40,train_tokens=3000,valid_tokens=600,test_tokens=600"
-SMALL = {"train_tokens": None, "valid_tokens": None, "test_tokens": None, "hidden": 8, "epochs": 2}
+SMALL = {"train_tokens": None, "valid_tokens": None, "test_tokens": None, "hidden_size": 8, "epochs": 2}
 
 _BUILT = {}
 
@@ -20,7 +20,7 @@ _BUILT = {}
 def tiny_spec(**overrides):
     """The tiny study preset on the synthetic corpus, d = 8, 2 epochs (``overrides`` as in
     ``study_preset``)."""
-    return study_preset("tiny", corpus=CORPUS, train=dict(SMALL), search=dict(SMALL), **overrides)
+    return study_preset("smoke", corpus=CORPUS, train=dict(SMALL), search=dict(SMALL), **overrides)
 
 
 def run_study(path, spec):

@@ -74,12 +74,11 @@ def test_gradients_with_dropout(arch):
     params64 = _as64(_perturb(model, 6))
     inputs, targets, hidden = _segment(7)
     # a training step that computes gradients with this step's masks but does not update
-    loss_sum, reg, _, n, h = model._core.step(model._table, inputs, targets, hidden, tar=0.2, ar=0.1,
-                                             train=True, backward=True, update=False)
-    masks = {k: v.astype(np.float64) for k, v in model._core.last_masks().items() if v is not None}
+    loss_sum, reg, _, n, h = model.forward_backward(inputs, targets, hidden, train=True, tar=0.2, ar=0.1)
+    masks = {k: v.astype(np.float64) for k, v in model.dropout_masks().items() if v is not None}
     assert set(masks) == {"x", "h", "out", "emb"}
     assert all((m == 0).any() for m in masks.values()), "every mask should drop something"
-    grads = model._named(model._core.arena("grads"), model._slots)
+    grads = model.gradients()
 
     def fn(p):
         return reference.forward(p, a.preds, a.ops, inputs, targets, hidden, masks, tar=0.2, ar=0.1)[0]
@@ -110,7 +109,7 @@ def test_evaluate_matches_reference(arch):
     tokens = np.random.default_rng(15).integers(0, V, 407)
     for batch_size, bptt in [(10, 35), (3, 7), (4, 100)]:
         expected = reference.evaluate(params64, a.preds, a.ops, tokens, batch_size, bptt)
-        assert model.evaluate(tokens, batch_size, bptt) == pytest.approx(expected, rel=1e-5)
+        assert model.loss(tokens, batch_size, bptt) == pytest.approx(expected, rel=1e-5)
 
 
 def test_sgd_step_matches_reference_update():
@@ -119,12 +118,12 @@ def test_sgd_step_matches_reference_update():
     model = nas_eval.CellLM(a, V, D, seed=16)
     before = model.parameters()
     tokens = np.random.default_rng(17).integers(0, V, 200)
-    data = nas_eval.model.batchify(tokens, 4)
+    data = nas_eval.engine.batchify(tokens, 4)
     _, grads, _ = model.loss_and_grad(data[:10], data[1:11])
     norm = np.sqrt(sum(float((g.astype(np.float64) ** 2).sum()) for g in grads.values()))
     lr, clip, wd = 2.0, 0.05, 1e-3
     assert norm > clip  # the clip is active in this check
-    model.fit_steps(tokens, 1, batch_size=4, bptt=10, lr=lr, clip=clip, wd=wd)
+    model.fit_steps(tokens, 1, batch_size=4, bptt=10, lr=lr, clip=clip, weight_decay=wd)
     scale = clip / (norm + 1e-6)
     after = model.parameters()
     for name in before:
@@ -148,10 +147,9 @@ def test_wide_cells_split_by_columns_match_the_reference(threads):
         params64 = _as64(params)
         inputs, targets, _ = _segment(23)
         hidden = rng.uniform(-0.5, 0.5, (B, d)).astype(np.float32)
-        loss_sum, reg, _, n, h = model._core.step(model._table, inputs, targets, hidden, tar=0.1,
-                                                 train=True, backward=True, update=False)
-        masks = {k: v.astype(np.float64) for k, v in model._core.last_masks().items() if v is not None}
-        grads = model._named(model._core.arena("grads"), model._slots)
+        loss_sum, reg, _, n, h = model.forward_backward(inputs, targets, hidden, train=True, tar=0.1)
+        masks = {k: v.astype(np.float64) for k, v in model.dropout_masks().items() if v is not None}
+        grads = model.gradients()
     finally:
         nas_eval.set_num_threads(before)
 

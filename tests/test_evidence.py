@@ -270,7 +270,7 @@ def test_study_evidence_on_a_real_tiny_study(tiny_study):
 
 
 def test_standard_preset_has_seeds_enough_for_its_paired_tests():
-    from nas_eval.protocol import StudySpec, study_preset
+    from nas_eval.spec import StudySpec, study_preset
 
     spec = study_preset("standard")
     assert StudySpec.from_dict(spec.to_dict()) == spec

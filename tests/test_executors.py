@@ -174,6 +174,5 @@ def test_unknown_kind_and_missing_job_module_are_clear(monkeypatch):
     from nas_eval import jobs
     with pytest.raises(KeyError, match="unknown job kind 'nope'"):
         jobs.run_job("nope", {})
-    monkeypatch.setattr(jobs, "_JOB_MODULES", ["nas_eval.not_written_yet"])
     with pytest.raises(ImportError, match="cannot import job module 'nas_eval.not_written_yet'"):
-        jobs.run_job("nope", {})
+        jobs.run_job("nope", {}, module="nas_eval.not_written_yet")

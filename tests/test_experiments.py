@@ -5,7 +5,8 @@ import pytest
 
 import nas_eval
 from nas_eval import TrainConfig, plots
-from nas_eval.sharing import amount_of_sharing, shared_matrices, sharing_space, sharing_table
+from nas_eval.engine import amount_of_sharing
+from nas_eval.sharing import shared_matrices, sharing_space, sharing_table
 from nas_eval.space import Arch
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -19,7 +20,7 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def config():
-    return TrainConfig(name="test", hidden=8, batch_size=8, eval_batch_size=5, test_batch_size=5, bptt=10,
+    return TrainConfig(name="test", hidden_size=8, batch_size=8, eval_batch_size=5, test_batch_size=5, bptt=10,
                        bptt_mode="fixed", epochs=2, dropout=0.0, dropouth=0.0, dropoutx=0.0, dropouti=0.0,
                        dropoute=0.0, asgd=False)
 

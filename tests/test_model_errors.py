@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import nas_eval
-from nas_eval._native import core
+from nas_eval.engine.model import arch_table
+from nas_eval.engine.native import core
 
 V, D = 20, 4
 
@@ -14,7 +15,7 @@ def model():
 
 
 def test_constructor_errors():
-    with pytest.raises(ValueError, match="hidden must be a positive integer"):
+    with pytest.raises(ValueError, match="hidden_size must be a positive integer"):
         nas_eval.CellLM("0:tanh", V, 0)
     with pytest.raises(ValueError, match="vocab_size must be a positive integer"):
         nas_eval.CellLM("0:tanh", -3, D)
@@ -52,19 +53,19 @@ def test_token_and_shape_errors(model):
     with pytest.raises(ValueError, match="token id 20 outside the vocabulary"):
         model.loss_and_grad(x + 20, x)
     with pytest.raises(ValueError, match="token id -1"):
-        model.evaluate(np.full(100, -1))
+        model.loss(np.full(100, -1))
     with pytest.raises(ValueError, match="must be \\(T, B\\) arrays of one shape"):
         model.loss_and_grad(x, x[:3])
     with pytest.raises(ValueError, match="hidden must have shape \\(2, 4\\)"):
         model.loss_and_grad(x, x, hidden=np.zeros((3, 4), np.float32))
     with pytest.raises(ValueError, match="too short for batch_size"):
-        model.evaluate(np.arange(15) % V, batch_size=10)
+        model.loss(np.arange(15) % V, batch_size=10)
     with pytest.raises(ValueError, match="must be 1-D"):
-        model.evaluate(np.zeros((10, 10), np.int64))
+        model.loss(np.zeros((10, 10), np.int64))
     with pytest.raises(ValueError, match="integers"):
-        model.evaluate(np.zeros(100, np.float32))
+        model.loss(np.zeros(100, np.float32))
     with pytest.raises(ValueError, match="bptt must be a positive integer"):
-        model.evaluate(np.arange(100) % V, bptt=0)
+        model.loss(np.arange(100) % V, bptt=0)
     with pytest.raises(ValueError, match="batch_size must be a positive integer"):
         model.fit_steps(np.arange(100) % V, 1, batch_size=0)
     with pytest.raises(ValueError, match="lr must be a finite"):
@@ -73,24 +74,26 @@ def test_token_and_shape_errors(model):
         model.fit_steps(np.arange(1000) % V, -1, batch_size=2)
 
 
-def test_core_rejects_malformed_architecture_tables(model):
+def test_core_rejects_malformed_architecture_tables():
     x = np.zeros((3, 2), np.int32)
+    lm = core.Model(V, D, 2, 2, 0)  # the C core directly, as the engine drives it
+    table = arch_table(nas_eval.Arch.parse("0:tanh 1:relu"), [0, 1])
     with pytest.raises(ValueError, match="shape \\(4, n\\)"):
-        model._core.step(np.zeros((3, 2), np.int32), x, x)
-    bad = model._table.copy()
+        lm.step(np.zeros((3, 2), np.int32), x, x)
+    bad = table.copy()
     bad[0, 1] = 5  # node 2 reading node 5
     with pytest.raises(ValueError, match="predecessor is not an earlier node"):
-        model._core.step(bad, x, x)
-    bad = model._table.copy()
+        lm.step(bad, x, x)
+    bad = table.copy()
     bad[1, 0] = 9
     with pytest.raises(ValueError, match="operation index"):
-        model._core.step(bad, x, x)
-    bad = model._table.copy()
+        lm.step(bad, x, x)
+    bad = table.copy()
     bad[3, :] = 0
     with pytest.raises(ValueError, match="no node feeds the output"):
-        model._core.step(bad, x, x)
+        lm.step(bad, x, x)
     with pytest.raises(ValueError, match="input-node matrix"):
-        model._core.step(model._table, x, x, w0=3)
+        lm.step(table, x, x, w0=3)
     with pytest.raises(ValueError, match="dropout h must be in"):
         core.Model(V, D, 2, 2, 0, dropout_h=1.5)
 

@@ -1,5 +1,4 @@
 """notebooks/analysis.ipynb runs end to end (nbclient) against the tiny study."""
-import os
 from pathlib import Path
 
 import pytest
@@ -25,10 +24,11 @@ def test_analysis_notebook_runs(tiny_study_path, tmp_path, monkeypatch):
     errors = [o for o in outputs if o.output_type == "error"]
     assert not errors, errors
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 5  # the report's five figures, inline
+    from nas_eval import report
+
+    assert len(images) == len(report.FIGURES)  # the report's figures, inline
     tables = [o for o in outputs if "text/html" in o.get("data", {})]
     assert len(tables) >= 6
     text = "".join(o.get("text", "") for o in outputs)
     assert "policy means match the DataFrame" in text and "skipped" not in text
     assert not list(Path(tmp_path).iterdir())  # it reads the store, writes nothing
-    assert os.environ["NAS_EVAL_STUDY"] == str(tiny_study_path)

@@ -10,7 +10,7 @@ from scipy import stats
 
 import nas_eval
 from nas_eval import metrics, report
-from nas_eval.experiments import summarize_ground_truth
+from nas_eval.summaries import summarize_ground_truth
 from study_fixture import CORPUS, run_study, tiny_spec, tiny_study, tiny_study_path  # noqa: F401
 
 SEEDS = [0, 1, 2]
@@ -43,10 +43,10 @@ def test_results_keys_and_shapes(written):
                 "data", "train_config", "search_config", "train_seed", "paired", "picks", "exhaustive_best",
                 "noise_ceiling", "table", "nas_eval", "files"):
         assert key in results, key
-    assert results["preset"] == "tiny" and results["space"] == 2 and results["seeds"] == SEEDS
+    assert results["preset"] == "smoke" and results["space"] == 2 and results["seeds"] == SEEDS
     assert results["data"]["corpus"] == CORPUS
     assert results["train_config"]["describe"].startswith("preset=study-tiny")
-    assert results["train_config"]["hidden"] == 8
+    assert results["train_config"]["hidden_size"] == 8
     assert set(results["policies"]) == {"ws-random"}  # random is the baseline, kept apart
     for per in list(results["policies"].values()) + [results["random"]]:
         for k in ("valid_ppl", "test_ppl", "arch_id", "curve"):
@@ -96,7 +96,7 @@ def test_numbers_match_the_studys_dataframes(written, tiny_study):
     space = nas_eval.SearchSpace(2)
     assert results["random"]["arch_id"] == [space.index(nas_eval.policies.random_arch(space, s)) for s in SEEDS]
 
-    summary = summarize_ground_truth(tiny_study.ground_truth())
+    summary = tiny_study.ground_truth().summary
     gt = summary.set_index("arch_id")
     for k, v in results["ground_truth"].items():
         assert v["valid_ppl_mean"] == pytest.approx(gt.loc[int(k), "valid_ppl_mean"])
@@ -141,7 +141,7 @@ def test_report_md_states_preset_seeds_and_data(written):
     out, results = written
     text = (out / "report.md").read_text()
     head = text[:1500]
-    for needle in ("tiny", "[0, 1, 2]", CORPUS, "preset=study-tiny d=8", "preset=study-tiny-search",
+    for needle in ("smoke", "[0, 1, 2]", CORPUS, "preset=study-tiny d=8", "preset=study-tiny-search",
                    f"nas_eval {nas_eval.__version__}"):
         assert needle in head, needle
     lines = text.splitlines()
@@ -151,7 +151,7 @@ def test_report_md_states_preset_seeds_and_data(written):
         caption = " ".join(lines[max(0, i - 4):i])
         if "the paper (" in caption:  # the paper's own numbers, with the paper's setting
             continue
-        assert "preset=tiny" in caption and CORPUS in caption and "seeds=[" in caption, lines[i]
+        assert "preset=smoke" in caption and CORPUS in caption and "seeds=[" in caption, lines[i]
     for section in ("Tables 2/3", "Paired statistics", "ground-truth ranking", "Noise ceiling",
                     "Kendall", "Amount of sharing"):
         assert section in text
@@ -308,7 +308,9 @@ def test_figures_in_memory_and_command_line(tiny_study, tiny_study_path, tmp_pat
     assert set(figs) == set(report.FIGURES)
     for fig in figs.values():
         texts = " ".join(t.get_text() for t in fig.texts)
-        assert "preset=tiny" in texts and CORPUS[:20] in texts.replace("\n", "")
+        assert "preset=smoke" in texts and CORPUS[:20] in texts.replace("\n", "")
         plt.close(fig)
-    assert report.main([str(tiny_study_path), "--out", str(tmp_path), "--n-boot", "50", "--n-perm", "50"]) == 0
+    from nas_eval import cli
+
+    assert cli.main(["report", str(tiny_study_path), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").exists() and (tmp_path / "results.json").exists()

@@ -216,10 +216,10 @@ def test_arch_from_dict_validation(d):
 
 
 @pytest.mark.parametrize("nodes, ops, match", [
-    (0, OPS, "nodes must be >= 1, got 0"),
-    (-2, OPS, "nodes must be >= 1"),
-    (2.0, OPS, "nodes must be an integer"),
-    (True, OPS, "nodes must be an integer"),
+    (0, OPS, "n_nodes must be >= 1, got 0"),
+    (-2, OPS, "n_nodes must be >= 1"),
+    (2.0, OPS, "n_nodes must be an integer"),
+    (True, OPS, "n_nodes must be an integer"),
     (2, (), "at least one op"),
     (2, ("tanh", "gelu"), "unknown op 'gelu'"),
     (2, ("tanh", "tanh"), "duplicates"),
@@ -373,15 +373,15 @@ def test_space_equality_repr_and_dict():
     assert hash(SearchSpace(3)) == hash(SearchSpace(3))
     assert SearchSpace(3) != SearchSpace(2)
     assert SearchSpace(3) != SearchSpace(3, ("relu", "tanh"))
-    assert repr(SearchSpace(3)) == "SearchSpace(nodes=3)"
-    assert repr(SearchSpace(2, ("relu",))) == "SearchSpace(nodes=2, ops=('relu',))"
+    assert repr(SearchSpace(3)) == "SearchSpace(n_nodes=3)"
+    assert repr(SearchSpace(2, ("relu",))) == "SearchSpace(n_nodes=2, ops=('relu',))"
     sub = SearchSpace(3, ("relu", "tanh")).fix({2: ("tanh", 1)})
-    assert repr(sub) == "SearchSpace(nodes=3, ops=('relu', 'tanh'), fixed={2: ('tanh', 1)})"
+    assert repr(sub) == "SearchSpace(n_nodes=3, ops=('relu', 'tanh'), fixed={2: ('tanh', 1)})"
     for space in (SearchSpace(8), sub):
         d = json.loads(json.dumps(space.to_dict()))
         assert SearchSpace.from_dict(d) == space
-    with pytest.raises(ValueError, match="keys 'nodes', 'ops'"):
-        SearchSpace.from_dict({"nodes": 3})
+    with pytest.raises(ValueError, match="keys 'n_nodes', 'ops'"):
+        SearchSpace.from_dict({"n_nodes": 3})
     with pytest.raises(ValueError, match="fixed node 'a' is not an integer"):
         SearchSpace.from_dict({"nodes": 3, "ops": ["tanh"], "fixed": {"a": ["tanh", 0]}})
 

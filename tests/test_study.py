@@ -9,12 +9,13 @@ import time
 import pytest
 
 import nas_eval
-from nas_eval.protocol import StudySpec, plan_first_phase, study_preset
+from nas_eval.plan import plan_first_phase
+from nas_eval.spec import StudySpec, study_preset
 
 CORPUS = "synthetic:vocab_size=40,train_tokens=6000,valid_tokens=1500,test_tokens=1500,seed=3"
 
 MICRO_TOML = f"""
-preset = "tiny"
+preset = "smoke"
 corpus = "{CORPUS}"
 seeds = [0, 1]
 gt_seeds = [0]
@@ -31,9 +32,9 @@ hidden = 8
 
 
 def micro(epochs=2):
-    return study_preset("tiny", corpus=CORPUS, seeds=[0, 1], gt_seeds=[0], ws_seeds=[0], ws_eval_epochs=[1, 2],
-                        sharing_gt_seeds=[0], sharing_ws_seeds=[0], train={"hidden": 8, "epochs": epochs},
-                        search={"hidden": 8})
+    return study_preset("smoke", corpus=CORPUS, seeds=[0, 1], gt_seeds=[0], ws_seeds=[0], ws_eval_epochs=[1, 2],
+                        sharing_gt_seeds=[0], sharing_ws_seeds=[0], train={"hidden_size": 8, "epochs": epochs},
+                        search={"hidden_size": 8})
 
 
 def numbers(study):
@@ -67,7 +68,7 @@ def test_serial_study_results(serial_study):
     assert sorted(set(r["policy"])) == ["random", "ws-random"]
     assert len(r) == 4 and r["train_seed"].eq(0).all()
     gt = serial_study.ground_truth()
-    assert len(gt) == 32 and gt["valid_ppl"].lt(40).all()
+    assert len(gt) == 32 and len(gt.runs) == 32 and gt.runs["valid_ppl"].lt(40).all()
     ws = serial_study.ws()
     assert set(ws["epoch"]) == {1, 2} and len(ws) == 64
     # the pick of ws-random is the WS top-1 of its own search trace
@@ -129,8 +130,8 @@ def test_dask_local_cluster_gives_the_serial_numbers(tmp_path, serial_study):
         study = nas_eval.Study(str(tmp_path / "dask"))
         study.run(micro(), executor=client.get_executor(pure=False), progress=False)
     assert numbers(study) == numbers(serial_study)
-    gt = study.ground_truth().sort_values(["arch_id", "seed"])["valid_ppl"].tolist()
-    assert gt == serial_study.ground_truth().sort_values(["arch_id", "seed"])["valid_ppl"].tolist()
+    gt = study.ground_truth().runs.sort_values(["arch_id", "seed"])["valid_ppl"].tolist()
+    assert gt == serial_study.ground_truth().runs.sort_values(["arch_id", "seed"])["valid_ppl"].tolist()
 
 
 def test_cli_rejects_bad_input_before_any_job(tmp_path):
@@ -140,11 +141,11 @@ def test_cli_rejects_bad_input_before_any_job(tmp_path):
 
     r = run("reproduce", "--preset", "gigantic", "--out", str(tmp_path / "a"))
     assert r.returncode == 2 and "unknown study preset" in r.stderr
-    r = run("run", "--preset", "tiny", "--policies", "random,evolution", "--out", str(tmp_path / "b"))
+    r = run("run", "--preset", "smoke", "--policies", "random,evolution", "--out", str(tmp_path / "b"))
     assert r.returncode == 2 and "unknown policy 'evolution'" in r.stderr
-    r = run("run", "--preset", "tiny", "--out", str(tmp_path / "c"), "--data", str(tmp_path / "nowhere"))
+    r = run("run", "--preset", "smoke", "--out", str(tmp_path / "c"), "--data", str(tmp_path / "nowhere"))
     assert r.returncode == 2 and "no such directory" in r.stderr
-    r = run("run", "--preset", "tiny", "--corpus", str(tmp_path), "--out", str(tmp_path / "d"))
+    r = run("run", "--preset", "smoke", "--corpus", str(tmp_path), "--out", str(tmp_path / "d"))
     assert r.returncode != 0 and "train.txt" in r.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text('preset = "tiny"\nseedz = [1]\n')
@@ -159,11 +160,11 @@ def test_spec_round_trip_and_validation():
     spec = study_preset("quick")
     assert StudySpec.from_dict(spec.to_dict()) == spec
     with pytest.raises(ValueError, match="unknown policy"):
-        study_preset("tiny", policies=["random", "nope"])
+        study_preset("smoke", policies=["random", "nope"])
     with pytest.raises(ValueError, match="ws_eval_epochs"):
-        study_preset("tiny", ws_eval_epochs=[99])
+        study_preset("smoke", ws_eval_epochs=[99])
     with pytest.raises(ValueError, match="duplicates"):
-        study_preset("tiny", seeds=[1, 1])
+        study_preset("smoke", seeds=[1, 1])
 
 
 def test_cli_runs_a_study_on_a_dask_cluster(tmp_path, serial_study):

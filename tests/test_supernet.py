@@ -20,13 +20,13 @@ def test_none_sharing_single_arch_matches_celllm(tokens):
     net = nas_eval.SuperNet(space, V, D, sharing="none", archs=[arch], seed=3, dropout=0.2, dropouth=0.1)
     model = nas_eval.CellLM(arch, V, D, seed=3, dropout=0.2, dropouth=0.1)
     model.load_parameters(net.extract(arch).parameters())
-    a = net.fit_steps(tokens.train, 6, batch_size=4, bptt=9, lr=2.0, clip=0.5, wd=1e-4, tar=1e-3)
-    b = model.fit_steps(tokens.train, 6, batch_size=4, bptt=9, lr=2.0, clip=0.5, wd=1e-4, tar=1e-3)
+    a = net.fit_steps(tokens.train, 6, batch_size=4, bptt=9, lr=2.0, clip=0.5, weight_decay=1e-4, tar=1e-3)
+    b = model.fit_steps(tokens.train, 6, batch_size=4, bptt=9, lr=2.0, clip=0.5, weight_decay=1e-4, tar=1e-3)
     assert a == b  # same masks (same seed and step counter), same arithmetic: bitwise
     for name, value in model.parameters().items():
         np.testing.assert_array_equal(net.extract(arch).parameters()[name], value)
-    ws = net.evaluate([arch], tokens.valid)[0]
-    assert ws == pytest.approx(np.exp(model.evaluate(tokens.valid)), rel=1e-12)
+    ws = net.perplexity([arch], tokens.valid)[0]
+    assert ws == pytest.approx(np.exp(model.loss(tokens.valid)), rel=1e-12)
 
 
 @pytest.mark.parametrize("sharing", ["node", "edge", "edge_op"])
@@ -35,8 +35,8 @@ def test_extract_evaluates_like_the_supernet(tokens, sharing):
     net = nas_eval.SuperNet(space, V, D, sharing=sharing, seed=4)
     net.fit_steps(tokens.train, 10, batch_size=4, bptt=8, lr=1.0)
     archs = space.sample(5, size=4)
-    ws = net.evaluate(archs, tokens.valid)
-    standalone = [np.exp(net.extract(a).evaluate(tokens.valid)) for a in archs]
+    ws = net.perplexity(archs, tokens.valid)
+    standalone = [np.exp(net.extract(a).loss(tokens.valid)) for a in archs]
     np.testing.assert_allclose(ws, standalone, rtol=1e-12)
 
 
@@ -62,7 +62,7 @@ def test_a_step_only_moves_the_matrices_of_its_architecture(tokens):
     net = nas_eval.SuperNet(space, V, D, sharing="edge_op", seed=6)
     before = net.parameters()
     arch = Arch.parse("0:tanh 0:relu 2:identity")
-    net.fit_steps(tokens.train, 1, sampler=lambda step, rng: arch, batch_size=4, bptt=8)
+    net.fit_steps(tokens.train, 1, sampler=lambda step: arch, batch_size=4, bptt=8)
     after = net.parameters()
     used = {net._mat_name(k) for k in net.matrices(arch)}
     for name in before:
@@ -87,7 +87,7 @@ def test_bad_inputs():
         nas_eval.SuperNet(space, V, D, sharing="none")
     net = nas_eval.SuperNet(space, V, D, sharing="none", archs=[space[0], space[1]])
     with pytest.raises(ValueError, match="not in this super-net's set"):
-        net.evaluate([space[2]], np.arange(100) % V)
+        net.perplexity([space[2]], np.arange(100) % V)
     with pytest.raises(ValueError, match="not in"):
         nas_eval.SuperNet(space, V, D).matrices(Arch.parse("0:tanh 1:tanh 2:tanh"))
     with pytest.raises(ValueError, match="space must be"):

@@ -1,25 +1,19 @@
-"""The evaluation protocol of the paper's Figure 1c as a plan of content-addressed jobs.
+"""What a study runs: :class:`StudySpec` (space, corpus, recipes, policies, seeds), the study
+presets, and TOML study files (docs/design.md §7).
 
-For each policy and search seed s: search with seed s -> a_s; draw the uniform random
-architecture of seed s -> r_s; retrain both from scratch with the same recipe and the same
-fixed training seed. Beside it, where asked: the ground truth (every architecture of the
-space, K seeds), the weight-sharing ranking (WS seeds), and the amount-of-sharing
-experiment (3-node subspace, node-level sharing and the no-sharing control).
-
-Job kinds (registered with nas_eval.jobs): ``train`` (one standalone training: ground truth
-and retraining share it, so a pick retrained with the training seed reuses a ground-truth
-run), ``search`` (one policy run) and ``ws`` (one super-net seed scoring a set of archs).
+A spec is pure configuration: building and validating one needs neither the C core nor
+data; ``nas_eval.plan`` turns it into jobs.
 """
 import dataclasses
-import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Dict, Tuple
 
-from . import datasets, policies
+from . import policies
 from .config import TrainConfig
-from .jobs import Job, register
-from .space import Arch, SearchSpace
+from .presets import Presets
 from .sharing import DEFAULT_FIXED, sharing_space
+from .space import SearchSpace
 
 try:  # Python 3.11+
     import tomllib
@@ -28,7 +22,7 @@ except ImportError:  # pragma: no cover
 
 
 def _tiny(name, **kw):
-    base = dict(name=name, hidden=16, batch_size=16, epochs=2, bptt=20, train_tokens=6000,
+    base = dict(name=name, hidden_size=16, batch_size=16, epochs=2, bptt=20, train_tokens=6000,
                 valid_tokens=1500, test_tokens=1500)
     base.update(kw)
     return TrainConfig.preset("tiny", **base)
@@ -39,9 +33,9 @@ class StudySpec:
     """What a study runs. ``train`` is the recipe for ground truth and retraining,
     ``search`` the search-time recipe of weight-sharing policies and WS rankings."""
     name: str = "custom"
-    nodes: int = 2
+    n_nodes: int = 2
     corpus: str = "ptb"
-    train: TrainConfig = field(default_factory=lambda: TrainConfig.preset("quick"))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig.preset("laptop"))
     search: TrainConfig = field(default_factory=lambda: TrainConfig.preset("search"))
     policies: Tuple[str, ...] = ("random", "ws-random")
     seeds: Tuple[int, ...] = (0, 1, 2)
@@ -59,8 +53,14 @@ class StudySpec:
         self.validate()
 
     def validate(self):
-        if isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or not 1 <= self.nodes <= 32:
-            raise ValueError(f"nodes must be an integer in 1..32, got {self.nodes!r}")
+        if isinstance(self.n_nodes, bool) or not isinstance(self.n_nodes, int) or not 1 <= self.n_nodes <= 32:
+            raise ValueError(f"n_nodes must be an integer in 1..32, got {self.n_nodes!r}")
+        if not isinstance(self.sharing, bool):
+            raise ValueError(f"sharing must be true or false, got {self.sharing!r}")
+        if isinstance(self.train_seed, bool) or not isinstance(self.train_seed, int) or self.train_seed < 0:
+            raise ValueError(f"train_seed must be a non-negative integer, got {self.train_seed!r}")
+        if not isinstance(self.corpus, str) or not self.corpus:
+            raise ValueError(f"corpus must be a corpus name or directory, got {self.corpus!r}")
         for name in ("train", "search"):
             if not isinstance(getattr(self, name), TrainConfig):
                 raise ValueError(f"{name} must be a TrainConfig")
@@ -87,17 +87,21 @@ class StudySpec:
         unknown = set(self.policy_options) - set(self.policies)
         if unknown:
             raise ValueError(f"policy_options for policies not in the study: {sorted(unknown)}")
+        for policy, options in self.policy_options.items():
+            if not isinstance(options, dict):
+                raise ValueError(f"policy_options.{policy} must be a table of options, got {options!r}")
+            policies.check_options(policy, options)
 
     @property
     def space(self):
-        return SearchSpace(self.nodes)
+        return SearchSpace(self.n_nodes)
 
     @property
     def eval_epochs(self):
         return tuple(self.ws_eval_epochs) or (self.search.epochs,)
 
     def describe(self):
-        return (f"study preset={self.name}, {self.nodes}-node space, data={self.corpus}; "
+        return (f"study preset={self.name}, {self.n_nodes}-node space, data={self.corpus}; "
                 f"train: {self.train.describe()}; search: {self.search.describe()}")
 
     # --- (de)serialisation ---------------------------------------------------------------
@@ -112,20 +116,33 @@ class StudySpec:
     @classmethod
     def from_dict(cls, d):
         d = dict(d)
+        if "nodes" in d and "n_nodes" not in d:  # the 0.1 name
+            warnings.warn("study setting 'nodes' is deprecated; use 'n_nodes'", DeprecationWarning, stacklevel=2)
+            d["n_nodes"] = d.pop("nodes")
         known = {f.name for f in dataclasses.fields(cls)}
         bad = set(d) - known
         if bad:
             raise ValueError(f"unknown study setting(s) {sorted(bad)}; known: {sorted(known)}")
         for name in ("train", "search"):
             if name in d and not isinstance(d[name], TrainConfig):
+                if not isinstance(d[name], dict):
+                    raise ValueError(f"study setting {name!r} must be a table of TrainConfig fields, got {d[name]!r}")
                 value = dict(d[name])
                 preset = value.pop("preset", None)
                 d[name] = TrainConfig.preset(preset, **value) if preset else TrainConfig.from_dict(value)
         if "sharing_fixed" in d:
-            d["sharing_fixed"] = {int(k): (v[0], int(v[1])) for k, v in d["sharing_fixed"].items()}
+            try:
+                d["sharing_fixed"] = {int(k): (v[0], int(v[1])) for k, v in d["sharing_fixed"].items()}
+            except (AttributeError, TypeError, ValueError, IndexError):
+                raise ValueError("sharing_fixed must map node numbers to [op, predecessor] pairs, "
+                                 f"got {d['sharing_fixed']!r}") from None
         for k in ("policies", "seeds", "gt_seeds", "ws_seeds", "ws_eval_epochs", "sharing_gt_seeds", "sharing_ws_seeds"):
             if k in d:
+                if isinstance(d[k], (str, bytes, dict)) or not hasattr(d[k], "__iter__"):
+                    raise ValueError(f"study setting {k!r} must be a list, got {d[k]!r}")
                 d[k] = tuple(d[k])
+        if "policy_options" in d and not isinstance(d["policy_options"], dict):
+            raise ValueError(f"policy_options must be a table, got {d['policy_options']!r}")
         return cls(**d)
 
     @classmethod
@@ -144,16 +161,16 @@ class StudySpec:
         return dataclasses.replace(self, **changes)
 
 
-STUDY_PRESETS = {
+_STUDY_PRESETS = {
     # under 2 minutes here: d = 16, a 6k-token slice of PTB, 2 epochs everywhere
-    "tiny": lambda: StudySpec(name="tiny", train=_tiny("study-tiny"), search=_tiny("study-tiny-search"), seeds=(0, 1, 2),
+    "smoke": lambda: StudySpec(name="smoke", train=_tiny("study-tiny"), search=_tiny("study-tiny-search"), seeds=(0, 1, 2),
                               gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2)),
     # about 10 minutes here: d = 64 on a 50k-token slice of PTB, 3 epochs (WS: 4)
     "quick": lambda: StudySpec(
         name="quick",
-        train=_tiny("study-quick", hidden=64, batch_size=32, bptt=35, epochs=3, train_tokens=50000,
+        train=_tiny("study-quick", hidden_size=64, batch_size=32, bptt=35, epochs=3, train_tokens=50000,
                     valid_tokens=5000, test_tokens=5000),
-        search=_tiny("study-quick-search", hidden=64, batch_size=32, bptt=35, epochs=4, train_tokens=50000,
+        search=_tiny("study-quick-search", hidden_size=64, batch_size=32, bptt=35, epochs=4, train_tokens=50000,
                      valid_tokens=5000, test_tokens=5000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
         sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
@@ -161,9 +178,9 @@ STUDY_PRESETS = {
     # ground-truth seeds, three WS seeds
     "small": lambda: StudySpec(
         name="small",
-        train=_tiny("study-small", hidden=64, batch_size=32, bptt=35, epochs=4, train_tokens=200000,
+        train=_tiny("study-small", hidden_size=64, batch_size=32, bptt=35, epochs=4, train_tokens=200000,
                     valid_tokens=20000, test_tokens=20000),
-        search=_tiny("study-small-search", hidden=64, batch_size=32, bptt=35, epochs=6, train_tokens=200000,
+        search=_tiny("study-small-search", hidden_size=64, batch_size=32, bptt=35, epochs=6, train_tokens=200000,
                      valid_tokens=20000, test_tokens=20000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4, 6),
         sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
@@ -175,9 +192,9 @@ STUDY_PRESETS = {
     # from the CPU time of its runs measured by benchmarks/preset_study.py.
     "standard": lambda: StudySpec(
         name="standard",
-        train=_tiny("study-standard", hidden=32, batch_size=32, bptt=35, epochs=8, train_tokens=100000,
+        train=_tiny("study-standard", hidden_size=32, batch_size=32, bptt=35, epochs=8, train_tokens=100000,
                     valid_tokens=5000, test_tokens=5000),
-        search=_tiny("study-standard-search", hidden=32, batch_size=32, bptt=35, epochs=8,
+        search=_tiny("study-standard-search", hidden_size=32, batch_size=32, bptt=35, epochs=8,
                      train_tokens=100000, valid_tokens=5000, test_tokens=5000),
         seeds=(0, 1, 2, 3, 4, 5), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(4, 8),
         sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
@@ -190,11 +207,24 @@ STUDY_PRESETS = {
 }
 
 
+_DOCS = {
+    "smoke": ("a smoke test of the whole protocol: d=16 on a 6k-token slice, 2 epochs", "~40 s here"),
+    "quick": ("d=64 on a 50k-token slice, 3 epochs (WS: 4); mostly noise, see docs/presets.md", ""),
+    "small": ("d=64 on a 200k-token slice, 4 epochs (WS: 6), 2 ground-truth and 3 WS seeds", "~21 min here"),
+    "standard": ("the main job, sized by evidence (docs/presets.md): d=32 on a 100k-token slice, 8 epochs "
+                 "(WS too), 2 ground-truth, 3 WS and 6 search seeds", "~27 min on 2 idle Zen 4 cores, estimated"),
+    "paper": ("the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)", ""),
+}
+STUDY_PRESETS = Presets("study")
+for _name, _make in _STUDY_PRESETS.items():
+    STUDY_PRESETS.add(_name, _make, *_DOCS[_name])
+# "tiny" was a study of another scale than TrainConfig's "tiny": renamed in 0.2
+STUDY_PRESETS.alias("tiny", "smoke")
+
+
 def study_preset(name, **overrides):
     """A named study preset, optionally with settings replaced."""
-    if name not in STUDY_PRESETS:
-        raise ValueError(f"unknown study preset {name!r}; choose one of {sorted(STUDY_PRESETS)}")
-    spec = STUDY_PRESETS[name]()
+    spec = STUDY_PRESETS.get(name)
     if overrides:
         merged = spec.to_dict()
         for key, value in overrides.items():
@@ -208,87 +238,3 @@ def study_preset(name, **overrides):
                 merged[key] = value
         spec = StudySpec.from_dict(merged)
     return spec
-
-
-# --- job parameters (everything that changes an outcome; nothing machine-specific) -----------
-def train_job(spec, arch, seed, config=None, nodes=None):
-    space = SearchSpace(nodes or spec.nodes)
-    return Job("train", {"nodes": space.nodes, "arch": str(arch), "arch_id": space.index(arch),
-                         "corpus": spec.corpus, "config": (config or spec.train).to_dict(), "seed": int(seed)})
-
-
-def search_job(spec, policy, seed):
-    return Job("search", {"nodes": spec.nodes, "policy": policy, "corpus": spec.corpus,
-                          "config": spec.search.to_dict(), "seed": int(seed),
-                          "options": spec.policy_options.get(policy, {})})
-
-
-def ws_job(spec, archs, seed, sharing="node", nodes=None, epochs=None):
-    space = SearchSpace(nodes or spec.nodes)
-    return Job("ws", {"nodes": space.nodes, "archs": [str(a) for a in archs],
-                      "corpus": spec.corpus, "config": spec.search.to_dict(), "seed": int(seed),
-                      "eval_epochs": list(epochs or spec.eval_epochs), "sharing": sharing})
-
-
-def _corpus(params):
-    return datasets.from_spec(params["corpus"], root=os.environ.get("NAS_EVAL_DATA"))
-
-
-@register("train")
-def run_train(params):
-    from .experiments import ground_truth_run
-
-    arch = Arch.parse(params["arch"])
-    config = TrainConfig.from_dict(params["config"])
-    record = ground_truth_run(arch, _corpus(params), config, params["seed"])
-    record["arch_id"] = params["arch_id"]
-    return record
-
-
-@register("search")
-def run_search(params):
-    space = SearchSpace(params["nodes"])
-    config = TrainConfig.from_dict(params["config"])
-    corpus = _corpus(params) if params["policy"] != "random" else None
-    result = policies.search(params["policy"], space, corpus, config, params["seed"], **params["options"])
-    return result.to_dict(space)
-
-
-@register("ws")
-def run_ws(params):
-    from .experiments import ws_run
-
-    archs = [Arch.parse(a) for a in params["archs"]]
-    config = TrainConfig.from_dict(params["config"])
-    rows = ws_run(archs, _corpus(params), config, params["seed"], params["eval_epochs"],
-                  sharing=params["sharing"])
-    return {"rows": rows}
-
-
-# --- the plan ------------------------------------------------------------------------------
-def plan_first_phase(spec):
-    """Jobs that need nothing else: ground truth, WS rankings, searches, random baselines,
-    and the amount-of-sharing experiment. Returns {role: [(label, Job)]}."""
-    space = spec.space
-    plan = {"ground_truth": [], "ws": [], "search": [], "random": [], "sharing_gt": [], "sharing_ws": []}
-    if spec.gt_seeds:
-        plan["ground_truth"] = [((space.index(a), s), train_job(spec, a, s)) for a in space for s in spec.gt_seeds]
-    if spec.ws_seeds:
-        plan["ws"] = [(s, ws_job(spec, list(space), s)) for s in spec.ws_seeds]
-    # the random policy's pick of seed s is the baseline r_s itself: no separate search
-    plan["search"] = [((p, s), search_job(spec, p, s)) for p in spec.policies if p != "random"
-                      for s in spec.seeds]
-    plan["random"] = [(s, train_job(spec, policies.random_arch(space, s), spec.train_seed)) for s in spec.seeds]
-    if spec.sharing:
-        sub = sharing_space(spec.sharing_fixed)
-        archs = list(sub)
-        plan["sharing_gt"] = [((sub.parent.index(a), s), train_job(spec, a, s, nodes=sub.nodes))
-                              for a in archs for s in spec.sharing_gt_seeds]
-        plan["sharing_ws"] = [((sharing, s), ws_job(spec, archs, s, sharing=sharing, nodes=sub.nodes))
-                              for sharing in ("node", "none") for s in spec.sharing_ws_seeds]
-    return plan
-
-
-def plan_retrains(spec, picks):
-    """Retraining jobs of the policies' picks: ``picks`` maps (policy, seed) -> Arch."""
-    return [((policy, seed), train_job(spec, arch, spec.train_seed)) for (policy, seed), arch in picks.items()]

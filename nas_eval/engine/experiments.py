@@ -1,5 +1,6 @@
-"""Ground truth (every architecture trained standalone with K seeds) and weight-sharing
-rankings (a super-net trained with uniform sampling scores every architecture), DESIGN §5, §7.
+"""Ground truth (every architecture trained standalone with K seeds), weight-sharing
+rankings (a super-net trained with uniform sampling scores every architecture) and the
+amount-of-sharing experiment, docs/design.md §5, §7.
 
 Each function runs its units serially here; a Study fans the same units out as jobs
 (``ground_truth_run`` and ``ws_run`` are those units).
@@ -10,11 +11,14 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ._progress import disabled
-from .config import TrainConfig
-from .space import Arch, SearchSpace
+from .._progress import disabled
+from ..config import TrainConfig
+from ..sharing import sharing_space, sharing_summary, sharing_table
+from ..space import Arch, SearchSpace
+from ..summaries import GroundTruth
+from .loop import Trainer
 from .supernet import SuperNet
-from .training import _SeqLen, _prepare, train
+from .training import train
 
 
 def _archs(space_or_archs):
@@ -54,36 +58,6 @@ def ground_truth_run(arch, corpus, config, seed):
             "curve": r.history["valid_ppl"].tolist(), "events": r.events}
 
 
-def summarize_ground_truth(runs):
-    """Per architecture: mean / std / count of validation and test perplexity over seeds, and
-    the rank by mean validation perplexity (1 = best)."""
-    g = runs.groupby(["arch_id", "arch"], sort=True)
-    summary = g.agg(valid_ppl_mean=("valid_ppl", "mean"), valid_ppl_std=("valid_ppl", "std"),
-                    test_ppl_mean=("test_ppl", "mean"), test_ppl_std=("test_ppl", "std"),
-                    seeds=("seed", "count")).reset_index()
-    summary["rank"] = summary["valid_ppl_mean"].rank(method="min").astype(int)
-    return summary.sort_values("rank", kind="stable").reset_index(drop=True)
-
-
-class GroundTruth:
-    """Standalone results: ``runs`` (one row per architecture and seed) and ``summary``."""
-
-    def __init__(self, runs, config, corpus):
-        self.runs, self.config, self.corpus = runs, config, corpus
-        self.summary = summarize_ground_truth(runs)
-
-    def values(self, seed=None):
-        """Series arch_id -> validation perplexity (mean over seeds, or one seed's)."""
-        if seed is None:
-            return self.summary.set_index("arch_id")["valid_ppl_mean"].sort_index()
-        runs = self.runs[self.runs["seed"] == seed]
-        return runs.set_index("arch_id")["valid_ppl"].sort_index()
-
-    def __repr__(self):
-        return (f"GroundTruth({self.summary.shape[0]} architectures x {self.runs['seed'].nunique()} seeds, "
-                f"{self.config.describe()}, data={self.corpus})")
-
-
 def ground_truth(space_or_archs, corpus, config, seeds, progress=None):
     """Train every architecture standalone with every seed (``nas_eval.train``)."""
     _check_config(config)
@@ -101,37 +75,33 @@ def _check_config(config):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
 
 
-def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, carry_hidden=False):
+def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, carry_hidden=False,
+           with_budget=False):
     """One weight-sharing seed: train a super-net with one uniformly drawn architecture per
     mini-batch (the search-time recipe of ``config``), and at each epoch in ``eval_epochs``
-    score every architecture on validation. Returns tidy rows (epoch, arch_id, arch, ws_ppl)."""
+    score every architecture on validation. Returns tidy rows (epoch, arch_id, arch, ws_ppl),
+    and the super-net's budget too when ``with_budget``."""
     _check_config(config)
     space, archs, full_ids = _archs(archs)
     ids = full_ids if ids is None else list(ids)
     eval_epochs = sorted({int(e) for e in eval_epochs})
     if not eval_epochs or eval_epochs[0] < 1:
         raise ValueError(f"eval_epochs must be positive epoch numbers, got {eval_epochs!r}")
-    train_tokens, valid_tokens, _ = _prepare(corpus, config)
+    train_tokens, valid_tokens, _ = config.slice(corpus)
     # uniform sampling over exactly the architectures being ranked
-    net = SuperNet(space, corpus.vocab_size, config.hidden, sharing=sharing, seed=seed,
+    net = SuperNet(space, corpus.vocab_size, config.hidden_size, sharing=sharing, seed=seed,
                    archs=archs, output=config.output, **config.dropouts)
-    rows_per_epoch = len(train_tokens) // config.batch_size
-    steps = max(1, rows_per_epoch // config.bptt)
-    if config.max_steps_per_epoch:
-        steps = min(steps, config.max_steps_per_epoch)
-    seq_len = _SeqLen(config, seed)
+    trainer = Trainer(net, train_tokens, config, seed=seed, carry_hidden=carry_hidden)
     rows, t0 = [], time.perf_counter()
     for epoch in range(1, eval_epochs[-1] + 1):
-        loss = net.fit_steps(train_tokens, steps, batch_size=config.batch_size, bptt=config.bptt,
-                             lr=config.lr, clip=config.clip, wd=config.wdecay, tar=config.tar,
-                             ar=config.ar, carry_hidden=carry_hidden, seq_len=seq_len)
+        loss = trainer.run_epoch(sampler=net.uniform_sampler())["train_loss"]
         if epoch in eval_epochs:
-            ppl = net.evaluate(archs, valid_tokens, config.eval_batch_size, config.bptt)
+            ppl = net.perplexity(archs, valid_tokens, config.eval_batch_size, config.bptt)
             for arch_id, arch, p in zip(ids, archs, ppl):
                 rows.append({"seed": int(seed), "epoch": epoch, "arch_id": arch_id, "arch": str(arch),
                              "ws_ppl": float(p), "train_loss": loss,
                              "wall_time": time.perf_counter() - t0})
-    return rows
+    return (rows, net.budget()) if with_budget else rows
 
 
 def ws_ranking(space_or_archs, corpus, config, seeds, eval_epochs, sharing="node", progress=None):
@@ -141,3 +111,16 @@ def ws_ranking(space_or_archs, corpus, config, seeds, eval_epochs, sharing="node
     for seed in tqdm(_seeds(seeds), desc=f"WS ({sharing})", disable=disabled(progress), unit="seed"):
         rows.extend(ws_run(archs, corpus, config, seed, eval_epochs, sharing=sharing, ids=ids))
     return pd.DataFrame(rows)
+
+
+def amount_of_sharing(corpus, config, ws_config, gt_seeds, ws_seeds, eval_epochs, fixed=None,
+                      control=True, progress=None):
+    """Run the amount-of-sharing experiment serially: ground truth of the 12 architectures,
+    WS ranking with node-level sharing and (control) with no sharing. Returns (table, summary)."""
+    space = sharing_space(fixed)
+    gt = ground_truth(space, corpus, config, gt_seeds, progress=progress)
+    ws = ws_ranking(space, corpus, ws_config, ws_seeds, eval_epochs, sharing="node", progress=progress)
+    ws_none = (ws_ranking(space, corpus, ws_config, ws_seeds, eval_epochs, sharing="none", progress=progress)
+               if control else None)
+    table = sharing_table(gt.summary, ws, ws_none, fixed)
+    return table, sharing_summary(table)

@@ -1,0 +1,254 @@
+/* The core's hot elementwise loops (cell nodes, state blocks, softmax rows, embedding,
+ * optimiser), written once as plain C that the compiler vectorises. This header is
+ * included only by the per-instruction-set kernel files (kern_*.c, through kern_body.h),
+ * which compile it under their own target, so every loop here exists once per ISA and
+ * the dispatch table (kernels.h) picks one at load time. */
+#ifndef NAS_EVAL_ELEMENTWISE_H
+#define NAS_EVAL_ELEMENTWISE_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lm.h"
+#include "mathfun.h"
+#include "vec16.h"
+
+/* --- cell nodes ------------------------------------------------------------------------ */
+static inline __attribute__((always_inline)) float activate(int op, float x) {
+    switch (op) {
+    case OP_TANH: return fast_tanhf(x);
+    case OP_RELU: return x > 0.0f ? x : 0.0f;
+    case OP_SIGMOID: return fast_sigmoidf(x);
+    default: return x;
+    }
+}
+
+/* derivative of the activation, written in terms of its output f */
+static inline __attribute__((always_inline)) float activate_grad(int op, float f) {
+    switch (op) {
+    case OP_TANH: return 1.0f - f * f;
+    case OP_RELU: return f > 0.0f ? 1.0f : 0.0f;
+    case OP_SIGMOID: return f * (1.0f - f);
+    default: return 1.0f;
+    }
+}
+
+/* [a | b] -> [c | f] with c = sigmoid(a), f = op(b); s = sp + c * (f - sp). */
+static inline __attribute__((always_inline)) void node_forward_op(
+        int op, int rows, int width, int d, const float *restrict sp, float *restrict cf,
+        float *restrict s) {
+    for (int r = 0; r < rows; r++) {
+        float *restrict c = cf + (size_t)r * 2 * d, *restrict f = c + d;
+        const float *restrict p = sp + (size_t)r * d;
+        float *restrict o = s + (size_t)r * d;
+        for (int k = 0; k < width; k++) {
+            float ck = fast_sigmoidf(c[k]);
+            float fk = activate(op, f[k]);
+            c[k] = ck;
+            f[k] = fk;
+            o[k] = p[k] + ck * (fk - p[k]);
+        }
+    }
+}
+
+/* rows x width block of a (rows, d) state; cf rows have stride 2d (gate | candidate) */
+static void node_forward(int op, int rows, int width, int d, const float *sp, float *cf,
+                         float *s) {
+    switch (op) {
+    case OP_TANH: node_forward_op(OP_TANH, rows, width, d, sp, cf, s); break;
+    case OP_RELU: node_forward_op(OP_RELU, rows, width, d, sp, cf, s); break;
+    case OP_SIGMOID: node_forward_op(OP_SIGMOID, rows, width, d, sp, cf, s); break;
+    default: node_forward_op(OP_IDENTITY, rows, width, d, sp, cf, s); break;
+    }
+}
+
+/* Given ds, overwrite [c | f] with [da | db] and add ds * (1 - c) into dsp
+ * (or store it there when accumulate == 0). */
+static inline __attribute__((always_inline)) void node_backward_op(
+        int op, int rows, int width, int d, const float *restrict ds, const float *restrict sp,
+        float *restrict cf, float *restrict dsp, int accumulate) {
+    for (int r = 0; r < rows; r++) {
+        float *restrict c = cf + (size_t)r * 2 * d, *restrict f = c + d;
+        const float *restrict p = sp + (size_t)r * d;
+        const float *restrict g = ds + (size_t)r * d;
+        float *restrict dp = dsp + (size_t)r * d;
+        for (int k = 0; k < width; k++) {
+            float ck = c[k], fk = f[k], gk = g[k];
+            float carry = gk * (1.0f - ck);
+            c[k] = gk * (fk - p[k]) * ck * (1.0f - ck);
+            f[k] = gk * ck * activate_grad(op, fk);
+            dp[k] = accumulate ? dp[k] + carry : carry;
+        }
+    }
+}
+
+static void node_backward(int op, int rows, int width, int d, const float *ds, const float *sp,
+                          float *cf, float *dsp, int accumulate) {
+    switch (op) {
+    case OP_TANH: node_backward_op(OP_TANH, rows, width, d, ds, sp, cf, dsp, accumulate); break;
+    case OP_RELU: node_backward_op(OP_RELU, rows, width, d, ds, sp, cf, dsp, accumulate); break;
+    case OP_SIGMOID: node_backward_op(OP_SIGMOID, rows, width, d, ds, sp, cf, dsp, accumulate); break;
+    default: node_backward_op(OP_IDENTITY, rows, width, d, ds, sp, cf, dsp, accumulate); break;
+    }
+}
+
+/* --- rows x width blocks of (rows, d) matrices ------------------------------------------- */
+static void block_mul(int rows, int width, int d, const float *x, const float *m, float *y) {
+    for (int r = 0; r < rows; r++) {
+        const float *restrict xr = x + (size_t)r * d, *restrict mr = m + (size_t)r * d;
+        float *restrict yr = y + (size_t)r * d;
+        for (int k = 0; k < width; k++) yr[k] = xr[k] * mr[k];
+    }
+}
+
+/* y += x (m == NULL) or y += x * m */
+static void block_add(int rows, int width, int d, const float *x, const float *m, float *y) {
+    for (int r = 0; r < rows; r++) {
+        const float *restrict xr = x + (size_t)r * d;
+        float *restrict yr = y + (size_t)r * d;
+        if (m) {
+            const float *restrict mr = m + (size_t)r * d;
+            for (int k = 0; k < width; k++) yr[k] += xr[k] * mr[k];
+        } else {
+            for (int k = 0; k < width; k++) yr[k] += xr[k];
+        }
+    }
+}
+
+/* out = (x + y) * scale, or 0 when x == NULL */
+static void block_set(int rows, int width, int d, const float *x, const float *y, float scale,
+                      float *out) {
+    for (int r = 0; r < rows; r++) {
+        const float *restrict xr = x + (size_t)r * d, *restrict yr = y + (size_t)r * d;
+        float *restrict o = out + (size_t)r * d;
+        if (x) for (int k = 0; k < width; k++) o[k] = (xr[k] + yr[k]) * scale;
+        else for (int k = 0; k < width; k++) o[k] = 0.0f;
+    }
+}
+
+/* h = mean of the output nodes' states (block); out[i - 1] != 0 marks node i an output */
+static void block_mean(int n, const int *out, int rows, int width, int d, const float *S,
+                       size_t node_stride, float *h) {
+    int count = 0;
+    for (int i = 1; i <= n; i++) count += out[i - 1] != 0;
+    float inv = 1.0f / (float)count;
+    for (int r = 0; r < rows; r++) {
+        float *restrict hr = h + (size_t)r * d;
+        for (int k = 0; k < width; k++) hr[k] = 0.0f;
+        for (int i = 1; i <= n; i++) {
+            if (!out[i - 1]) continue;
+            const float *restrict sr = S + (size_t)i * node_stride + (size_t)r * d;
+            for (int k = 0; k < width; k++) hr[k] += sr[k];
+        }
+        for (int k = 0; k < width; k++) hr[k] *= inv;
+    }
+}
+
+/* --- softmax rows (16-lane vectors: the same operation order on every ISA) -------------- */
+/* Adds the bias, turns the row into exp(l - max) and returns the log-sum-exp;
+ * *target_logit receives the target's logit before the transform. */
+static float row_exp(int V, float *restrict l, const float *restrict bias, int target,
+                     float *target_logit, float *sum_out) {
+    v16f m = v16_splat(-INFINITY);
+    int v = 0;
+    for (; v + 16 <= V; v += 16) {
+        v16f x = v16_load(l + v) + v16_load(bias + v);
+        v16_store(l + v, x);
+        m = v16_max(x, m);
+    }
+    float mx = v16_hmax(m);
+    for (; v < V; v++) {
+        l[v] += bias[v];
+        mx = l[v] > mx ? l[v] : mx;
+    }
+    *target_logit = l[target];
+    v16f s = v16_splat(0.0f), vmx = v16_splat(mx);
+    for (v = 0; v + 16 <= V; v += 16) {
+        v16f e = v16_exp(v16_load(l + v) - vmx);
+        v16_store(l + v, e);
+        s += e;
+    }
+    float sum = v16_hsum(s);
+    for (; v < V; v++) {
+        float e = fast_expf(l[v] - mx);
+        l[v] = e;
+        sum += e;
+    }
+    *sum_out = sum;
+    return mx + logf(sum);
+}
+
+/* exp row -> scale * (softmax - onehot); column sums into dbias */
+static void row_grad(int V, float *restrict l, float sum, int target, float scale,
+                     float *restrict dbias) {
+    float inv = scale / sum;
+    for (int v = 0; v < V; v++) {
+        float g = l[v] * inv;
+        l[v] = g;
+        dbias[v] += g;
+    }
+    l[target] -= scale;
+    dbias[target] -= scale;
+}
+
+/* --- embedding ---------------------------------------------------------------------------- */
+static void embedding_forward_rows(int rows, int B, int d, const int32_t *tok, const float *E,
+                                   const float *row_scale, const float *mask, float *X) {
+    for (int r = 0; r < rows; r++) {
+        const float *restrict e = E + (size_t)tok[r] * d;
+        float *restrict x = X + (size_t)r * d;
+        float s = row_scale ? row_scale[tok[r]] : 1.0f;
+        if (mask) {
+            const float *restrict m = mask + (size_t)(r % B) * d;
+            for (int k = 0; k < d; k++) x[k] = e[k] * s * m[k];
+        } else {
+            for (int k = 0; k < d; k++) x[k] = e[k] * s;
+        }
+    }
+}
+
+static void embedding_backward_rows(int rows, int B, int d, const int32_t *tok, const float *dX,
+                                    const float *row_scale, const float *mask, float *dE) {
+    for (int r = 0; r < rows; r++) {
+        float s = row_scale ? row_scale[tok[r]] : 1.0f;
+        if (s == 0.0f) continue; /* the whole word type was dropped */
+        float *restrict g = dE + (size_t)tok[r] * d;
+        const float *restrict x = dX + (size_t)r * d;
+        if (mask) {
+            const float *restrict m = mask + (size_t)(r % B) * d;
+            for (int k = 0; k < d; k++) g[k] += x[k] * s * m[k];
+        } else {
+            for (int k = 0; k < d; k++) g[k] += x[k] * s;
+        }
+    }
+}
+
+/* --- optimiser ---------------------------------------------------------------------------- */
+/* float partial sums in fixed lanes, folded into a double per block of 4096: accurate
+ * and identical on every instruction set. */
+static double sq_norm(const float *restrict g, size_t n) {
+    double total = 0.0;
+    for (size_t b = 0; b < n; b += 4096) {
+        size_t e = b + 4096 < n ? b + 4096 : n;
+        float acc[16] = {0};
+        size_t i = b;
+        for (; i + 16 <= e; i += 16)
+            for (int j = 0; j < 16; j++) acc[j] += g[i + j] * g[i + j];
+        for (; i < e; i++) acc[0] += g[i] * g[i];
+        for (int j = 0; j < 16; j++) total += acc[j];
+    }
+    return total;
+}
+
+static void sgd(float *restrict p, const float *restrict g, size_t n, float lr, float scale,
+                float wd) {
+    for (size_t i = 0; i < n; i++) p[i] -= lr * (scale * g[i] + wd * p[i]);
+}
+
+static void average(float *restrict avg, const float *restrict p, size_t n, long count) {
+    float mu = 1.0f / (float)count;
+    for (size_t i = 0; i < n; i++) avg[i] += (p[i] - avg[i]) * mu;
+}
+
+#endif

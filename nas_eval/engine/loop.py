@@ -1,0 +1,156 @@
+"""The one training loop: truncated BPTT along a token stream, for every model and policy.
+
+Standalone training (:func:`nas_eval.train`), the weight-sharing super-net (WS rankings and
+every policy's weight phase) and ``fit_steps`` all step through a :class:`Trainer`, so an
+epoch means one thing everywhere (docs/design.md §4): one walk over the training slice from
+its start, in segments whose lengths :class:`BpttLengths` draws, the learning rate scaled by
+length / bptt, the hidden state carried between segments and reset at the start of the
+epoch, at most ``config.max_steps_per_epoch`` steps.
+
+Hooks: ``sampler(step) -> Arch`` picks the architecture of each mini-batch of a super-net
+(the hidden state is reset when it changes, unless ``carry_hidden``); ``on_step(trainer,
+step)`` runs before each weight step (DARTS takes its α step there); ``on_nonfinite(trainer)``
+runs after a step whose loss or gradient was not finite (the core skipped its update).
+``state()`` / ``restore()`` capture everything needed to continue bitwise identically.
+
+>>> import nas_eval
+>>> from nas_eval.engine import CellLM, Trainer
+>>> corpus = nas_eval.datasets.synthetic(vocab_size=20, train_tokens=3000, seed=0)
+>>> config = nas_eval.TrainConfig.preset("tiny", hidden_size=8, epochs=1)
+>>> trainer = Trainer(CellLM("0:tanh", 20, 8), corpus.train, config, seed=0)
+>>> stats = trainer.run_epoch()
+>>> stats["steps"] > 0 and stats["train_loss"] < 3.5
+True
+"""
+import math
+import time
+
+import numpy as np
+
+from .. import rng
+from ..config import TrainConfig
+from .model import batchify
+
+
+class BpttLengths:
+    """The BPTT length of step k (docs/design.md §4): ``fixed`` always ``bptt``; ``search``
+    ``bptt`` w.p. 0.95 else ``bptt // 2``; ``awd`` base ``bptt`` w.p. 0.95 else ``bptt / 2``,
+    then ``max(5, int(N(base, 5)))`` capped at ``bptt + max_seq_len_delta``. A pure function
+    of (seed, k) through the package's RNG (stream 7, one key per step), so a resumed run
+    draws the same lengths."""
+
+    def __init__(self, config, seed):
+        self.config, self.seed = config, int(seed)
+
+    def __call__(self, step):
+        c = self.config
+        if c.bptt_mode == "fixed":
+            return c.bptt
+        k = rng.key(self.seed, rng.STREAM_BPTT, step)
+        base = c.bptt if rng.uniform(k, 0) < 0.95 else c.bptt / 2.0
+        if c.bptt_mode == "search":
+            return max(1, int(base))
+        return min(max(5, int(base + 5.0 * rng.normal(k, 1))), c.bptt + c.max_seq_len_delta)
+
+
+class Trainer:
+    """Drives ``model.train_step`` along ``tokens`` with the recipe of ``config``.
+
+    ``model`` is any object with ``train_step(inputs, targets, hidden, *, lr, clip,
+    weight_decay, tar, ar, arch, asgd) -> StepResult``, ``averaging``, ``state()`` and
+    ``restore()``: a :class:`CellLM`, a :class:`SuperNet` or a policy's own network.
+    """
+
+    def __init__(self, model, tokens, config, seed=0, carry_hidden=False):
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.model, self.tokens, self.config, self.seed = model, tokens, config, int(seed)
+        self.data = batchify(tokens, config.batch_size)
+        self.carry_hidden = bool(carry_hidden)
+        self.lengths = BpttLengths(config, seed)
+        self.pos, self.hidden, self.arch = 0, None, None
+        self.epoch = 0       # epochs completed
+        self.step = 0        # steps taken, finite or not: keys per-step draws
+        self.on_nonfinite = None
+        self.last_archs = []
+
+    def __repr__(self):
+        return (f"Trainer({type(self.model).__name__}, {len(self.tokens)} tokens, {self.config.describe()}, "
+                f"seed={self.seed}, epoch={self.epoch}, step={self.step})")
+
+    # --- one step -------------------------------------------------------------------------
+    def _step(self, T, sampler, on_step):
+        c = self.config
+        arch = sampler(self.step) if sampler is not None else None
+        if arch is not None:
+            if not self.carry_hidden and self.arch is not None and arch != self.arch:
+                self.hidden = None
+            self.arch = arch
+            self.last_archs.append(arch)
+        if on_step is not None:
+            on_step(self, self.step)
+        inputs = self.data[self.pos : self.pos + T]
+        targets = self.data[self.pos + 1 : self.pos + 1 + T]
+        r = self.model.train_step(inputs, targets, self.hidden, lr=c.lr * T / c.bptt, clip=c.clip,
+                                  weight_decay=c.weight_decay, tar=c.tar, ar=c.ar, arch=arch,
+                                  asgd=self.model.averaging)
+        self.pos += T
+        self.step += 1
+        if math.isfinite(r.loss_sum) and math.isfinite(r.grad_norm):
+            self.hidden = r.hidden
+            return r
+        self.hidden = None  # a state that blew up is never carried on
+        if self.on_nonfinite is not None:
+            self.on_nonfinite(self)
+        return None
+
+    # --- epochs and step counts -------------------------------------------------------------
+    def run_epoch(self, sampler=None, on_step=None):
+        """One epoch (see the module docstring). Returns train_loss (mean cross-entropy of
+        the finite steps), steps, tokens and seconds."""
+        t0 = time.perf_counter()
+        self.pos, self.hidden, self.last_archs = 0, None, []
+        cap = self.config.max_steps_per_epoch
+        steps, loss_sum, tokens = 0, 0.0, 0
+        while self.pos < len(self.data) - 2:
+            if cap and steps >= cap:
+                break
+            r = self._step(min(self.lengths(self.step), len(self.data) - 1 - self.pos), sampler, on_step)
+            if r is not None:
+                steps += 1
+                loss_sum += r.loss_sum
+                tokens += r.tokens
+        self.epoch += 1
+        return {"train_loss": loss_sum / tokens if tokens else math.nan, "steps": steps,
+                "tokens": tokens, "seconds": time.perf_counter() - t0}
+
+    def run_steps(self, steps, sampler=None, on_step=None):
+        """``steps`` steps continuing along the stream, wrapping to its start (and resetting
+        the hidden state) when it runs out. Returns each step's mean loss (NaN where the
+        step was not finite)."""
+        losses = np.empty(int(steps))
+        self.last_archs = []
+        for k in range(int(steps)):
+            if self.pos >= len(self.data) - 1:
+                self.pos, self.hidden = 0, None
+            r = self._step(min(self.lengths(self.step), len(self.data) - 1 - self.pos), sampler, on_step)
+            losses[k] = r.loss_sum / r.tokens if r is not None else math.nan
+        return losses
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def state(self):
+        """Everything needed to continue bitwise identically: the model's state, the
+        position in the stream, the carried hidden state and the counters (every draw of
+        the loop is keyed by the step counter)."""
+        return {"model": self.model.state(), "pos": self.pos,
+                "hidden": None if self.hidden is None else self.hidden.copy(),
+                "arch": None if self.arch is None else str(self.arch), "epoch": self.epoch,
+                "step": self.step}
+
+    def restore(self, state):
+        from ..space import Arch
+
+        self.model.restore(state["model"])
+        self.pos, self.epoch, self.step = int(state["pos"]), int(state["epoch"]), int(state["step"])
+        self.hidden = None if state["hidden"] is None else np.array(state["hidden"], np.float32)
+        self.arch = None if state["arch"] is None else Arch.parse(state["arch"])

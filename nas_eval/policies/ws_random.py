@@ -1,0 +1,66 @@
+"""ws-random: a weight-sharing super-net trained with uniform sampling; the pick is the WS
+top-1 among uniformly drawn candidates (all of a smaller space) — weight sharing without a
+search policy, the paper's WS experiment turned into a policy."""
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..presets import Presets
+from ..rng import STREAM_CANDIDATES, Draws
+from ..space import Arch
+from . import MAX_BELIEF_SPACE, SearchOutcome, register
+
+SHARINGS = ("node", "edge", "edge_op")
+
+
+@dataclass(frozen=True)
+class WSRandomConfig:
+    """candidates: architectures scored with the shared weights (all of a smaller space);
+    sharing: the super-net's granularity (docs/design.md §5)."""
+    candidates: int = 100
+    sharing: str = "node"
+
+    def validate(self):
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) \
+                or not 1 <= self.candidates <= 100_000:
+            raise ValueError(f"ws-random option candidates must be an integer in 1..100000, "
+                             f"got {self.candidates!r}")
+        if self.sharing not in SHARINGS:
+            raise ValueError(f"ws-random option sharing must be one of {SHARINGS}, got {self.sharing!r}")
+
+
+PRESETS = Presets("ws-random")
+PRESETS.add("reference", WSRandomConfig, "100 candidates, node-level sharing (the paper's WS setting)")
+
+
+def candidates(space, seed, n):
+    """``n`` distinct uniformly drawn architectures of ``space`` (all of it when smaller)."""
+    if len(space) <= n:
+        return list(space)
+    ids, draw = set(), 0
+    while len(ids) < n:  # one key per draw (docs/design.md §12, stream 34)
+        ids.add(space.sample_ids(Draws(seed, STREAM_CANDIDATES, draw)))
+        draw += 1
+    return [space.arch(i) for i in sorted(ids)]
+
+
+def search(space, corpus, train_config, seed, config):
+    """Train a super-net with uniform sampling (``train_config``, the search-time recipe),
+    score the candidates on validation with the shared weights, and pick the best."""
+    from ..engine import ws_run
+
+    pool = candidates(space, seed, config.candidates)
+    rows, budget = ws_run(pool, corpus, train_config, seed, [train_config.epochs],
+                          sharing=config.sharing, with_budget=True)
+    trace = pd.DataFrame(rows)
+    best = trace.loc[trace["ws_ppl"].idxmin()]
+    # its belief: the shared weights' log-likelihood (-log WS ppl; a blown-up state ranks last)
+    beliefs = pd.DataFrame({"epoch": trace["epoch"], "arch_id": trace["arch_id"],
+                            "belief": -np.log(trace["ws_ppl"].clip(upper=1e300))})
+    return SearchOutcome(Arch.parse(best["arch"]), trace[["epoch", "arch_id", "arch", "ws_ppl"]],
+                         beliefs=beliefs if len(space) <= MAX_BELIEF_SPACE else pd.DataFrame(),
+                         budget=budget)
+
+
+register("ws-random", search, WSRandomConfig, PRESETS)

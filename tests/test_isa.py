@@ -1,0 +1,150 @@
+"""The per-instruction-set kernels: every level this machine runs passes the gradient checks,
+is bitwise deterministic for a given (seed, threads, level), and agrees with the others to
+float32 rounding; NAS_EVAL_ISA forces a level, and a bad value fails the import clearly."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nas_eval
+from nas_eval.engine import native
+
+import reference
+
+TESTS = Path(__file__).parent
+LEVELS = native.isa_info()["supported"]
+ARCH = "0:tanh 1:relu 1:sigmoid 0:identity 3:tanh 2:relu 6:sigmoid 4:identity"
+
+
+@pytest.fixture
+def isa_level():
+    """Switches the core's kernels for one test and restores the level it found."""
+    before = native.isa_info()["isa"]
+    threads = nas_eval.get_num_threads()
+    yield native.set_isa
+    native.set_isa(before)
+    nas_eval.set_num_threads(threads)
+
+
+def _run(code, isa=None):
+    env = dict(os.environ)
+    env.pop("NAS_EVAL_ISA", None)
+    if isa is not None:
+        env["NAS_EVAL_ISA"] = isa
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_build_info_reports_the_level_in_use():
+    info = nas_eval.build_info()
+    assert info["isa"] in info["isa_supported"]
+    assert info["isa_supported"][0] == native.isa_info()["best"]
+    assert set(info["isa_supported"]) <= set(info["isa_compiled"])
+    assert "generic" in info["isa_supported"]
+    assert info["compiler"].split()[0] in ("gcc", "clang")
+    assert info["blas_core"] and info["threads"] == nas_eval.get_num_threads()
+    rows, cols = map(int, info["tile"].split("x"))
+    assert 1 <= rows <= 8 and 32 % cols == 0
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_environment_variable_forces_a_level(level):
+    res = _run("import nas_eval; print(nas_eval.build_info()['isa'])", isa=level)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == [level]
+
+
+@pytest.mark.parametrize("value, why", [("avx9000", "not a known"), ("AVX2", "not a known")]
+                         + [(lv, "not supported") for lv in ("avx512", "avx2", "neon") if lv not in LEVELS])
+def test_unknown_or_unsupported_level_fails_the_import(value, why):
+    res = _run("import nas_eval; nas_eval.CellLM('0:tanh', 5, 4)", isa=value)
+    assert res.returncode != 0
+    last = res.stderr.strip().splitlines()[-1]
+    assert last.startswith("ValueError: NAS_EVAL_ISA=" + value) and why in last
+    assert "generic" in last  # it lists the levels this machine runs
+
+
+def test_set_isa_rejects_bad_levels(isa_level):
+    with pytest.raises(ValueError, match="isa must be one of"):
+        isa_level("sse9")
+    for level in ("avx512", "avx2", "neon"):
+        if level not in LEVELS:
+            with pytest.raises(ValueError, match="not supported"):
+                isa_level(level)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_gradient_checks_pass_under_every_level(level):
+    """The whole finite-difference suite, in a fresh process forced to this level."""
+    env = dict(os.environ, NAS_EVAL_ISA=level)
+    res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(TESTS / "test_cell_gradients.py")], env=env, capture_output=True,
+                         text=True, timeout=600, cwd=TESTS.parent)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert " passed" in res.stdout and "failed" not in res.stdout
+
+
+def _train(d, threads, steps=2, dropout=True):
+    nas_eval.set_num_threads(threads)
+    kw = dict(dropout=0.2, dropouth=0.2, dropoutx=0.1) if dropout else {}
+    model = nas_eval.CellLM(ARCH, 50, d, seed=3, **kw)
+    tokens = np.random.default_rng(4).integers(0, 50, 8 * 13 * (steps + 1))
+    loss = model.fit_steps(tokens, steps, batch_size=8, bptt=12, lr=1.0, clip=0.25)
+    return loss, model.parameters()
+
+
+# d = 32: OpenBLAS products; 96: packed panels, rows split; 128: panels, columns split
+@pytest.mark.parametrize("d", [32, 96, 128])
+def test_each_level_is_deterministic_and_levels_agree(isa_level, d):
+    results = {}
+    for level in LEVELS:
+        isa_level(level)
+        for threads in (1, 2):
+            first = _train(d, threads)
+            again = _train(d, threads)
+            assert first[0] == again[0], (level, threads)
+            for name in first[1]:
+                np.testing.assert_array_equal(first[1][name], again[1][name], err_msg=f"{level} {threads} {name}")
+            results[level, threads] = first
+    base_loss, base = results[LEVELS[0], 1]
+    for key, (loss, params) in results.items():
+        assert loss == pytest.approx(base_loss, rel=1e-5), key
+        for name in base:
+            scale = np.abs(base[name]).max()
+            np.testing.assert_allclose(params[name], base[name], rtol=0, atol=2e-5 * scale,
+                                       err_msg=f"{key} {name}")
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_row_split_panels_match_the_reference(isa_level, level):
+    """Packed panels with the batch rows split over 3 workers (64 <= d < the column split):
+    loss, final state and gradients against the float64 reference."""
+    isa_level(level)
+    nas_eval.set_num_threads(3)
+    d, V, T, B = 96, 23, 5, 7
+    arch = nas_eval.Arch.parse(ARCH)
+    model = nas_eval.CellLM(arch, V, d, seed=31)
+    rng = np.random.default_rng(32)
+    params = {k: rng.uniform(-0.15, 0.15, v.shape).astype(np.float32) for k, v in model.parameters().items()}
+    model.load_parameters(params)
+    p64 = {k: v.astype(np.float64) for k, v in params.items()}
+    inputs = rng.integers(0, V, (T, B)).astype(np.int32)
+    targets = rng.integers(0, V, (T, B)).astype(np.int32)
+    hidden = rng.uniform(-0.5, 0.5, (B, d)).astype(np.float32)
+    loss, grads, h = model.loss_and_grad(inputs, targets, hidden)
+
+    def fn(p):
+        return reference.forward(p, arch.preds, arch.ops, inputs, targets, hidden)[0]
+
+    ref_loss, ref_h = reference.forward(p64, arch.preds, arch.ops, inputs, targets, hidden)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    np.testing.assert_allclose(h, ref_h, rtol=1e-4, atol=1e-5)
+    for name in ("W0", "W3", "W8", "embedding"):
+        g = grads[name]
+        for f in rng.choice(g.size, size=3, replace=False):
+            idx = np.unravel_index(f, g.shape)
+            assert g[idx] == pytest.approx(reference.finite_difference(p64, name, idx, fn),
+                                           rel=2e-3, abs=2e-6), (name, idx)
