@@ -186,6 +186,20 @@ _STUDY_PRESETS = {
                      valid_tokens=20000, test_tokens=20000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4, 6),
         sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
+    # the main job, sized by evidence (docs/presets.md): d = 32 on a 100k-token slice of PTB,
+    # 8 epochs for ground truth, retraining and the super-nets alike -- the cheapest measured
+    # point where every architecture leaves the unigram plateau and the WS super-net too; two
+    # ground-truth seeds, three WS seeds, six search seeds (the fewest with which a two-sided
+    # Wilcoxon test can reach p < 0.05). Estimated ~27 min on 2 idle cores (Zen 4, AVX-512),
+    # from the CPU time of its runs measured by benchmarks/preset_study.py.
+    "standard": lambda: StudySpec(
+        name="standard",
+        train=_tiny("study-standard", hidden_size=32, batch_size=32, bptt=35, epochs=8, train_tokens=100000,
+                    valid_tokens=5000, test_tokens=5000),
+        search=_tiny("study-standard-search", hidden_size=32, batch_size=32, bptt=35, epochs=8,
+                     train_tokens=100000, valid_tokens=5000, test_tokens=5000),
+        seeds=(0, 1, 2, 3, 4, 5), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(4, 8),
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
     # the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)
     "paper": lambda: StudySpec(name="paper", train=TrainConfig.preset("paper"),
                                search=TrainConfig.preset("search"), seeds=tuple(range(10)),
@@ -199,6 +213,8 @@ _DOCS = {
     "smoke": ("a smoke test of the whole protocol: d=16 on a 6k-token slice, 2 epochs", "~40 s here"),
     "quick": ("d=64 on a 50k-token slice, 3 epochs (WS: 4); mostly noise, see docs/presets.md", ""),
     "small": ("d=64 on a 200k-token slice, 4 epochs (WS: 6), 2 ground-truth and 3 WS seeds", "~21 min here"),
+    "standard": ("the main job, sized by evidence (docs/presets.md): d=32 on a 100k-token slice, 8 epochs "
+                 "(WS too), 2 ground-truth, 3 WS and 6 search seeds", "~27 min on 2 idle Zen 4 cores, estimated"),
     "paper": ("the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)", ""),
 }
 STUDY_PRESETS = Presets("study")
