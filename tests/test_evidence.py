@@ -275,6 +275,6 @@ def test_standard_preset_has_seeds_enough_for_its_paired_tests():
     spec = study_preset("standard")
     assert StudySpec.from_dict(spec.to_dict()) == spec
     # the point measured in docs/presets.md
-    assert (spec.train.train_tokens, spec.train.epochs, spec.search.epochs) == (100_000, 8, 8)
+    assert (spec.train.train_tokens, spec.train.epochs, spec.search.epochs) == (100_000, 4, 4)
     assert len(spec.seeds) >= ev.min_seeds_for_p(0.05) and len(spec.gt_seeds) >= 2
     assert spec.train_seed in spec.gt_seeds  # retrains reuse ground-truth runs
