@@ -9,7 +9,9 @@
 #include "lm.h"
 #include "parallel.h"
 #include "rng.h"
+#include "py_enas.h"
 #include "py_lstm_adam.h"
+#include "py_nao.h"
 
 typedef struct {
     PyObject_HEAD
@@ -429,6 +431,8 @@ PyMODINIT_FUNC PyInit__core(void) {
     }
     PyModule_AddIntConstant(mod, "MAX_NODES", LM_MAX_NODES);
     if (lstm_adam_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
+    if (enas_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
+    if (nao_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     /* the core's own pool does all its parallelism; OpenBLAS stays on the calling thread */
     blas_set_num_threads(1);
     return mod;

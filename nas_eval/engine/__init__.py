@@ -6,6 +6,7 @@ from .build_info import build_info
 from .experiments import amount_of_sharing, ground_truth, ground_truth_run, ws_ranking, ws_run
 from .loop import BpttLengths, Trainer
 from .model import CellLM, StepResult, batchify, perplexity
+from .nao import NAOController, normalise_scores
 from .native import openblas_info
 from .supernet import SHARINGS, SuperNet
 from .threads import get_num_threads, set_num_threads
@@ -14,4 +15,4 @@ from .training import StandaloneTraining, TrainResult, train
 __all__ = ["CellLM", "SuperNet", "SHARINGS", "Trainer", "BpttLengths", "StepResult", "batchify",
            "perplexity", "train", "TrainResult", "StandaloneTraining", "ground_truth",
            "ground_truth_run", "ws_ranking", "ws_run", "amount_of_sharing", "set_num_threads",
-           "get_num_threads", "openblas_info", "build_info"]
+           "get_num_threads", "openblas_info", "build_info", "NAOController", "normalise_scores"]
