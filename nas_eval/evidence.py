@@ -602,7 +602,7 @@ def _fmt(x, digits=2):
     return f"{x:.{digits}f}" if abs(x) >= 10 ** -digits or x == 0 else f"{x:.2g}"
 
 
-def evidence_markdown(table: pd.DataFrame, title: str = "## Evidence") -> str:
+def evidence_markdown(table: pd.DataFrame, title: str = "## Evidence", caption: str = "") -> str:
     """The report's "Evidence" section from an :func:`evidence` table: one bullet per check
     (its statement), then the numbers as a table. Per-architecture plateau rows are folded
     into one line naming the architectures."""
@@ -623,6 +623,8 @@ def evidence_markdown(table: pd.DataFrame, title: str = "## Evidence") -> str:
             lines.append(line)
         lines.append("")
         body = g[g["check"] != "plateau_arch"]
+        if caption:
+            lines += [f"*{scope}: {caption}.*", ""]
         lines.append("| check | subject | n | estimate | CI | threshold | passed | p | min p | seeds for 80% power |")
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in body.itertuples(index=False):
