@@ -231,23 +231,32 @@ def plot(table, path):
     for (d, tokens), g in table.groupby(["d", "train_tokens"], sort=False):
         label = f"d={d}, {tokens // 1000}k tokens"
         axes[0].plot(g["epochs"], g["gt_ppl_median"], marker="o", label=label)
-        axes[1].plot(g["epochs"], g["gt_plateau"], marker="o", label=label)
-        axes[2].errorbar(g["epochs"], g["noise_ceiling"],
-                         yerr=[g["noise_ceiling"] - g["noise_ceiling_low"], g["noise_ceiling_high"] - g["noise_ceiling"]],
+        axes[1].plot(g["epochs"], g["gt_plateau"] / g["archs"], marker="o", label=label + " (GT)")
+        if "ws_plateau" in g:
+            axes[1].plot(g["epochs"], g["ws_plateau"] / 32, ls=":", marker="x", label=label + " (WS)")
+        axes[2].errorbar(g["epochs"], g["noise_ceiling_half"],
+                         yerr=[g["noise_ceiling_half"] - g["noise_ceiling_half_low"],
+                               g["noise_ceiling_half_high"] - g["noise_ceiling_half"]],
                          marker="o", capsize=2, label=label)
         axes[3].plot(g["epochs"], g["tau_next_budget"], marker="o", label=label)
-    axes[0].plot(table["epochs"], table["unigram_ppl"], "k--", lw=0.8, label="unigram (add-one)")
+    for tokens, g in table.groupby("train_tokens"):
+        axes[0].axhline(g["unigram_ppl"].iloc[0], color="k", ls="--", lw=0.8)
+        axes[0].axhline(0.8 * g["unigram_ppl"].iloc[0], color="grey", ls=":", lw=0.8)
+    axes[0].plot([], [], "k--", lw=0.8, label="unigram (add-one)")
+    axes[0].plot([], [], color="grey", ls=":", lw=0.8, label="plateau threshold (80%)")
     axes[0].set_yscale("log")
     axes[0].set_title("median ground-truth valid ppl")
-    axes[1].set_title("architectures on the unigram plateau (of 32)")
+    axes[1].set_title("fraction on the unigram plateau (GT, WS)")
+    axes[1].legend(fontsize=7)
     axes[2].axhline(0.8, color="k", ls="--", lw=0.8)
-    axes[2].set_title("noise ceiling: tau(seed 0, seed 1), 95% CI")
+    axes[2].set_title("noise ceiling tau(seed 0, seed 1), 16-arch half, 95% CI", fontsize=9)
     axes[3].set_title("tau with the next larger budget")
     for ax in axes:
         ax.set_xlabel("epochs")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    fig.suptitle("PTB, 2-node space (32 architectures), study 'quick' recipe, 2 seeds", fontsize=10)
+    fig.suptitle("PTB, 2-node space, study 'quick' recipe, 2 ground-truth seeds, 1 WS seed "
+                 "(d=32/100k: 16 of the 32 architectures)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

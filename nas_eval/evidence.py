@@ -628,7 +628,7 @@ def evidence_markdown(table: pd.DataFrame, title: str = "## Evidence", caption: 
         lines.append("| check | subject | n | estimate | CI | threshold | passed | p | min p | seeds for 80% power |")
         lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in body.itertuples(index=False):
-            ci_text = f"[{_fmt(r.low)}, {_fmt(r.high)}]" if r.low is not None and np.isfinite(r.low) else "–"
+            ci_text = f"[{r.low:.2f}, {r.high:.2f}]" if r.low is not None and np.isfinite(r.low) else "–"
             lines.append(f"| {r.check} | {r.subject} | {_fmt(r.n)} | {_fmt(r.estimate)} | {ci_text} | "
                          f"{_fmt(r.threshold)} | {_fmt(r.passed) if r.passed is not None else '–'} | "
                          f"{_fmt(r.p_value, 3)} | {_fmt(r.p_min, 3)} | {_fmt(r.seeds_needed)} |")
