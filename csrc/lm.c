@@ -421,6 +421,7 @@ double lm_evaluate(LM *m, const CellArch *a, const int32_t *data, int N, int B, 
     double total = 0.0;
     long count = 0;
     float *hin = h, *hout = h + (size_t)B * m->d;
+    if (bptt > N - 1) bptt = N - 1;  /* one window covers it; keeps i + bptt from overflowing */
     for (int i = 0; i + 1 < N; i += bptt) {
         int T = N - 1 - i < bptt ? N - 1 - i : bptt;
         if (lm_reserve(m, T, B, a->n) != 0) { total = NAN; break; }

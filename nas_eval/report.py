@@ -407,8 +407,28 @@ def build(study, n_boot=1000, n_perm=2000, seed=0):
         res["notes"].append(f"amount of sharing: non-finite WS perplexity (sharing: arch ids) "
                             f"{res['sharing']['nonfinite']}, ranked last, tied (inf -> {NONFINITE_PPL:g})")
     res["search_phase"] = _search_phase(study, gt_values)
+    res["evidence"] = _evidence(study, spec, res["notes"], n_boot, seed)
     res["paper"] = {"setting": PAPER.get(spec.n_nodes, {}).get("setting"), "tau": PAPER_TAU}
     return _jsonable(res)
+
+
+def _evidence(study, spec, notes, n_boot, seed):
+    """The evidence checks (nas_eval.evidence): the corpus is read only where it is on this
+    machine already (never downloaded for a report); without it the plateau tests are skipped."""
+    from . import datasets, evidence
+
+    try:
+        corpus = datasets.from_spec(spec.corpus, root=os.environ.get("NAS_EVAL_DATA"), download=False)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        corpus = None
+        notes.append(f"evidence: the corpus {spec.corpus!r} is not on this machine ({e.__class__.__name__}), "
+                     "so the unigram-plateau tests are skipped")
+    try:
+        table = evidence.study_evidence(study, corpus, n_boot=n_boot, seed=seed)
+    except ValueError as e:
+        notes.append(f"evidence: not available ({e})")
+        return None
+    return table.to_dict(orient="records")
 
 
 def _search_phase(study, gt_values):
@@ -522,6 +542,10 @@ def markdown(results, figures_written=()):
                   f"({', '.join(str(r['role']) + ': ' + str(r['done']) + '/' + str(r['jobs']) for r in status)}).", ""]
     if results["notes"]:
         L += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
+    if results.get("evidence"):
+        from .evidence import evidence_markdown
+
+        L += [evidence_markdown(pd.DataFrame(results["evidence"]), caption=stamp(spec, recipe="both")), ""]
 
     # Tables 2/3
     t = tables(results)
@@ -656,9 +680,13 @@ def markdown(results, figures_written=()):
         sm = sh["summary"]
         if "mean_ws_rank_by_shared" in sm:
             by = ", ".join(f"{k} shared: {_f(v, 1)}" for k, v in sm["mean_ws_rank_by_shared"].items())
+            from .evidence import verdict
+
+            low, high = sm.get("tau_shared_vs_ws_rank_ci") or (None, None)
+            claim = verdict("more sharing ranks worse, as in the paper", sm["tau_shared_vs_ws_rank"],
+                            low, high, name="τ(shared, WS rank)", digits=3)
             L += [f"Mean WS rank by amount of sharing: {by}. τ(WS, ground truth) = {_f(sm['tau_ws_vs_gt'], 3)}; "
-                  f"τ(shared, WS rank) = {_f(sm['tau_shared_vs_ws_rank'], 3)} (positive = more sharing ranks "
-                  f"worse, the paper's finding)"
+                  f"amount of sharing vs WS rank: {claim}"
                   + (f"; no-sharing control τ(WS, ground truth) = {_f(sm.get('tau_none_vs_gt'), 3)}"
                      if "tau_none_vs_gt" in sm else "") + ".", ""]
 

@@ -45,14 +45,19 @@ def candidates(space, seed, n):
     return [space.arch(i) for i in sorted(ids)]
 
 
-def search(space, corpus, train_config, seed, config):
+def search(space, corpus, train_config, seed, config, checkpoint=None):
     """Train a super-net with uniform sampling (``train_config``, the search-time recipe),
-    score the candidates on validation with the shared weights, and pick the best."""
+    score the candidates on validation with the shared weights, and pick the best.
+    With a ``checkpoint``, resumes from its state and saves the super-net's after each epoch."""
     from ..engine import ws_run
 
     pool = candidates(space, seed, config.candidates)
+    resume = checkpoint.load() if checkpoint is not None else None
+    if resume is not None:
+        checkpoint.note("checkpoint-resumed", f"{checkpoint.path}: resumed")
+    on_epoch = (lambda state: checkpoint.maybe_save(lambda: state)) if checkpoint is not None else None
     rows, budget = ws_run(pool, corpus, train_config, seed, [train_config.epochs],
-                          sharing=config.sharing, with_budget=True)
+                          sharing=config.sharing, with_budget=True, on_epoch=on_epoch, resume=resume)
     trace = pd.DataFrame(rows)
     best = trace.loc[trace["ws_ppl"].idxmin()]
     # its belief: the shared weights' log-likelihood (-log WS ppl; a blown-up state ranks last)
