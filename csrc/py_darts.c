@@ -78,30 +78,44 @@ static void Mixed_dealloc(MixedObject *self) {
 
 /* --- argument conversion ------------------------------------------------------------------ */
 
+/* (T, B) token ids: an integer array (never a float one, which would be truncated), checked
+ * against the vocabulary in 64 bits before narrowing (no silent wrap), as module.c does */
 static PyArrayObject *tokens(PyObject *obj, const char *what, int V) {
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(
-        obj, NPY_INT32, 2, 2, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-    if (!arr) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError) || PyErr_ExceptionMatches(PyExc_ValueError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_ValueError, "%s must be a 2-D (T, B) array of token ids", what);
-        }
+    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!raw) return NULL;
+    if (!PyArray_ISINTEGER(raw)) {
+        PyErr_Format(PyExc_ValueError, "%s must hold integer token ids, got dtype %s", what,
+                     PyArray_DESCR(raw)->typeobj->tp_name);
+        Py_DECREF(raw);
         return NULL;
     }
-    const int32_t *t = (const int32_t *)PyArray_DATA(arr);
-    npy_intp n = PyArray_SIZE(arr);
-    if (n == 0) { PyErr_Format(PyExc_ValueError, "%s is empty", what); Py_DECREF(arr); return NULL; }
+    if (PyArray_NDIM(raw) != 2) {
+        PyErr_Format(PyExc_ValueError, "%s must be a (T, B) array, got %d dimension(s)", what, PyArray_NDIM(raw));
+        Py_DECREF(raw);
+        return NULL;
+    }
+    PyArrayObject *wide = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_INT64, 2, 2,
+                                                           NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+    Py_DECREF(raw);
+    if (!wide) return NULL;
+    const int64_t *w = (const int64_t *)PyArray_DATA(wide);
+    npy_intp n = PyArray_SIZE(wide);
+    if (n == 0) { PyErr_Format(PyExc_ValueError, "%s is empty", what); Py_DECREF(wide); return NULL; }
     if ((double)n > (double)(1L << 26)) {
         PyErr_Format(PyExc_ValueError, "%s is too large (T*B > 2^26)", what);
-        Py_DECREF(arr);
+        Py_DECREF(wide);
         return NULL;
     }
     for (npy_intp i = 0; i < n; i++)
-        if (t[i] < 0 || t[i] >= V) {
-            PyErr_Format(PyExc_ValueError, "%s holds token id %d outside the vocabulary [0, %d)", what, t[i], V);
-            Py_DECREF(arr);
+        if (w[i] < 0 || w[i] >= V) {
+            PyErr_Format(PyExc_ValueError, "%s holds token id %lld outside the vocabulary [0, %d)", what,
+                         (long long)w[i], V);
+            Py_DECREF(wide);
             return NULL;
         }
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY((PyObject *)wide, NPY_INT32, 2, 2,
+                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+    Py_DECREF(wide);
     return arr;
 }
 

@@ -2,6 +2,9 @@
 (n = 1, 2, 4, dropouts off and on), one-hot alpha against the discrete cell, the second-order
 architecture gradient against finite differences of the unrolled objective, the reference's
 clipping rules, Adam, batch-norm running statistics, threads, checkpoints and errors."""
+import math
+import os
+
 import numpy as np
 import pandas.testing as pd_testing
 import pytest
@@ -298,6 +301,12 @@ def test_beliefs_are_products_of_edge_probabilities():
                                ar=0.0), "batch size must be >= 2"),
     (lambda m, s: m.train_step(s[0] + V, s[1], None, lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0, ar=0.0),
      "inputs holds token id"),
+    (lambda m, s: m.train_step(s[0] + 2**40, s[1], None, lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0, ar=0.0),
+     "inputs holds token id 1099511627"),  # no silent wrap to int32
+    (lambda m, s: m.train_step(s[0] + 0.5, s[1], None, lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0, ar=0.0),
+     "inputs must hold integer token ids"),  # no silent truncation
+    (lambda m, s: m.alpha_step(s, (s[0], s[1], np.full((B, D), np.nan)), order=1, eta=1.0, clip=0.25,
+                               weight_decay=0.0), "valid_hidden holds non-finite"),
     (lambda m, s: m.train_step(s[0], s[1], np.zeros((B, D + 1)), lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0,
                                ar=0.0), "hidden must have shape"),
     (lambda m, s: m.train_step(s[0], s[1], None, lr=1.0, clip=0.25, weight_decay=-1.0, tar=0.0, ar=0.0),
@@ -407,3 +416,62 @@ def test_presets():
     assert nas_eval.policies.check_options("darts", {"preset": "cpu-first-order"}).order == 1
     recipe = PRESETS.get("reference").recipe(nas_eval.TrainConfig.preset("tiny"))
     assert (recipe.hidden_size, recipe.batch_size, recipe.epochs) == (300, 256, 50)
+
+
+# --- fuzzing the mixed model's entry points (hypothesis, as tests/test_fuzz.py) ---------------
+
+def _fuzz_case(model, inputs, targets, hidden, numbers, alpha, order):
+    """Any arguments either work (finite results) or raise ValueError naming what is wrong."""
+    lr, clip, eta, beta1 = numbers
+    arrays_ok = (inputs.ndim == 2 and inputs.shape == targets.shape and inputs.size > 0
+                 and np.issubdtype(inputs.dtype, np.integer) and np.issubdtype(targets.dtype, np.integer)
+                 and inputs.min() >= 0 and targets.min() >= 0 and inputs.max() < V and targets.max() < V
+                 and inputs.shape[1] >= 2)
+    hidden_ok = hidden is None or (hidden.shape == (inputs.shape[1] if inputs.ndim == 2 else -1, D)
+                                   and np.all(np.isfinite(hidden)))
+    rates_ok = all(math.isfinite(x) and x >= 0 for x in (lr, clip))
+    try:
+        r = model.train_step(inputs, targets, hidden, lr=lr, clip=clip, weight_decay=0.0, tar=0.0, ar=0.0)
+    except ValueError as e:
+        assert str(e) and not (arrays_ok and hidden_ok and rates_ok), f"valid input refused: {e}"
+    else:
+        assert arrays_ok and hidden_ok and rates_ok, "invalid input accepted"
+        assert math.isfinite(r.loss_sum) and r.hidden.shape == (inputs.shape[1], D)
+    try:
+        model.alpha = alpha
+    except ValueError as e:
+        assert alpha.shape != model.alpha.shape or not np.all(np.isfinite(alpha)), str(e)
+    seg = _segment(1)
+    step_ok = order in (1, 2) and math.isfinite(eta) and eta >= 0 and 0 <= beta1 < 1 and math.isfinite(clip) and clip >= 0
+    try:
+        model.alpha_step(seg, seg, order=order, eta=eta, clip=clip, weight_decay=0.0, betas=(beta1, 0.999))
+    except ValueError as e:
+        assert str(e) and not step_ok, f"valid architecture step refused: {e}"
+    else:
+        assert step_ok and np.all(np.isfinite(model.alpha))
+
+
+def test_fuzz_mixed_model_arguments():
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    shapes = st.tuples(st.integers(0, 4), st.integers(0, 4))
+    ints = st.sampled_from([np.int32, np.int64, np.int16, np.float64])
+    tokens = st.tuples(shapes, ints, st.one_of(st.integers(-2, V + 2), st.just(2**40))).map(
+        lambda s: np.full(s[0], s[2]).astype(s[1]) if s[0][0] * s[0][1] else np.zeros(s[0], s[1]))
+    hidden = st.one_of(st.none(), st.tuples(st.integers(0, 5), st.integers(D - 1, D + 1), st.sampled_from([0.1, np.nan]))
+                       .map(lambda s: np.full((s[0], s[1]), s[2], np.float32)))
+    floats = st.sampled_from([0.0, 0.5, 20.0, -1.0, float("nan"), float("inf")])
+    numbers = st.tuples(floats, floats, floats, st.sampled_from([0.0, 0.9, 1.0, -0.1]))
+    alphas = st.tuples(st.integers(2, 4), st.sampled_from([0.0, 1.0, 1e3, np.nan])).map(
+        lambda s: np.full((s[0], 5), s[1]))
+    model = MixedLM(2, V, D, seed=0)
+
+    @settings(max_examples=int(os.environ.get("NAS_EVAL_FUZZ_EXAMPLES", "100")), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck), derandomize=True)
+    @given(tokens, tokens, hidden, numbers, alphas, st.sampled_from([0, 1, 2, 3]))
+    def run(inputs, targets, hidden, numbers, alpha, order):
+        _fuzz_case(model, inputs, targets, hidden, numbers, alpha, order)
+
+    run()
