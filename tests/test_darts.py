@@ -301,7 +301,7 @@ def test_beliefs_are_products_of_edge_probabilities():
                                ar=0.0), "batch size must be >= 2"),
     (lambda m, s: m.train_step(s[0] + V, s[1], None, lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0, ar=0.0),
      "inputs holds token id"),
-    (lambda m, s: m.train_step(s[0] + 2**40, s[1], None, lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0, ar=0.0),
+    (lambda m, s: m.train_step(s[0].astype(np.int64) + 2**40, s[1], None, lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0, ar=0.0),
      "inputs holds token id 1099511627"),  # no silent wrap to int32
     (lambda m, s: m.train_step(s[0] + 0.5, s[1], None, lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0, ar=0.0),
      "inputs must hold integer token ids"),  # no silent truncation
