@@ -10,6 +10,7 @@
 #include "kernels.h"
 #include "lm.h"
 #include "parallel.h"
+#include "py_darts.h"
 #include "rng.h"
 #include "py_enas.h"
 #include "py_lstm_adam.h"
@@ -481,6 +482,7 @@ PyMODINIT_FUNC PyInit__core(void) {
     if (lstm_adam_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     if (enas_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     if (nao_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
+    if (darts_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     /* the core's own pool does all its parallelism; OpenBLAS stays on the calling thread */
     blas_set_num_threads(1);
     return mod;

@@ -44,6 +44,8 @@ enum {
     STREAM_ENAS_SHARED = 17,
     STREAM_ENAS_CONTROLLER = 18,
     STREAM_ENAS_FINAL = 19,
+    /* DARTS (20-23): the initial architecture weights alpha (csrc/mixed_cell.c) */
+    STREAM_DARTS_ALPHA = 20,
     /* NAO controller (csrc/nao.c): 24-27 */
     STREAM_NAO_INIT = 24,    /* initial weights, one key per tensor */
     STREAM_NAO_DROPOUT = 25, /* encoder embedding dropout, keyed by the Adam step */
