@@ -9,11 +9,12 @@ so far (cost done / wall time elapsed, which folds in the number of workers and 
 A per-job overhead (process start, reading the corpus) keeps tiny jobs from counting as free.
 
 >>> est = Estimator({"a": 4e9, "b": 4e9, "c": 8e9})
->>> est.done("a", elapsed=2.0)
+>>> est.done("a")
 >>> round(est.eta_seconds(elapsed=2.0), 1)
 6.0
 """
 import math
+import time
 
 # cost of the fixed work of one job (start-up, corpus, evaluation set-up), in FLOPs: about a
 # tenth of a second at the few GFLOP/s a small cell reaches
@@ -74,24 +75,39 @@ def job_cost(kind, params, vocab_size=10_000, train_tokens=929_589, valid_tokens
 
 
 class Estimator:
-    """Remaining time of a set of jobs, ``costs`` keyed by job key; call :meth:`done` as
-    each finishes, then :meth:`eta_seconds` (None until one job has finished)."""
+    """Remaining time of a set of jobs, ``costs`` keyed by job key (or by a placeholder for
+    a job not planned yet); call :meth:`done` as each finishes, then :meth:`eta_seconds`
+    (None until one job has finished). Time counts from the estimator's creation."""
 
     def __init__(self, costs):
         self.costs = dict(costs)
         self.finished = 0.0
+        self.started = time.monotonic()
 
     def add(self, costs):
         self.costs.update(costs)
 
-    def done(self, key, elapsed=None):
+    def drop(self, keys):
+        """Forget placeholders (their jobs are now planned under real keys)."""
+        for key in list(keys):
+            self.costs.pop(key, None)
+
+    def done(self, key):
         self.finished += self.costs.pop(key, 0.0)
 
     @property
     def remaining(self):
         return sum(self.costs.values())
 
-    def eta_seconds(self, elapsed):
+    def eta_seconds(self, elapsed=None):
+        elapsed = time.monotonic() - self.started if elapsed is None else elapsed
         if self.finished <= 0 or elapsed <= 0:
             return None
         return self.remaining / (self.finished / elapsed)
+
+    def text(self):
+        """``"12m05s"``, or ``"?"`` before the first job has finished."""
+        eta = self.eta_seconds()
+        if eta is None:
+            return "?"
+        return f"{int(eta // 60)}m{int(eta % 60):02d}s"

@@ -94,7 +94,7 @@ def _error_text(exc: BaseException) -> str:
 def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 progress: bool = True, kinds: Optional[Iterable[str]] = None,
                 retry_failed: bool = False, max_in_flight: Optional[int] = None,
-                checkpoint_dir: Optional[str] = None) -> Dict[str, int]:
+                checkpoint_dir: Optional[str] = None, eta=None) -> Dict[str, int]:
     """Run every runnable job of ``storage`` on ``executor`` and record the outcomes.
 
     Takes the driver lock, turns jobs left running by a dead driver into ``stale``, then
@@ -142,7 +142,11 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                     from .checkpoint import Checkpoint
                     Checkpoint(checkpoint_dir, key).remove()
             bar.update(1)
-            bar.set_postfix(done=counts["done"], failed=counts["failed"], refresh=False)
+            postfix = {"done": counts["done"], "failed": counts["failed"]}
+            if eta is not None:  # a cost-weighted estimate of the whole study (nas_eval.eta)
+                eta.done(key)
+                postfix["study_eta"] = eta.text()
+            bar.set_postfix(postfix, refresh=False)
 
         def top_up():
             while len(inflight) < max_in_flight:

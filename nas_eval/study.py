@@ -15,7 +15,9 @@ import pandas as pd
 
 from . import jobkinds  # noqa: F401  (registers the job kinds the plan uses)
 from .executors import make_executor, run_pending, shutdown
-from .plan import plan_first_phase, plan_retrains
+from . import policies
+from .eta import Estimator, job_cost
+from .plan import plan_first_phase, plan_retrains, train_job
 from .space import Arch
 from .spec import StudySpec
 from .store import Storage
@@ -99,17 +101,39 @@ class Study:
         ex = make_executor(executor, workers=workers, threads_per_job=threads_per_job) if own else make_executor(executor)
         counts = {"submitted": 0, "done": 0, "failed": 0}
         checkpoint_dir = _checkpoint_dir(checkpoint_dir or self.checkpoint_dir)
+        eta = self._estimator(spec, plan, retry_failed)
         try:
             for phase in (1, 2):
                 if phase == 2:
-                    self.storage.add([job for _, job in plan_retrains(spec, self._picks(plan))])
+                    retrains = [job for _, job in plan_retrains(spec, self._picks(plan))]
+                    self.storage.add(retrains)
+                    eta.drop([k for k in eta.costs if k.startswith("retrain:")])
+                    eta.add(self._costs(retrains, retry_failed))
                 got = run_pending(self.storage, ex, threads_per_job=threads_per_job, progress=progress,
-                                  retry_failed=retry_failed, checkpoint_dir=checkpoint_dir)
+                                  retry_failed=retry_failed, checkpoint_dir=checkpoint_dir, eta=eta)
                 counts = {k: counts[k] + got[k] for k in counts}
         finally:
             if own:
                 shutdown(ex)
         return counts
+
+    def _costs(self, jobs, retry_failed=False):
+        """Estimated cost (nas_eval.eta) of the jobs of ``jobs`` that will run."""
+        runnable = {"pending", "stale", "running"} | ({"failed"} if retry_failed else set())
+        return {job.key: job_cost(job.kind, job.params) for job in jobs
+                if job.key not in self.storage or self.storage.get(job.key)["state"] in runnable}
+
+    def _estimator(self, spec, plan, retry_failed=False):
+        """The study's ETA: every job still to run, the retrains of phase 2 included (one
+        training per policy pick, unless the ground truth already holds it)."""
+        eta = Estimator(self._costs([job for items in plan.values() for _, job in items], retry_failed))
+        space = spec.space
+        reused = spec.train_seed in spec.gt_seeds
+        if not reused:
+            example = train_job(spec, policies.random_arch(space, 0), spec.train_seed)
+            eta.add({f"retrain:{p}:{s}": job_cost(example.kind, example.params)
+                     for p in spec.policies if p != "random" for s in spec.seeds})
+        return eta
 
     def _picks(self, plan):
         picks = {}

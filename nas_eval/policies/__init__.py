@@ -147,6 +147,19 @@ def presets(name):
     return _get(name).presets
 
 
+def resume_from(checkpoint, search):
+    """Restore ``search`` (an object with ``state()`` / ``restore()``) from ``checkpoint`` when
+    it holds a saved state; return the function to call after each epoch or round, which
+    saves ``search.state()`` there (a no-op without a checkpoint)."""
+    if checkpoint is None:
+        return lambda: None
+    state = checkpoint.load()
+    if state is not None:
+        search.restore(state)
+        checkpoint.note("checkpoint-resumed", f"{checkpoint.path}: resumed")
+    return lambda: checkpoint.maybe_save(search.state)
+
+
 def _takes_checkpoint(fn):
     import inspect
 

@@ -40,7 +40,7 @@ import pandas as pd
 
 from ..presets import Presets
 from ..space import Arch
-from . import MAX_BELIEF_SPACE, SearchOutcome, register
+from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
 SHARINGS = ("node", "edge", "edge_op")
 ENTROPY_MODES = ("reward", "regularizer")
@@ -400,11 +400,14 @@ class ENASSearch:
         self.seconds = dict(state["seconds"])
 
 
-def search(space, corpus, train_config, seed, config):
-    """Run ENAS on ``space`` (see the module docstring) and return its :class:`SearchOutcome`."""
+def search(space, corpus, train_config, seed, config, checkpoint=None):
+    """Run ENAS on ``space`` (see the module docstring) and return its :class:`SearchOutcome`;
+    with a ``checkpoint``, resume from its state and save after every epoch."""
     s = ENASSearch(space, corpus, train_config, seed, config)
+    save = resume_from(checkpoint, s)
     while s.epoch < s.epochs:
         s.run_epoch()
+        save()
     return s.finish()
 
 

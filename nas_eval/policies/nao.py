@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..presets import Presets
 from ..rng import STREAM_ARCH, STREAM_NAO_POOL, Draws
-from . import MAX_BELIEF_SPACE, SearchOutcome, register
+from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
 SHARINGS = ("node", "edge", "edge_op")
 
@@ -334,9 +334,15 @@ class NAOSearch:
         self.pick = None if state["pick"] is None else Arch.parse(state["pick"], ops)
 
 
-def search(space, corpus, train_config, seed, config):
-    """Run NAO (see the module docstring) and return its SearchOutcome."""
-    return NAOSearch(space, corpus, train_config, seed, config).run()
+def search(space, corpus, train_config, seed, config, checkpoint=None):
+    """Run NAO (see the module docstring) and return its SearchOutcome; with a
+    ``checkpoint``, resume from its state and save after every round."""
+    s = NAOSearch(space, corpus, train_config, seed, config)
+    save = resume_from(checkpoint, s)
+    while not s.done:
+        s.run_round()
+        save()
+    return s.run()
 
 
 register("nao", search, NAOConfig, PRESETS)
