@@ -170,6 +170,10 @@ def _nao_job(epochs=4):
     return _search_job(epochs, "nao", {"preset": "smoke"})
 
 
+def _darts_job(epochs=3):
+    return _search_job(epochs, "darts", {"preset": "cpu", "max_steps_per_epoch": 3})
+
+
 def _numbers(kind, result):
     """The result without wall-clock fields: what must be bitwise identical."""
     result = json.loads(json.dumps(result))
@@ -193,8 +197,10 @@ def _run_killed(job, ckdir, kill_at, where, out):
 
 @pytest.mark.parametrize("make,epochs,where", [(_train_job, 6, "after"), (_train_job, 6, "mid-write"),
                                                 (_ws_job, 5, "after"), (_search_job, 5, "after"),
-                                                (_enas_job, 4, "after"), (_nao_job, 4, "after")],
-                         ids=["train", "train-mid-write", "ws", "search-ws-random", "search-enas", "search-nao"])
+                                                (_enas_job, 4, "after"), (_nao_job, 4, "after"),
+                                                (_darts_job, 3, "after")],
+                         ids=["train", "train-mid-write", "ws", "search-ws-random", "search-enas", "search-nao",
+                              "search-darts"])
 def test_job_killed_at_a_random_epoch_resumes_bitwise(tmp_path, make, epochs, where):
     job = make(epochs)
     kill_at = random.Random(f"{job.kind}{where}").randint(1, epochs - 1)  # fixed, but not hand-picked

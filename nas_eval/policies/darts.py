@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..presets import Presets
-from . import MAX_BELIEF_SPACE, SearchOutcome, register
+from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
 MIXED_OPS = ("none", "tanh", "relu", "sigmoid", "identity")
 
@@ -127,77 +127,117 @@ PRESETS.add("smoke", lambda: DARTSConfig(order=2, epochs=2, max_steps_per_epoch=
             "seconds: 2 epochs of 4 steps, for tests")
 
 
-def _changed_since(archs):
+def _stable_since(trace):
     """The first epoch from which the derived architecture never changed again."""
-    stable = archs[-1][0]
-    for epoch, arch in reversed(archs):
-        if arch != archs[-1][1]:
+    stable = trace[-1]["epoch"]
+    for row in reversed(trace):
+        if row["arch"] != trace[-1]["arch"]:
             break
-        stable = epoch
+        stable = row["epoch"]
     return stable
 
 
-def search(space, corpus, train_config, seed, config):
-    """Run DARTS on ``space`` (full spaces only: the mixed cell relaxes every edge)."""
-    from ..engine import MixedLM, Trainer, batchify
+class DARTSSearch:
+    """One DARTS search, epoch by epoch, with ``state()`` / ``restore()`` for checkpoints.
 
-    recipe = config.recipe(train_config)
-    train_tokens, valid_tokens, _ = recipe.slice(corpus)
-    model = MixedLM(space, corpus.vocab_size, recipe.hidden_size, seed=seed, batch_norm=config.batch_norm,
-                    **recipe.dropouts)
-    model.alpha = model.alpha * (config.alpha_init / 1e-3)  # the core draws 1e-3 N(0, 1)
-    trainer = Trainer(model, train_tokens, recipe, seed=seed)
-    # the reference's search_data: the validation split in the training batch size
-    search_data = batchify(valid_tokens, recipe.batch_size)
-    adam = dict(lr=config.arch_lr, betas=(config.arch_beta1, config.arch_beta2), eps=config.arch_eps,
-                alpha_weight_decay=config.arch_weight_decay, r=config.hvp_radius)
-    state = {"hidden": None, "loss": 0.0, "tokens": 0, "skipped": 0}
+    >>> s = DARTSSearch(space, corpus, train_config, seed, config)   # doctest: +SKIP
+    >>> while s.epoch < s.epochs: s.run_epoch()                       # doctest: +SKIP
+    >>> outcome = s.finish()                                          # doctest: +SKIP
+    """
 
-    def alpha_step(tr, step):
-        inputs, targets, hidden, eta = tr.upcoming()
-        p = tr.pos % (len(search_data) - 1)
-        T = min(recipe.bptt, len(search_data) - 1 - p)
-        valid = (search_data[p: p + T], search_data[p + 1: p + 1 + T], state["hidden"])
-        loss, n, h = model.alpha_step((inputs, targets, hidden), valid, order=config.order, eta=eta,
-                                      clip=recipe.clip, weight_decay=recipe.weight_decay, **adam)
-        if model.last_alpha_ok:
-            state["hidden"] = h
-            state["loss"] += loss
-            state["tokens"] += n
+    def __init__(self, space, corpus, train_config, seed, config):
+        from ..engine import MixedLM, Trainer, batchify
+
+        self.space, self.config, self.seed = space, config, int(seed)
+        self.recipe = recipe = config.recipe(train_config)
+        self.epochs = recipe.epochs
+        train_tokens, self.valid_tokens, _ = recipe.slice(corpus)
+        self.model = MixedLM(space, corpus.vocab_size, recipe.hidden_size, seed=self.seed,
+                             batch_norm=config.batch_norm, **recipe.dropouts)
+        self.model.alpha = self.model.alpha * (config.alpha_init / 1e-3)  # the core draws 1e-3 N(0, 1)
+        self.trainer = Trainer(self.model, train_tokens, recipe, seed=self.seed)
+        # the reference's search_data: the validation split in the training batch size
+        self.search_data = batchify(self.valid_tokens, recipe.batch_size)
+        self.adam = dict(lr=config.arch_lr, betas=(config.arch_beta1, config.arch_beta2), eps=config.arch_eps,
+                         alpha_weight_decay=config.arch_weight_decay, r=config.hvp_radius)
+        self.archs = list(space) if len(space) <= MAX_BELIEF_SPACE else None
+        self.epoch, self.skipped, self.trace, self.beliefs = 0, 0, [], []
+        self._record(math.nan, math.nan, math.nan)
+
+    def _alpha_step(self, trainer, step):
+        """The architecture step before weight step ``step`` (the Trainer's on_step hook), on the
+        validation batch at the training position (the reference's i % (len - 1)), bptt long."""
+        inputs, targets, hidden, eta = trainer.upcoming()
+        data, e = self.search_data, self._epoch_sums
+        p = trainer.pos % (len(data) - 1)
+        T = min(self.recipe.bptt, len(data) - 1 - p)
+        valid = (data[p: p + T], data[p + 1: p + 1 + T], e["hidden"])
+        loss, n, h = self.model.alpha_step((inputs, targets, hidden), valid, order=self.config.order, eta=eta,
+                                           clip=self.recipe.clip, weight_decay=self.recipe.weight_decay, **self.adam)
+        if self.model.last_alpha_ok:
+            e["hidden"], e["loss"], e["tokens"] = h, e["loss"] + loss, e["tokens"] + n
         else:
-            state["hidden"] = None
-            state["skipped"] += 1
+            e["hidden"] = None
+            self.skipped += 1
 
-    archs = list(space) if len(space) <= MAX_BELIEF_SPACE else None
-    trace, beliefs, derived = [], [], []
+    def _record(self, train_loss, valid_loss, valid_ppl):
+        model = self.model
+        prob, arch = model.probabilities(), model.derive()
+        changed = bool(self.trace) and self.trace[-1]["arch"] != str(arch)
+        self.trace.append({"epoch": self.epoch, "arch": str(arch), "arch_id": self.space.index(arch),
+                           "changed": changed, "p_arch": float(model.beliefs([arch])[0]),
+                           "train_loss": train_loss, "valid_loss": valid_loss, "valid_ppl": valid_ppl,
+                           "alpha": model.alpha.tolist(), "prob": prob.tolist()})
+        if self.archs is not None:
+            self.beliefs.append(model.beliefs(self.archs))
 
-    def record(epoch, train_loss, valid_loss, valid_ppl):
-        prob = model.probabilities()
-        arch = model.derive()
-        derived.append((epoch, arch))
-        changed = len(derived) > 1 and derived[-2][1] != arch
-        trace.append({"epoch": epoch, "arch": str(arch), "arch_id": space.index(arch), "changed": changed,
-                      "p_arch": float(model.beliefs([arch])[0]), "train_loss": train_loss,
-                      "valid_loss": valid_loss, "valid_ppl": valid_ppl,
-                      "alpha": model.alpha.tolist(), "prob": prob.tolist()})
-        if archs is not None:
-            beliefs.append(pd.DataFrame({"epoch": epoch, "arch_id": np.arange(len(archs)),
-                                         "belief": model.beliefs(archs)}))
+    def run_epoch(self):
+        """One epoch of the search recipe, an architecture step before every weight step."""
+        # the validation stream's hidden state restarts every epoch, as the reference's
+        self._epoch_sums = {"hidden": None, "loss": 0.0, "tokens": 0}
+        stats = self.trainer.run_epoch(on_step=self._alpha_step)
+        self.epoch += 1
+        e = self._epoch_sums
+        valid_ppl = self.model.perplexity(self.valid_tokens, self.recipe.eval_batch_size, self.recipe.bptt)
+        self._record(stats["train_loss"], e["loss"] / e["tokens"] if e["tokens"] else math.nan, valid_ppl)
 
-    record(0, math.nan, math.nan, math.nan)
-    for epoch in range(1, recipe.epochs + 1):
-        state.update(hidden=None, loss=0.0, tokens=0)  # the reference resets hidden_valid per epoch
-        stats = trainer.run_epoch(on_step=alpha_step)
-        valid_ppl = model.perplexity(valid_tokens, recipe.eval_batch_size, recipe.bptt)
-        record(epoch, stats["train_loss"], state["loss"] / state["tokens"] if state["tokens"] else math.nan,
-               valid_ppl)
-    budget = model.budget()
-    return SearchOutcome(
-        derived[-1][1], pd.DataFrame(trace),
-        pd.concat(beliefs, ignore_index=True) if beliefs else pd.DataFrame(),
-        budget={**budget, "alpha_steps": budget["alpha_steps"], "alpha_steps_skipped": state["skipped"]},
-        info={"order": config.order, "stable_since_epoch": _changed_since(derived),
-              "p_pick": trace[-1]["p_arch"], "recipe": recipe.describe()})
+    def finish(self):
+        """The derived architecture of the final alpha, trace, beliefs, budget and info."""
+        beliefs = pd.DataFrame()
+        if self.archs is not None:
+            n = len(self.archs)
+            beliefs = pd.DataFrame({"epoch": np.repeat(np.arange(len(self.beliefs)), n),
+                                    "arch_id": np.tile(np.arange(n), len(self.beliefs)),
+                                    "belief": np.concatenate(self.beliefs)})
+        budget = {**self.model.budget(), "alpha_steps_skipped": self.skipped}
+        info = {"order": self.config.order, "stable_since_epoch": _stable_since(self.trace),
+                "p_pick": self.trace[-1]["p_arch"], "recipe": self.recipe.describe()}
+        return SearchOutcome(self.model.derive(), pd.DataFrame(self.trace), beliefs, budget, info)
+
+    # --- checkpoints -------------------------------------------------------------------------
+    def state(self):
+        """Everything needed to continue bitwise identically (the model's weights, alpha, Adam
+        and batch-norm statistics travel inside the trainer's state)."""
+        return {"trainer": self.trainer.state(), "epoch": self.epoch, "skipped": self.skipped,
+                "trace": [dict(r) for r in self.trace], "beliefs": [b.copy() for b in self.beliefs]}
+
+    def restore(self, state):
+        self.trainer.restore(state["trainer"])
+        self.epoch, self.skipped = int(state["epoch"]), int(state["skipped"])
+        self.trace = [dict(r) for r in state["trace"]]
+        self.beliefs = [np.asarray(b, dtype=np.float64) for b in state["beliefs"]]
+
+
+def search(space, corpus, train_config, seed, config, checkpoint=None):
+    """Run DARTS on ``space`` (full spaces only: the mixed cell relaxes every edge) and return
+    its :class:`SearchOutcome`; with a ``checkpoint``, resume from its state and save after
+    every epoch."""
+    s = DARTSSearch(space, corpus, train_config, seed, config)
+    save = resume_from(checkpoint, s)
+    while s.epoch < s.epochs:
+        s.run_epoch()
+        save()
+    return s.finish()
 
 
 register("darts", search, DARTSConfig, PRESETS)
