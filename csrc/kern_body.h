@@ -9,6 +9,7 @@
  * headers included from here is compiled for that instruction set. */
 #include "elementwise.h"
 #include "kernels.h"
+#include "mixed_elementwise.h"
 #include "panel.h"
 
 typedef float vnat __attribute__((vector_size(VL * 4)));
@@ -111,4 +112,5 @@ const Kernels KERN_TABLE = {
     .sq_norm = sq_norm,
     .sgd = sgd,
     .average = average,
+    .mixed = &mixed_kernels,
 };

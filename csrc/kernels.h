@@ -52,6 +52,7 @@ typedef struct {
     double (*sq_norm)(const float *g, size_t n);
     void (*sgd)(float *p, const float *g, size_t n, float lr, float scale, float wd);
     void (*average)(float *avg, const float *p, size_t n, long count);
+    const struct MixedKernels *mixed; /* the DARTS mixed cell's loops (mixed_elementwise.h) */
 } Kernels;
 
 /* the kernels in use: the generic set until isa_init/isa_select picks another */

@@ -9,6 +9,7 @@
 #include "decoder.h"
 #include "embedding.h"
 #include "kernels.h"
+#include "mixed_cell.h"
 #include "optim.h"
 #include "panel.h"
 #include "parallel.h"
@@ -54,6 +55,7 @@ LM *lm_create(int V, int d, int n_w0, int n_mats, int max_nodes, uint64_t seed, 
 void lm_free(LM *m) {
     if (!m) return;
     free(m->params); free(m->grads); free(m->avg); free(m->acts); free(m->mat_used);
+    mixed_free(m->mix);
     free(m);
 }
 
@@ -82,12 +84,15 @@ int lm_reserve(LM *m, int T, int B, int n) {
     if (m->acts && T == m->act_T && B == m->act_B && n == m->act_nodes && workers == m->act_workers &&
         panels == m->act_panels && split_d == m->act_split_d)
         return 0;
+    if (m->mix && mixed_reserve(m->mix, T) != 0) return -1;
     size_t d = m->d, rows = (size_t)T * B, bd = (size_t)B * d, np1 = (size_t)n + 1;
+    /* CF blocks: one per node, or for the mixed cell node 0's and one per edge */
+    size_t cf_blocks = m->mix ? 1 + np1 * n / 2 : np1;
     size_t nw = (size_t)workers, V = (size_t)m->V, slots = (size_t)decoder_slots(workers);
     size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
     size_t sizes[] = {
         rows * d,            /* X */
-        np1 * rows * 2 * d,  /* CF */
+        cf_blocks * rows * 2 * d, /* CF */
         np1 * rows * d,      /* S */
         np1 * rows * d,      /* SM */
         (rows + B) * d,      /* H */
@@ -102,7 +107,8 @@ int lm_reserve(LM *m, int T, int B, int n) {
         bd, bd,              /* dh, tmp */
         bd, bd, bd,          /* mask_x, mask_h, mask_out */
         (size_t)m->V,        /* mask_emb */
-        panels ? np1 * 2 * panel_floats((int)d, (int)d) : 0, /* packed */
+        /* the mixed cell always runs its products through panels */
+        panels || m->mix ? np1 * 2 * panel_floats((int)d, (int)d) : 0, /* packed */
     };
     enum { N_BUF = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
@@ -223,6 +229,11 @@ static void weight_gradients(LM *m, const CellArch *a, int T, int B, const float
     /* the recurrent half of W0 and the node matrices saw the h-masked states */
     const float *HM = mask_h ? m->HM : m->H, *SM = mask_h ? m->SM : m->S;
     par_gemm(m->act_workers, 1, 0, d, 2 * d, (int)rows, 1.0f, HM, d, dab0, 2 * d, 0.0f, gw0 + (size_t)2 * d * d, 2 * d);
+    if (m->mix) {  /* every node matrix, through every edge */
+        mixed_weight_gradients(m->mix, m->act_workers, d, rows, SM, m->CF, m->grads + m->lay.mats);
+        memset(m->mat_used, 1, (size_t)m->n_mats);
+        return;
+    }
     memset(m->mat_used, 0, (size_t)m->n_mats);
     for (int i = 1; i <= a->n; i++) {
         int k = a->mat[i - 1];
@@ -290,8 +301,15 @@ static void cell_task(void *ctx, int w, int n) {
     StepJob *j = ctx;
     CellWork work = cell_work(j, n);
     CellBuffers buf = cell_buffers(j);
-    if (j->cell_backward) cell_backward(j->a, &work, &buf);
-    else cell_forward(j->a, &work, &buf);
+    if (j->m->mix) {  /* by 32-column panels always, through packed matrices */
+        buf.packed = j->m->packed;
+        if (j->cell_backward) mixed_cell_backward(j->m->mix, &work, &buf);
+        else mixed_cell_forward(j->m->mix, &work, &buf);
+    } else if (j->cell_backward) {
+        cell_backward(j->a, &work, &buf);
+    } else {
+        cell_forward(j->a, &work, &buf);
+    }
 }
 
 /* decoder + softmax over slot s of the rows; slot 0 writes dE into the gradient arena, the
@@ -339,6 +357,7 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     const size_t rows = (size_t)T * B, bd = (size_t)B * d;
     const float *mx = NULL, *mh = NULL, *mo = NULL, *me = NULL;
     if (opt.train) draw_masks(m, B, &mx, &mh, &mo, &me);
+    if (m->mix) mixed_begin_pass(m->mix, opt.train, opt.backward);
     float *E = m->params + m->lay.embedding;
     float *w0 = m->params + m->lay.w0 + (size_t)a->w0 * 4 * d * d;
     const float *w0h = w0 + (size_t)2 * d * d;
@@ -374,6 +393,11 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     job.cell_backward = 1;
     queue_init(&job.queue);
     pool_run(cell_task, &job, m->act_workers);
+    if (m->mix && m->mix->alpha_grad) mixed_alpha_gradient(m->mix);
+    if (m->mix && !m->mix->weight_grad) {  /* a pass for d loss / d alpha only */
+        if (opt.train) m->step++;
+        return st;
+    }
     weight_gradients(m, a, T, B, mx, mh, me, inputs);
     Spans sp;
     touched_spans(m, a, &sp);
@@ -397,6 +421,7 @@ double lm_evaluate(LM *m, const CellArch *a, const int32_t *data, int N, int B, 
     double total = 0.0;
     long count = 0;
     float *hin = h, *hout = h + (size_t)B * m->d;
+    if (bptt > N - 1) bptt = N - 1;  /* one window covers it; keeps i + bptt from overflowing */
     for (int i = 0; i + 1 < N; i += bptt) {
         int T = N - 1 - i < bptt ? N - 1 - i : bptt;
         if (lm_reserve(m, T, B, a->n) != 0) { total = NAN; break; }

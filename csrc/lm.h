@@ -38,6 +38,8 @@ typedef struct {
     size_t total;
 } ParamLayout;
 
+struct MixedCell; /* mixed_cell.h */
+
 typedef struct {
     int V, d, n_w0, n_mats, max_nodes;
     uint64_t seed;
@@ -73,6 +75,10 @@ typedef struct {
     float *mask_out;/* (B, d) */
     float *mask_emb;/* (V,) */
     float *packed;  /* node matrices packed in panels for the by-column cell (panel.h) */
+    /* NULL: the discrete cell. Otherwise the DARTS mixed cell (mixed_cell.h) replaces it:
+     * n_mats = n node matrices, every node reads every earlier node, CF holds one block
+     * per edge after node 0's; the model owns it (lm_free frees it). */
+    struct MixedCell *mix;
 } LM;
 
 typedef struct {

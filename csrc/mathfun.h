@@ -9,7 +9,10 @@
  * Cody-Waite range reduction and a degree-6 polynomial, ~2 ulp; no libm call, so the
  * loops around it vectorise. */
 static inline float fast_expf(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    /* NaN-safe clamp: a NaN fails both comparisons and becomes -87, so n below is always a
+     * small integer and the shift never sees a negative (a NaN input is caught upstream) */
+    x = x > -87.0f ? x : -87.0f;
+    x = x < 88.0f ? x : 88.0f;
     /* round to nearest with the 1.5 * 2^23 trick: vectorises, unlike roundf */
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693145751953125f;

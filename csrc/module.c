@@ -2,14 +2,19 @@
  * Long calls release the GIL; a model refuses to be entered from two threads at once. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <math.h>
+#include <stdio.h>
 #include <numpy/arrayobject.h>
 
 #include "blas.h"
 #include "kernels.h"
 #include "lm.h"
 #include "parallel.h"
+#include "py_darts.h"
 #include "rng.h"
+#include "py_enas.h"
 #include "py_lstm_adam.h"
+#include "py_nao.h"
 
 typedef struct {
     PyObject_HEAD
@@ -93,24 +98,57 @@ static int parse_arch(ModelObject *self, PyObject *obj, int w0, CellArch *a) {
     return 0;
 }
 
+/* Token ids as (T, B) int32. The ids are range-checked in int64 *before* the cast to int32,
+ * so an id >= 2^31 is refused instead of wrapping onto a valid one; a float array is refused
+ * instead of being truncated. */
 static PyArrayObject *token_array(PyObject *obj, const char *what, int V) {
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(obj, NPY_INT32, 2, 2,
-                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-    if (!arr) return NULL;
-    const int32_t *t = (const int32_t *)PyArray_DATA(arr);
-    npy_intp n = PyArray_SIZE(arr);
+    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
+    if (!raw) return NULL;
+    if (!PyArray_ISINTEGER(raw)) {
+        PyErr_Format(PyExc_ValueError, "%s must hold integer token ids, got dtype %s", what,
+                     PyArray_DESCR(raw)->typeobj->tp_name);
+        Py_DECREF(raw);
+        return NULL;
+    }
+    if (PyArray_NDIM(raw) != 2) {
+        PyErr_Format(PyExc_ValueError, "%s must be a (T, B) array, got %d dimension(s)", what, PyArray_NDIM(raw));
+        Py_DECREF(raw);
+        return NULL;
+    }
+    /* uint64 ids >= 2^63 become negative here and are refused below */
+    PyArrayObject *wide = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_INT64, 2, 2,
+                                                           NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+    Py_DECREF(raw);
+    if (!wide) return NULL;
+    const int64_t *w = (const int64_t *)PyArray_DATA(wide);
+    npy_intp n = PyArray_SIZE(wide);
     if (n == 0) {
         PyErr_Format(PyExc_ValueError, "%s is empty", what);
-        Py_DECREF(arr);
+        Py_DECREF(wide);
         return NULL;
     }
     for (npy_intp i = 0; i < n; i++)
-        if (t[i] < 0 || t[i] >= V) {
-            PyErr_Format(PyExc_ValueError, "%s holds token id %d outside the vocabulary [0, %d)", what, t[i], V);
-            Py_DECREF(arr);
+        if (w[i] < 0 || w[i] >= V) {
+            PyErr_Format(PyExc_ValueError, "%s holds token id %lld outside the vocabulary [0, %d)", what,
+                         (long long)w[i], V);
+            Py_DECREF(wide);
             return NULL;
         }
+    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY((PyObject *)wide, NPY_INT32, 2, 2,
+                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
+    Py_DECREF(wide);
     return arr;
+}
+
+/* A finite, non-negative hyper-parameter, or a ValueError naming it. */
+static int check_rate(const char *name, double value) {
+    if (!isfinite(value) || value < 0) {
+        char text[32];
+        snprintf(text, sizeof text, "%g", value);
+        PyErr_Format(PyExc_ValueError, "%s must be a finite number >= 0, got %s", name, text);
+        return -1;
+    }
+    return 0;
 }
 
 static PyObject *Model_step(ModelObject *self, PyObject *args, PyObject *kw) {
@@ -125,6 +163,9 @@ static PyObject *Model_step(ModelObject *self, PyObject *args, PyObject *kw) {
         return NULL;
     if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return NULL; }
     LM *m = self->lm;
+    if (check_rate("lr", lr) || check_rate("clip", clip) || check_rate("wd", wd) || check_rate("tar", tar) ||
+        check_rate("ar", ar))
+        return NULL;
     CellArch a;
     if (parse_arch(self, arch_obj, w0, &a)) return NULL;
     PyArrayObject *in = token_array(in_obj, "inputs", m->V);
@@ -144,7 +185,9 @@ static PyObject *Model_step(ModelObject *self, PyObject *args, PyObject *kw) {
     if (h_obj == Py_None) {
         h0 = (PyArrayObject *)PyArray_ZEROS(2, hdims, NPY_FLOAT32, 0);
     } else {
-        h0 = (PyArrayObject *)PyArray_FROMANY(h_obj, NPY_FLOAT32, 2, 2, NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
+        /* float64 states are accepted (cast); values are checked for NaN/inf below */
+        h0 = (PyArrayObject *)PyArray_FROMANY(h_obj, NPY_FLOAT32, 2, 2,
+                                              NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
         if (h0 && (PyArray_DIM(h0, 0) != B || PyArray_DIM(h0, 1) != m->d)) {
             PyErr_Format(PyExc_ValueError, "hidden must have shape (%zd, %d), got (%zd, %zd)", (Py_ssize_t)B,
                          m->d, (Py_ssize_t)PyArray_DIM(h0, 0), (Py_ssize_t)PyArray_DIM(h0, 1));
@@ -152,6 +195,14 @@ static PyObject *Model_step(ModelObject *self, PyObject *args, PyObject *kw) {
         }
     }
     if (!h0) goto done;
+    {
+        const float *hv = (const float *)PyArray_DATA(h0);
+        for (npy_intp i = 0; i < B * m->d; i++)
+            if (!isfinite(hv[i])) {
+                PyErr_SetString(PyExc_ValueError, "hidden holds a non-finite value (NaN or inf)");
+                goto done;
+            }
+    }
     h1 = (PyArrayObject *)PyArray_EMPTY(2, hdims, NPY_FLOAT32, 0);
     if (!h1 || model_enter(self)) goto done;
     StepOptions opt = {(float)lr, (float)clip, (float)wd, (float)tar, (float)ar, train, backward, update, asgd};
@@ -402,8 +453,8 @@ static PyMethodDef module_methods[] = {
     {"isa_info", py_isa_info, METH_NOARGS, "instruction-set level in use, supported, compiled; compiler"},
     {"set_isa", py_set_isa, METH_O, "set_isa(name): switch the kernels' instruction-set level"},
     {"rng_draws", py_rng_draws, METH_VARARGS, "rng_draws(seed, stream, counter, n) -> (uniform, normal)"},
-    {"set_num_threads", py_set_num_threads, METH_O, "set OpenBLAS threads for the core"},
-    {"get_num_threads", py_get_num_threads, METH_NOARGS, "OpenBLAS threads for the core"},
+    {"set_num_threads", py_set_num_threads, METH_O, "set the number of threads of the core's own pool (OpenBLAS stays single-threaded inside it)"},
+    {"get_num_threads", py_get_num_threads, METH_NOARGS, "threads of the core's own pool"},
     {"openblas_info", py_openblas_info, METH_NOARGS, "OpenBLAS core name, config, threads"},
     {NULL, NULL, 0, NULL}};
 
@@ -429,6 +480,9 @@ PyMODINIT_FUNC PyInit__core(void) {
     }
     PyModule_AddIntConstant(mod, "MAX_NODES", LM_MAX_NODES);
     if (lstm_adam_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
+    if (enas_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
+    if (nao_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
+    if (darts_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     /* the core's own pool does all its parallelism; OpenBLAS stays on the calling thread */
     blas_set_num_threads(1);
     return mod;

@@ -39,6 +39,19 @@ enum {
     STREAM_MASK_EMB = 5,
     STREAM_MASK_IN = 6,
     STREAM_BPTT = 7,
+    /* ENAS controller (csrc/enas.c): initial weights, then one stream per phase that samples */
+    STREAM_ENAS_INIT = 16,
+    STREAM_ENAS_SHARED = 17,
+    STREAM_ENAS_CONTROLLER = 18,
+    STREAM_ENAS_FINAL = 19,
+    /* DARTS (20-23): the initial architecture weights alpha (csrc/mixed_cell.c) */
+    STREAM_DARTS_ALPHA = 20,
+    /* NAO controller (csrc/nao.c): 24-27 */
+    STREAM_NAO_INIT = 24,    /* initial weights, one key per tensor */
+    STREAM_NAO_DROPOUT = 25, /* encoder embedding dropout, keyed by the Adam step */
+    STREAM_NAO_SHUFFLE = 26, /* epoch shuffles of nao_fit, keyed by a shuffle counter */
+    STREAM_NAO_POOL = 27,    /* drawn in Python (nas_eval/policies/nao.py): the architecture pool,
+                              * counter 0 the initial pool, counter r the random additions of round r */
 };
 
 #endif

@@ -54,6 +54,8 @@ def _add_study_options(p):
     p.add_argument("--threads-per-job", type=int, default=1, help="core threads each job uses (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", help="run jobs on a Dask cluster (scheduler address)")
     p.add_argument("--retry-failed", action="store_true", help="rerun jobs that failed before")
+    p.add_argument("--checkpoint-dir", help="where long jobs keep their per-epoch checkpoints (default: "
+                                            "<out>/checkpoints; give a shared path for workers on other machines)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -152,6 +154,10 @@ def _run(args, spec):
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     _check_corpus(spec)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out {args.out} is a file, not a directory")
+    if args.checkpoint_dir and os.path.exists(args.checkpoint_dir) and not os.path.isdir(args.checkpoint_dir):
+        raise ValueError(f"--checkpoint-dir: checkpoint_dir {args.checkpoint_dir} is a file, not a directory")
     os.makedirs(args.out, exist_ok=True)
     study = Study(args.out)
     study.configure(spec)
@@ -161,7 +167,8 @@ def _run(args, spec):
     ex = _executor(args)
     try:
         counts = study.run(executor=ex, threads_per_job=args.threads_per_job,
-                           progress=not args.no_progress, retry_failed=args.retry_failed)
+                           progress=not args.no_progress, retry_failed=args.retry_failed,
+                           checkpoint_dir=args.checkpoint_dir)
     finally:
         shutdown(ex, wait=False)
     print(f"ran {counts['done']} jobs ({counts['failed']} failed) in {time.time() - t0:.0f}s", file=sys.stderr)
@@ -222,6 +229,13 @@ def _train(args):
     return 0 if math.isfinite(result.valid_ppl) else 1
 
 
+def _describe(exc):
+    """One line for an error: OSErrors name the path and the reason, not the errno tuple."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc)
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
@@ -250,8 +264,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("\ninterrupted: finished jobs are saved; rerun the same command to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"nas-eval: error: {exc}", file=sys.stderr)
+    except (ValueError, OSError) as exc:  # bad input, or a path that cannot be read or written
+        print(f"nas-eval: error: {_describe(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
 

@@ -301,10 +301,10 @@ def synthetic(vocab_size=50, train_tokens=20000, valid_tokens=4000, test_tokens=
     return Corpus(description, stream[:a], stream[a:b], stream[b:], vocab, source=description)
 
 
-def from_spec(spec, root=None):
+def from_spec(spec, root=None, download=None):
     """A corpus from a one-string spec, as studies and job parameters name corpora:
     ``"ptb"``, ``"wikitext-2"``, a directory path, or ``"synthetic:vocab_size=50,seed=0"``
-    (keyword arguments of :func:`synthetic`)."""
+    (keyword arguments of :func:`synthetic`). ``download`` as in :func:`load`."""
     if not isinstance(spec, str) or not spec:
         raise ValueError(f"corpus spec must be a non-empty string, got {spec!r}")
     if spec.startswith("synthetic"):
@@ -322,4 +322,4 @@ def from_spec(spec, root=None):
             return synthetic(**kwargs)
         except TypeError as exc:
             raise ValueError(f"corpus spec {spec!r}: {exc}") from None
-    return load(spec, root=root)
+    return load(spec, root=root, download=download)

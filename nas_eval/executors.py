@@ -14,7 +14,7 @@ import os
 import traceback
 from typing import Dict, Iterable, Optional
 
-from .jobs import module_of, run_job, worker_init
+from .jobs import die_with_parent, module_of, run_job, worker_init
 
 __all__ = ["SerialExecutor", "make_executor", "default_workers", "run_pending"]
 
@@ -58,12 +58,15 @@ def make_executor(spec="process", workers: Optional[int] = None, threads_per_job
         return cf.ProcessPoolExecutor(
             max_workers=workers or default_workers(threads_per_job),
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker_init, initargs=(threads_per_job,))
+            initializer=worker_init, initargs=(threads_per_job, os.getpid()))
     if spec == "dask":
         from distributed import Client
-        client = Client(dask_address) if dask_address else Client(
-            n_workers=workers or default_workers(threads_per_job), threads_per_worker=1,
-            processes=True, dashboard_address=None)
+        if dask_address:
+            return Client(dask_address).get_executor(pure=False)
+        client = Client(n_workers=workers or default_workers(threads_per_job), threads_per_worker=1,
+                        processes=True, dashboard_address=None)
+        # a local cluster's workers are this process's children: they die with it
+        client.run(die_with_parent, os.getpid())
         return client.get_executor(pure=False)
     raise ValueError(f"unknown executor {spec!r}: 'serial', 'process', 'dask' or an "
                      f"Executor")
@@ -90,8 +93,8 @@ def _error_text(exc: BaseException) -> str:
 
 def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 progress: bool = True, kinds: Optional[Iterable[str]] = None,
-                retry_failed: bool = False, max_in_flight: Optional[int] = None
-                ) -> Dict[str, int]:
+                retry_failed: bool = False, max_in_flight: Optional[int] = None,
+                checkpoint_dir: Optional[str] = None, eta=None) -> Dict[str, int]:
     """Run every runnable job of ``storage`` on ``executor`` and record the outcomes.
 
     Takes the driver lock, turns jobs left running by a dead driver into ``stale``, then
@@ -104,6 +107,11 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
     back to ``pending``, jobs in progress are marked ``stale`` (they rerun next time);
     then KeyboardInterrupt is re-raised. The executor is not shut down (the caller owns
     it). Returns this run's counts: {"submitted", "done", "failed"}.
+
+    ``checkpoint_dir``: where long jobs keep their checkpoints (a path every worker can
+    reach; passed with each call, never part of a job's key). A job's checkpoint is removed
+    once its result is stored; a failed job keeps it, so a retry resumes. What happened to
+    checkpoints (resumed, ignored as corrupt or foreign) is logged as store events.
     """
     from tqdm import tqdm
 
@@ -128,8 +136,17 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
             else:
                 storage.mark_done(key, payload)
                 counts["done"] += 1
+                for ev in (payload.get("provenance") or {}).get("checkpoint", []):
+                    storage.log_event(ev["kind"], ev["message"], key=key)
+                if checkpoint_dir is not None:
+                    from .checkpoint import Checkpoint
+                    Checkpoint(checkpoint_dir, key).remove()
             bar.update(1)
-            bar.set_postfix(done=counts["done"], failed=counts["failed"], refresh=False)
+            postfix = {"done": counts["done"], "failed": counts["failed"]}
+            if eta is not None:  # a cost-weighted estimate of the whole study (nas_eval.eta)
+                eta.done(key)
+                postfix["study_eta"] = eta.text()
+            bar.set_postfix(postfix, refresh=False)
 
         def top_up():
             while len(inflight) < max_in_flight:
@@ -139,7 +156,7 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 storage.mark_running(rec["key"])
                 try:
                     fut = executor.submit(run_job, rec["kind"], rec["params"],
-                                          threads_per_job, module_of(rec["kind"]))
+                                          threads_per_job, module_of(rec["kind"]), checkpoint_dir)
                 except BaseException:
                     storage.mark_pending(rec["key"])
                     raise

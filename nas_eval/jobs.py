@@ -6,10 +6,15 @@ reuses an old result. Params must therefore hold everything that changes the out
 (space, architecture or policy, seed, the resolved config) and be plain JSON.
 
 Job kinds are functions ``fn(params: dict) -> dict`` registered with ``@register(kind)``.
-Workers only ever receive ``run_job(kind, params, threads, module)``: a module-level
-function of plain arguments, so every executor (process pool, Dask) can ship it without
+Workers only ever receive ``run_job(kind, params, threads, module, checkpoint_dir)``: a
+module-level function of plain arguments, so every executor (process pool, Dask) can ship it without
 pickling closures, and a worker finds ``fn`` by importing ``module`` (the module that
 registered the kind in the driver).
+
+Long kinds take a second argument, ``fn(params, checkpoint=None)``: a
+:class:`nas_eval.checkpoint.Checkpoint` for the job's key in ``checkpoint_dir`` (a path the
+driver passes with the call, never part of the key) to load at the start and save as it
+goes, so that a killed job resumes where it stopped.
 
 This module stays light (no NumPy at import) because spawned workers import it first.
 """
@@ -141,28 +146,92 @@ def _set_threads(threads: int) -> None:
     set_num_threads(int(threads))
 
 
-def worker_init(threads: int) -> None:
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_SECONDS = 0.5
+
+
+def die_with_parent(parent_pid: Optional[int] = None) -> None:
+    """Make this (worker) process die when ``parent_pid`` (default: its parent now) dies.
+
+    A driver killed with SIGKILL cannot stop its workers: they would be re-parented to PID
+    1, finish their job, throw the result away and sleep forever. On Linux the kernel sends
+    SIGKILL at the parent's death (``prctl(PR_SET_PDEATHSIG)``; note it fires when the
+    *thread* that started the worker exits, which is the driver's main thread here); on every
+    platform a daemon thread also polls the parent id and kills the process once it changes.
+    """
+    import signal
+    import sys
+    import threading
+
+    parent = os.getppid() if parent_pid is None else int(parent_pid)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # the watch thread below still works
+    kill = getattr(signal, "SIGKILL", signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before we got here
+        os.kill(os.getpid(), kill)
+
+    def watch():
+        while True:
+            time.sleep(PARENT_POLL_SECONDS)
+            if os.getppid() != parent:
+                os.kill(os.getpid(), kill)
+
+    threading.Thread(target=watch, name="nas_eval-parent-watch", daemon=True).start()
+
+
+def worker_init(threads: int, parent_pid: Optional[int] = None) -> None:
     """Process-pool initializer: cap BLAS/OpenMP threads before any library loads, so
-    that `workers x threads` never oversubscribes the cores."""
+    that `workers x threads` never oversubscribes the cores; and die with the driver
+    (:func:`die_with_parent`), so a killed driver leaves no orphaned workers."""
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(int(threads))
+    die_with_parent(parent_pid)
 
 
-def run_job(kind: str, params: dict, threads: int = 1, module: Optional[str] = None) -> dict:
+def takes_checkpoint(fn) -> bool:
+    """Whether a job function accepts ``checkpoint=``."""
+    import inspect
+
+    try:
+        return "checkpoint" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def run_job(kind: str, params: dict, threads: int = 1, module: Optional[str] = None,
+            checkpoint_dir: Optional[str] = None) -> dict:
     """Run one job where it lands (driver or worker). Returns
     ``{"result": dict, "wall_time": seconds, "provenance": dict}``; exceptions propagate
-    to the executor, whose future carries them back to the driver."""
+    to the executor, whose future carries them back to the driver. With
+    ``checkpoint_dir``, a kind that takes ``checkpoint=`` gets one for the job's key; what
+    happened to it (resumed, ignored as corrupt or foreign) is in ``provenance["checkpoint"]``.
+    The checkpoint is left in place: the driver removes it once the result is stored."""
     from . import provenance
 
     fn = _resolve(kind, module)
     _set_threads(threads)
+    kwargs, ckpt = {}, None
+    if checkpoint_dir is not None and takes_checkpoint(fn):
+        from .checkpoint import Checkpoint
+
+        ckpt = Checkpoint(checkpoint_dir, Job(kind, params).key, on_event=lambda k, m: None)
+        kwargs["checkpoint"] = ckpt
     t0 = time.perf_counter()
-    result = fn(dict(params))
+    result = fn(dict(params), **kwargs)
     wall = time.perf_counter() - t0
     if not isinstance(result, dict):
         raise TypeError(f"job kind {kind!r} returned {type(result).__name__}, not dict")
     to_json(result)  # fail here, with the job's name on it, if the result is not JSON
-    return {"result": result, "wall_time": wall, "provenance": provenance.collect(threads)}
+    prov = provenance.collect(threads)
+    if ckpt is not None and ckpt.events:
+        prov["checkpoint"] = list(ckpt.events)
+    return {"result": result, "wall_time": wall, "provenance": prov}
 
 
 # --- built-in kinds for tests and smoke checks --------------------------------------------

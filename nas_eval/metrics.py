@@ -34,7 +34,8 @@ Contents: :func:`kendall_tau`, :func:`spearman`, :func:`sparse_kendall_tau`,
 :func:`precision_at_k`, :func:`top_k_overlap`, :func:`rank_of_true_best`,
 :func:`regret_of_top1`, :func:`bootstrap_ci`, :func:`permutation_pvalue`,
 :func:`noise_ceiling`, :func:`seed_spread`, :func:`ranking_summary`,
-:func:`rank_changes`.
+:func:`rank_changes`; :func:`evidence` (the checks of a study's evidence, from
+:mod:`nas_eval.evidence`).
 """
 from __future__ import annotations
 
@@ -64,6 +65,7 @@ __all__ = [
     "ranking_summary",
     "rank_changes",
     "paired_stats",
+    "evidence",
 ]
 
 # Above this many architectures the O(n^2) sign-matrix Kendall tau is replaced by scipy's
@@ -849,3 +851,15 @@ def paired_stats(policy, random, n_boot=10000, ci=0.95, seed=0):
     lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
     out["mean_diff_ci"] = [float(lo), float(hi)]
     return out
+
+
+def evidence(*args, **kwargs) -> pd.DataFrame:
+    """Does a study's data carry its conclusions? One row per check (noise ceiling, plateau
+    architectures, tau's CI, the paired tests' attainable p and seeds for 80 % power).
+
+    The same function as :func:`nas_eval.evidence.evidence` (see there for the arguments),
+    imported on first use.
+    """
+    from .evidence import evidence as _evidence
+
+    return _evidence(*args, **kwargs)

@@ -113,3 +113,21 @@ def learning_curves(curves, path=None, caption="", title="Validation perplexity 
     ax.yaxis.set_minor_formatter(ScalarFormatter())
     ax.legend(fontsize=7)
     return _finish(fig, title, caption, path, ax)
+
+
+def belief_tau(summary, path=None, caption="", title="Kendall τ of each policy's beliefs vs ground truth"):
+    """``summary``: columns policy, epoch, mean, min, max (over search seeds): one line per
+    policy with a band from the worst to the best seed."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for policy, g in summary.groupby("policy"):
+        g = g.sort_values("epoch")
+        line, = ax.plot(g["epoch"], g["mean"], "-o", ms=3, label=f"{policy} (mean over seeds)")
+        ax.fill_between(g["epoch"], g["min"].astype(float), g["max"].astype(float), alpha=0.15,
+                        color=line.get_color())
+    ax.axhline(0.0, color="#999999", lw=0.8, ls="--")
+    ax.set_xlabel("search epoch / round")
+    ax.set_ylabel("Kendall τ (1 = prefers the truly better)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylim(-1.05, 1.05)
+    ax.legend(fontsize=8)
+    return _finish(fig, title, caption, path, ax)

@@ -45,6 +45,8 @@ class Presets:
 
     def resolve(self, name):
         """The canonical name of ``name`` (warns for a deprecated alias)."""
+        if not isinstance(name, str):
+            raise ValueError(f"{self.kind} preset must be a name (a string), got {name!r}")
         if name in self._aliases:
             new = self._aliases[name]
             warnings.warn(f"{self.kind} preset {name!r} is deprecated; it is now called {new!r}",

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, metrics
+from . import __version__, metrics, search_phase
 from .metrics import paired_stats
 from .summaries import summarize_ground_truth
 
@@ -64,8 +64,9 @@ PAPER = {
 PAPER_TAU = "the paper (2-node space, 10 WS seeds): best 0.282, average −0.004, worst −0.116"
 
 FIGURES = ("fig3_learning_curves.png", "fig4_rank_changes.png", "fig5_sharing.png",
-           "tau_vs_epoch.png", "ws_vs_gt.png")
-CSVS = ("table_policies.csv", "paired.csv", "picks.csv", "ground_truth.csv", "ws_tau.csv", "sharing.csv")
+           "tau_vs_epoch.png", "ws_vs_gt.png", "belief_tau.png")
+CSVS = ("table_policies.csv", "paired.csv", "picks.csv", "ground_truth.csv", "ws_tau.csv", "sharing.csv",
+        "search_budget.csv", "belief_tau.csv", "picks_in_beliefs.csv")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -405,8 +406,45 @@ def build(study, n_boot=1000, n_perm=2000, seed=0):
     elif any(res["sharing"]["nonfinite"].values()):
         res["notes"].append(f"amount of sharing: non-finite WS perplexity (sharing: arch ids) "
                             f"{res['sharing']['nonfinite']}, ranked last, tied (inf -> {NONFINITE_PPL:g})")
+    res["search_phase"] = _search_phase(study, gt_values)
+    res["evidence"] = _evidence(study, spec, res["notes"], n_boot, seed)
     res["paper"] = {"setting": PAPER.get(spec.n_nodes, {}).get("setting"), "tau": PAPER_TAU}
     return _jsonable(res)
+
+
+def _evidence(study, spec, notes, n_boot, seed):
+    """The evidence checks (nas_eval.evidence): the corpus is read only where it is on this
+    machine already (never downloaded for a report); without it the plateau tests are skipped."""
+    from . import datasets, evidence
+
+    try:
+        corpus = datasets.from_spec(spec.corpus, root=os.environ.get("NAS_EVAL_DATA"), download=False)
+    except (FileNotFoundError, ValueError, OSError) as e:
+        corpus = None
+        notes.append(f"evidence: the corpus {spec.corpus!r} is not on this machine ({e.__class__.__name__}), "
+                     "so the unigram-plateau tests are skipped")
+    try:
+        table = evidence.study_evidence(study, corpus, n_boot=n_boot, seed=seed)
+    except ValueError as e:
+        notes.append(f"evidence: not available ({e})")
+        return None
+    return table.to_dict(orient="records")
+
+
+def _search_phase(study, gt_values):
+    """Budgets, beliefs-vs-ground-truth τ and picks in the beliefs (nas_eval.search_phase)."""
+    searches = _frame(study.searches)
+    if searches.empty:
+        return None
+    beliefs = _frame(study.beliefs)
+    taus = search_phase.belief_tau(beliefs, gt_values)
+    info = [{"policy": r["policy"], "seed": int(r["seed"]), **(r["info"] or {})}
+            for r in searches.to_dict(orient="records") if r.get("info")]
+    return {"budget": search_phase.budget_table(searches.drop(columns=["info"], errors="ignore")).to_dict(orient="records"),
+            "belief_tau": taus.to_dict(orient="records"),
+            "belief_tau_summary": search_phase.belief_tau_summary(taus).to_dict(orient="records"),
+            "picks_in_beliefs": search_phase.picks_in_beliefs(beliefs, searches).to_dict(orient="records"),
+            "info": info}
 
 
 # --------------------------------------------------------------------------- tables
@@ -446,6 +484,10 @@ def tables(results):
         t["ws_tau"] = pd.DataFrame()
     sh = results.get("sharing")
     t["sharing"] = pd.DataFrame(sh["table"]) if sh else pd.DataFrame()
+    sp = results.get("search_phase") or {}
+    t["search_budget"] = pd.DataFrame(sp.get("budget", []))
+    t["belief_tau"] = pd.DataFrame(sp.get("belief_tau", []))
+    t["picks_in_beliefs"] = pd.DataFrame(sp.get("picks_in_beliefs", []))
     return t
 
 
@@ -500,6 +542,10 @@ def markdown(results, figures_written=()):
                   f"({', '.join(str(r['role']) + ': ' + str(r['done']) + '/' + str(r['jobs']) for r in status)}).", ""]
     if results["notes"]:
         L += ["## Notes", ""] + [f"- {n}" for n in results["notes"]] + [""]
+    if results.get("evidence"):
+        from .evidence import evidence_markdown
+
+        L += [evidence_markdown(pd.DataFrame(results["evidence"]), caption=stamp(spec, recipe="both")), ""]
 
     # Tables 2/3
     t = tables(results)
@@ -634,11 +680,17 @@ def markdown(results, figures_written=()):
         sm = sh["summary"]
         if "mean_ws_rank_by_shared" in sm:
             by = ", ".join(f"{k} shared: {_f(v, 1)}" for k, v in sm["mean_ws_rank_by_shared"].items())
+            from .evidence import verdict
+
+            low, high = sm.get("tau_shared_vs_ws_rank_ci") or (None, None)
+            claim = verdict("more sharing ranks worse, as in the paper", sm["tau_shared_vs_ws_rank"],
+                            low, high, name="τ(shared, WS rank)", digits=3)
             L += [f"Mean WS rank by amount of sharing: {by}. τ(WS, ground truth) = {_f(sm['tau_ws_vs_gt'], 3)}; "
-                  f"τ(shared, WS rank) = {_f(sm['tau_shared_vs_ws_rank'], 3)} (positive = more sharing ranks "
-                  f"worse, the paper's finding)"
+                  f"amount of sharing vs WS rank: {claim}"
                   + (f"; no-sharing control τ(WS, ground truth) = {_f(sm.get('tau_none_vs_gt'), 3)}"
                      if "tau_none_vs_gt" in sm else "") + ".", ""]
+
+    L += _search_phase_markdown(results, spec, t)
 
     L += ["## Figures", ""]
     captions = _figure_captions(results)
@@ -650,8 +702,49 @@ def markdown(results, figures_written=()):
     return "\n".join(L).rstrip() + "\n"
 
 
+def _search_phase_markdown(results, spec, t):
+    L = ["## Inside the search phase", ""]
+    sp = results.get("search_phase")
+    if not sp:
+        return L + ["No search finished (the random policy needs none).", ""]
+    L += [f"*What each policy's search spent, mean over its search seeds ({stamp(spec, recipe='search')}): "
+          f"super-net steps, training tokens, validation tokens scored, wall time; policy-specific "
+          f"costs follow. Compare policies at a known cost.*", ""]
+    budget = t["search_budget"]
+    cols = [c for c in budget.columns if c not in ("policy", "seeds")]
+    L += [_md_table(["policy", "seeds"] + cols,
+                    [[r["policy"], r["seeds"]] + [_f(r[c], 1) for c in cols]
+                     for r in budget.to_dict(orient="records")]), ""]
+    summary = pd.DataFrame(sp["belief_tau_summary"])
+    if not summary.empty:
+        last = summary.sort_values("epoch").groupby("policy").tail(1)
+        L += ["*Kendall τ of each policy's own beliefs (ENAS: the controller's probability of every "
+              "architecture; DARTS: the product of its edges' op probabilities; NAO: the predictor's "
+              "score) against the mean ground-truth validation perplexity, at the last search epoch; "
+              f"mean [min, max] over search seeds; ground truth over seeds {_seeds_text(results['gt_seeds'])}; "
+              f"{stamp(spec, recipe='search')}. τ near 0 = the search does not learn the ranking it exploits.*", "",
+              _md_table(["policy", "epoch", "τ mean [min, max]", "seeds"],
+                        [[r["policy"], r["epoch"], f"{_f(r['mean'], 3)} [{_f(r['min'], 3)}, {_f(r['max'], 3)}]",
+                          r["seeds"]] for r in last.to_dict(orient="records")]), ""]
+    picks = t["picks_in_beliefs"]
+    if not picks.empty:
+        L += ["*Each pick in its policy's final belief: its share of the belief summed over the space "
+              "(for ENAS, the controller's probability of the pick), the largest share of any architecture "
+              f"(1.0 = collapsed onto one), and the pick's rank in the belief. {stamp(spec, recipe='search')}.*", "",
+              _md_table(["policy", "seed", "arch id", "pick share", "top share", "pick rank"],
+                        [[r["policy"], r["seed"], r["arch_id"], _f(r["pick_share"], 3), _f(r["top_share"], 3),
+                          _f(r["pick_rank"])] for r in picks.to_dict(orient="records")]), ""]
+    if sp["info"]:
+        keys = sorted({k for r in sp["info"] for k in r} - {"policy", "seed"})
+        L += [f"*What each search reported about itself. {stamp(spec, recipe='search')}.*", "",
+              _md_table(["policy", "seed"] + keys,
+                        [[r["policy"], r["seed"]] + [r.get(k, "–") for k in keys] for r in sp["info"]]), ""]
+    return L
+
+
 # --------------------------------------------------------------------------- figures
 _FIGURE_NEEDS = {
+    "belief_tau.png": "needs searches that record beliefs (ENAS, DARTS, NAO) and the ground truth",
     "fig3_learning_curves.png": "needs finished retraining runs",
     "fig4_rank_changes.png": "needs a WS ranking and the ground truth",
     "fig5_sharing.png": "needs the amount-of-sharing experiment",
@@ -675,6 +768,8 @@ def _figure_captions(results):
                              f"ground truth over seeds {_seeds_text(sh.get('gt_seeds', spec.sharing_gt_seeds))}"),
         "tau_vs_epoch.png": f"τ vs epoch. {ws}; {gt}; band = 95% bootstrap CI over architectures",
         "ws_vs_gt.png": f"WS vs ground truth. {ws}; {gt}",
+        "belief_tau.png": (f"Beliefs vs ground truth. {stamp(spec, recipe='search')}; {gt}; "
+                           f"band = worst to best search seed"),
     }
 
 
@@ -747,6 +842,12 @@ def figures(study, results=None, out_dir=None):
                      + (f"\n{dropped} arch(s) with non-finite WS ppl not shown" if dropped else ""))
             out[name] = plots.ws_vs_ground_truth(mean_ws, truth, path(name), caption=captions[name],
                                                  title=title)
+
+    summary = pd.DataFrame((results.get("search_phase") or {}).get("belief_tau_summary", []))
+    if not summary.empty and summary["mean"].notna().any():
+        name = "belief_tau.png"
+        out[name] = plots.belief_tau(summary, path(name), caption=captions[name],
+                                     title="Kendall τ of each policy's beliefs vs ground truth, by search epoch")
 
     sh = results.get("sharing")
     if sh:

@@ -13,9 +13,13 @@ Stream ids (one per kind of draw, so no two kinds ever share numbers):
 1-15   C core language model: 1 initial weights, 2-6 the dropout masks
        (x, h, output, embedding, input)
 7      BPTT segment lengths of the training loop (one key per step)
-16-19  ENAS controller
+16-19  ENAS controller (all in the C core): 16 initialisation; 17 shared-phase, 18
+       controller-phase and 19 final-pick architectures, each stream counting the
+       architectures drawn from it
 20-23  DARTS
-24-27  NAO
+24-27  NAO: 24 controller initialisation, 25 encoder dropout, 26 controller epoch
+       shuffles (all in the C core); 27 the architecture pool (counter 0 the initial
+       pool, counter r the random architectures added in round r)
 32     architectures drawn uniformly for a super-net's mini-batches (one key per step)
 33     the random baseline architecture r_s of search seed s
 34     candidate sets scored by weight-sharing policies
@@ -41,6 +45,7 @@ STREAM_BPTT = 7
 STREAM_ARCH = 32
 STREAM_RANDOM_BASELINE = 33
 STREAM_CANDIDATES = 34
+STREAM_NAO_POOL = 27
 
 
 def mix64(z):

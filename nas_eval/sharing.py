@@ -70,6 +70,11 @@ def sharing_summary(table):
     out = {"mean_ws_rank_by_shared": table.groupby("shared")["ws_rank"].mean().to_dict(),
            "tau_ws_vs_gt": metrics.kendall_tau(table["ws_ppl"].to_numpy(), table["gt_ppl"].to_numpy()),
            "tau_shared_vs_ws_rank": metrics.kendall_tau(table["shared"].to_numpy(float), table["ws_rank"].to_numpy(float))}
+    # the paper's finding (more sharing ranks worse) is a claim about this tau: its CI says
+    # whether twelve architectures can carry it
+    ci = metrics.bootstrap_ci(metrics.kendall_tau, table["shared"].to_numpy(float),
+                              table["ws_rank"].to_numpy(float), n_boot=1000, seed=0)
+    out["tau_shared_vs_ws_rank_ci"] = [float(ci.low), float(ci.high)]
     if "ws_rank_none" in table:
         out["mean_ws_rank_none_by_shared"] = table.groupby("shared")["ws_rank_none"].mean().to_dict()
         out["tau_none_vs_gt"] = metrics.kendall_tau(table["ws_ppl_none"].to_numpy(), table["gt_ppl"].to_numpy())

@@ -33,7 +33,7 @@ from typing import Dict, Iterable, List, Optional
 
 from .jobs import Job, to_json
 
-__all__ = ["Storage", "StoreBusy", "STATES", "RUNNABLE"]
+__all__ = ["Storage", "StoreBusy", "StoreError", "STATES", "RUNNABLE"]
 
 SCHEMA_VERSION = 1
 STATES = ("pending", "running", "done", "failed", "stale")
@@ -59,12 +59,25 @@ class StoreBusy(RuntimeError):
     """Another live driver holds this store."""
 
 
+class StoreError(ValueError):
+    """The path does not hold a usable store (not a database, corrupt, unwritable)."""
+
+
 def _resolve_path(path) -> str:
     path = os.fspath(path)
     if os.path.isdir(path) or os.path.splitext(path)[1] not in _DB_SUFFIXES:
-        os.makedirs(path, exist_ok=True)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise StoreError(f"{path} is a file, not a study directory (give a directory, or a "
+                             f"{'/'.join(_DB_SUFFIXES)} file)")
+        try:
+            os.makedirs(path, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the study directory {path}: {e.strerror}") from None
         return os.path.join(path, "study.db")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create the directory of {path}: {e.strerror}") from None
     return path
 
 
@@ -76,6 +89,14 @@ class Storage:
         self.path = _resolve_path(path)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock_fd = None
+        try:
+            self._open()
+        except sqlite3.DatabaseError as e:  # not a database, corrupt, read-only, disk full
+            if getattr(self, "_conn", None) is not None:
+                self._conn.close()
+            raise StoreError(f"{self.path} is not a usable nas_eval store: {e}") from None
+
+    def _open(self):
         # autocommit mode; writes open their own transaction in _tx()
         self._conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode=WAL")
@@ -88,7 +109,7 @@ class Storage:
             if row is None:
                 c.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path}: store schema {row[0]}, this nas_eval "
+                raise StoreError(f"{self.path}: store schema {row[0]}, this nas_eval "
                                    f"reads schema {SCHEMA_VERSION}")
 
     # --- plumbing -------------------------------------------------------------------------
@@ -129,12 +150,38 @@ class Storage:
         except ImportError:  # no flock (Windows): single-driver use is on the user
             self._lock_fd = fd
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise StoreBusy(f"{self.path} is being run by another live driver") from None
+        # a reader's liveness probe (driver_alive) holds a shared lock for an instant: retry
+        for attempt in range(20):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                if attempt == 19:
+                    os.close(fd)
+                    raise StoreBusy(f"{self.path} is being run by another live driver") from None
+                time.sleep(0.05)
         self._lock_fd = fd
+
+    def driver_alive(self) -> bool:
+        """Whether a live process holds the driver lock (this one included). Readers use it
+        to tell jobs that are running from jobs a dead driver left ``running``."""
+        if self._lock_fd is not None:
+            return True
+        try:
+            import fcntl
+        except ImportError:
+            return True  # cannot tell: trust the store
+        try:
+            fd = os.open(self.path + ".lock", os.O_RDONLY)
+        except OSError:
+            return False  # never driven
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)  # drops the probe's lock at once
+        return False
 
     def release_driver(self):
         if self._lock_fd is not None:

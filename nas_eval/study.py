@@ -9,17 +9,35 @@
 Opening an existing store resumes it: finished jobs are never rerun, jobs a dead process
 left running rerun. The store holds only JSON (SQLite, WAL).
 """
+import os
+
 import pandas as pd
 
 from . import jobkinds  # noqa: F401  (registers the job kinds the plan uses)
 from .executors import make_executor, run_pending, shutdown
-from .plan import plan_first_phase, plan_retrains
+from . import policies
+from .eta import Estimator, job_cost
+from .plan import plan_first_phase, plan_retrains, train_job
 from .space import Arch
 from .spec import StudySpec
 from .store import Storage
 from .summaries import GroundTruth
 
 SPEC_KEY = "spec"
+
+
+def _checkpoint_dir(path):
+    """The checkpoint directory, created and checked up front (not in every job)."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"checkpoint_dir {path} is a file, not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"cannot create checkpoint_dir {path}: {e.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ValueError(f"checkpoint_dir {path} is not writable")
+    return path
 
 
 class Study:
@@ -59,10 +77,20 @@ class Study:
         return spec, plan_first_phase(spec)
 
     # --- running -------------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self):
+        """The default checkpoint directory: ``checkpoints/`` beside the store's file."""
+        return os.path.join(os.path.dirname(os.path.abspath(self.storage.path)), "checkpoints")
+
     def run(self, spec=None, executor="process", workers=None, threads_per_job=1, progress=True,
-            retry_failed=False):
+            retry_failed=False, checkpoint_dir=None):
         """Run (or resume) the study: first ground truth, WS rankings, searches and random
-        baselines; then the retraining of every pick. Returns this call's job counts."""
+        baselines; then the retraining of every pick. Returns this call's job counts.
+
+        Long jobs (training, searches, super-nets) save a checkpoint every epoch in
+        ``checkpoint_dir`` (default :attr:`checkpoint_dir`, ``<study dir>/checkpoints/``;
+        give a shared path when workers run on other machines); a rerun resumes a killed
+        job from its last epoch with the numbers of an uninterrupted run."""
         if spec is not None:
             self.configure(spec)
         spec, plan = self._plan()
@@ -72,17 +100,40 @@ class Study:
         own = isinstance(executor, str)
         ex = make_executor(executor, workers=workers, threads_per_job=threads_per_job) if own else make_executor(executor)
         counts = {"submitted": 0, "done": 0, "failed": 0}
+        checkpoint_dir = _checkpoint_dir(checkpoint_dir or self.checkpoint_dir)
+        eta = self._estimator(spec, plan, retry_failed)
         try:
             for phase in (1, 2):
                 if phase == 2:
-                    self.storage.add([job for _, job in plan_retrains(spec, self._picks(plan))])
+                    retrains = [job for _, job in plan_retrains(spec, self._picks(plan))]
+                    self.storage.add(retrains)
+                    eta.drop([k for k in eta.costs if k.startswith("retrain:")])
+                    eta.add(self._costs(retrains, retry_failed))
                 got = run_pending(self.storage, ex, threads_per_job=threads_per_job, progress=progress,
-                                  retry_failed=retry_failed)
+                                  retry_failed=retry_failed, checkpoint_dir=checkpoint_dir, eta=eta)
                 counts = {k: counts[k] + got[k] for k in counts}
         finally:
             if own:
                 shutdown(ex)
         return counts
+
+    def _costs(self, jobs, retry_failed=False):
+        """Estimated cost (nas_eval.eta) of the jobs of ``jobs`` that will run."""
+        runnable = {"pending", "stale", "running"} | ({"failed"} if retry_failed else set())
+        return {job.key: job_cost(job.kind, job.params) for job in jobs
+                if job.key not in self.storage or self.storage.get(job.key)["state"] in runnable}
+
+    def _estimator(self, spec, plan, retry_failed=False):
+        """The study's ETA: every job still to run, the retrains of phase 2 included (one
+        training per policy pick, unless the ground truth already holds it)."""
+        eta = Estimator(self._costs([job for items in plan.values() for _, job in items], retry_failed))
+        space = spec.space
+        reused = spec.train_seed in spec.gt_seeds
+        if not reused:
+            example = train_job(spec, policies.random_arch(space, 0), spec.train_seed)
+            eta.add({f"retrain:{p}:{s}": job_cost(example.kind, example.params)
+                     for p in spec.policies if p != "random" for s in spec.seeds})
+        return eta
 
     def _picks(self, plan):
         picks = {}
@@ -100,21 +151,26 @@ class Study:
 
     # --- progress ------------------------------------------------------------------------------
     def status(self):
-        """Jobs by state, overall and per role, as a DataFrame."""
+        """Jobs by state, overall and per role, as a DataFrame. Jobs marked ``running`` when
+        no live driver holds the store (its driver was killed) count as ``interrupted``:
+        they rerun, from their last checkpoint, when the study is run again."""
         spec, plan = self._plan()
+        alive = self.storage.driver_alive()
         plan["retrain"] = plan_retrains(spec, self._picks(plan))
         rows = []
         for role, items in plan.items():
             states = {}
             for _, job in items:
                 state = self.storage.get(job.key)["state"] if job.key in self.storage else "pending"
+                if state == "running" and not alive:
+                    state = "interrupted"
                 states[state] = states.get(state, 0) + 1
             rows.append({"role": role, "jobs": len(items), **states})
         table = pd.DataFrame(rows).fillna(0)
-        for col in ("pending", "running", "done", "failed", "stale"):
+        for col in ("pending", "running", "done", "failed", "stale", "interrupted"):
             if col not in table:
                 table[col] = 0
-        cols = ["role", "jobs", "done", "running", "pending", "stale", "failed"]
+        cols = ["role", "jobs", "done", "running", "interrupted", "pending", "stale", "failed"]
         return table[cols].astype({c: int for c in cols[1:]})
 
     # --- results as DataFrames ---------------------------------------------------------------

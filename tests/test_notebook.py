@@ -24,7 +24,9 @@ def test_analysis_notebook_runs(tiny_study_path, tmp_path, monkeypatch):
     errors = [o for o in outputs if o.output_type == "error"]
     assert not errors, errors
     images = [o for o in outputs if "image/png" in o.get("data", {})]
-    assert len(images) == 5  # the report's five figures, inline
+    from nas_eval import report
+
+    assert len(images) == len(report.FIGURES)  # the report's figures, inline
     tables = [o for o in outputs if "text/html" in o.get("data", {})]
     assert len(tables) >= 6
     text = "".join(o.get("text", "") for o in outputs)

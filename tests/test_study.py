@@ -178,3 +178,19 @@ def test_cli_runs_a_study_on_a_dask_cluster(tmp_path, serial_study):
                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert numbers(nas_eval.Study(str(tmp_path / "d"))) == numbers(serial_study)
+
+
+def test_eta_cost_model_orders_jobs_by_work():
+    from nas_eval.eta import Estimator, job_cost
+    from nas_eval.plan import plan_first_phase
+
+    plan = plan_first_phase(micro())
+    ws = job_cost("ws", plan["ws"][0][1].params)
+    train = job_cost("train", plan["ground_truth"][0][1].params)
+    assert ws > train > 0  # a super-net scores every architecture; one training does not
+    big = micro().replace(train=micro().train.replace(hidden_size=64))
+    assert job_cost("train", plan_first_phase(big)["ground_truth"][0][1].params) > train
+    est = Estimator({"a": 1.0, "b": 3.0})
+    assert est.eta_seconds(elapsed=1.0) is None and est.text() == "?"
+    est.done("a")
+    assert est.eta_seconds(elapsed=2.0) == pytest.approx(6.0)

@@ -1,17 +1,19 @@
 """The engine: everything that runs on the C core — the models (:class:`CellLM`,
-:class:`SuperNet`), the one training loop (:class:`Trainer`), standalone training and the
+:class:`SuperNet`, DARTS's :class:`MixedLM`), the one training loop (:class:`Trainer`), standalone training and the
 experiments' units. The analysis layer (metrics, summaries, report, plots) never imports it.
 """
 from .build_info import build_info
 from .experiments import amount_of_sharing, ground_truth, ground_truth_run, ws_ranking, ws_run
 from .loop import BpttLengths, Trainer
+from .mixed import MixedLM
 from .model import CellLM, StepResult, batchify, perplexity
+from .nao import NAOController, normalise_scores
 from .native import openblas_info
 from .supernet import SHARINGS, SuperNet
 from .threads import get_num_threads, set_num_threads
 from .training import StandaloneTraining, TrainResult, train
 
-__all__ = ["CellLM", "SuperNet", "SHARINGS", "Trainer", "BpttLengths", "StepResult", "batchify",
+__all__ = ["CellLM", "SuperNet", "MixedLM", "SHARINGS", "Trainer", "BpttLengths", "StepResult", "batchify",
            "perplexity", "train", "TrainResult", "StandaloneTraining", "ground_truth",
            "ground_truth_run", "ws_ranking", "ws_run", "amount_of_sharing", "set_num_threads",
-           "get_num_threads", "openblas_info", "build_info"]
+           "get_num_threads", "openblas_info", "build_info", "NAOController", "normalise_scores"]

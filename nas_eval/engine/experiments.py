@@ -50,9 +50,10 @@ def _seeds(seeds):
     return [int(s) for s in seeds]
 
 
-def ground_truth_run(arch, corpus, config, seed):
-    """One standalone training, as a flat record (a row of ground_truth's table)."""
-    r = train(arch, corpus, config, seed, progress=False)
+def ground_truth_run(arch, corpus, config, seed, on_epoch=None, resume=None):
+    """One standalone training, as a flat record (a row of ground_truth's table).
+    ``on_epoch`` and ``resume`` are :func:`train`'s (checkpoints)."""
+    r = train(arch, corpus, config, seed, progress=False, on_epoch=on_epoch, resume=resume)
     return {"arch": str(r.arch), "genotype": str(list(r.arch.genotype)), "seed": r.seed, "valid_ppl": r.valid_ppl, "test_ppl": r.test_ppl,
             "best_epoch": r.best_epoch, "epochs": len(r.history), "wall_time": r.wall_time,
             "curve": r.history["valid_ppl"].tolist(), "events": r.events}
@@ -76,11 +77,15 @@ def _check_config(config):
 
 
 def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, carry_hidden=False,
-           with_budget=False):
+           with_budget=False, on_epoch=None, resume=None):
     """One weight-sharing seed: train a super-net with one uniformly drawn architecture per
     mini-batch (the search-time recipe of ``config``), and at each epoch in ``eval_epochs``
     score every architecture on validation. Returns tidy rows (epoch, arch_id, arch, ws_ppl),
-    and the super-net's budget too when ``with_budget``."""
+    and the super-net's budget too when ``with_budget``.
+
+    Checkpoints: ``on_epoch(state)`` is called after every epoch with the run's whole state
+    (the :class:`Trainer`'s, the rows so far and the seconds spent); ``resume`` is such a
+    state to continue from, giving the same numbers as a run that was never interrupted."""
     _check_config(config)
     space, archs, full_ids = _archs(archs)
     ids = full_ids if ids is None else list(ids)
@@ -93,7 +98,11 @@ def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, c
                    archs=archs, output=config.output, **config.dropouts)
     trainer = Trainer(net, train_tokens, config, seed=seed, carry_hidden=carry_hidden)
     rows, t0 = [], time.perf_counter()
-    for epoch in range(1, eval_epochs[-1] + 1):
+    if resume is not None:
+        trainer.restore(resume["trainer"])
+        rows = [dict(r) for r in resume["rows"]]
+        t0 -= float(resume["seconds"])  # wall_time counts the earlier processes' time too
+    for epoch in range(trainer.epoch + 1, eval_epochs[-1] + 1):
         loss = trainer.run_epoch(sampler=net.uniform_sampler())["train_loss"]
         if epoch in eval_epochs:
             ppl = net.perplexity(archs, valid_tokens, config.eval_batch_size, config.bptt)
@@ -101,6 +110,9 @@ def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, c
                 rows.append({"seed": int(seed), "epoch": epoch, "arch_id": arch_id, "arch": str(arch),
                              "ws_ppl": float(p), "train_loss": loss,
                              "wall_time": time.perf_counter() - t0})
+        if on_epoch is not None:
+            on_epoch({"trainer": trainer.state(), "rows": [dict(r) for r in rows],
+                      "seconds": time.perf_counter() - t0})
     return (rows, net.budget()) if with_budget else rows
 
 

@@ -69,6 +69,7 @@ class Trainer:
         self.carry_hidden = bool(carry_hidden)
         self.lengths = BpttLengths(config, seed)
         self.pos, self.hidden, self.arch = 0, None, None
+        self._length = 0     # length of the segment the current step uses
         self.epoch = 0       # epochs completed
         self.step = 0        # steps taken, finite or not: keys per-step draws
         self.on_nonfinite = None
@@ -87,6 +88,7 @@ class Trainer:
                 self.hidden = None
             self.arch = arch
             self.last_archs.append(arch)
+        self._length = T
         if on_step is not None:
             on_step(self, self.step)
         inputs = self.data[self.pos : self.pos + T]
@@ -103,6 +105,14 @@ class Trainer:
         if self.on_nonfinite is not None:
             self.on_nonfinite(self)
         return None
+
+    def upcoming(self):
+        """What the step about to run will use, for an ``on_step`` hook: ``(inputs, targets,
+        hidden, lr)`` with ``lr`` already scaled by the segment's length (DARTS's
+        second-order architecture step unrolls a virtual step on exactly this batch)."""
+        T, c = self._length, self.config
+        return (self.data[self.pos : self.pos + T], self.data[self.pos + 1 : self.pos + 1 + T],
+                self.hidden, c.lr * T / c.bptt)
 
     # --- epochs and step counts -------------------------------------------------------------
     def run_epoch(self, sampler=None, on_step=None):

@@ -37,6 +37,10 @@ def batchify(tokens, batch_size):
         raise ValueError(f"token ids must be integers, got dtype {tokens.dtype}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if tokens.size and (tokens.min() < 0 or tokens.max() > np.iinfo(np.int32).max):
+        bad = tokens.min() if tokens.min() < 0 else tokens.max()
+        raise ValueError(f"token id {int(bad)} is outside the vocabulary (ids are 0 <= id < vocab_size "
+                         f"< 2**31); casting it to the core's int32 would wrap it onto another id")
     n = len(tokens) // batch_size
     if n < 2:
         raise ValueError(
@@ -258,9 +262,10 @@ class _LMBase:
         return self._lm.last_masks()
 
     def _loss(self, cell, tokens, batch_size, bptt):
-        _check_int("bptt", bptt, 1)
+        # any bptt beyond the stream is one window: clamp what the core's int cannot hold
+        bptt = min(_check_int("bptt", bptt, 1), 2**31 - 1)
         table, w0 = cell
-        loss, count = self._lm.evaluate(table, batchify(tokens, batch_size), int(bptt), w0=w0)
+        loss, count = self._lm.evaluate(table, batchify(tokens, batch_size), bptt, w0=w0)
         return loss / count
 
     def _fit_steps(self, tokens, steps, sampler, batch_size, bptt, lr, clip, weight_decay, tar, ar,
@@ -272,6 +277,9 @@ class _LMBase:
             warnings.warn("wd= is deprecated; use weight_decay=", DeprecationWarning, stacklevel=2)
             weight_decay = wd
         steps = _check_int("steps", steps, 0)
+        batch_size, bptt = _check_int("batch_size", batch_size, 1), _check_int("bptt", bptt, 1)
+        if not isinstance(carry_hidden, (bool, np.bool_)):
+            raise ValueError(f"carry_hidden must be True or False, got {carry_hidden!r}")
         for name, value in (("lr", lr), ("clip", clip), ("weight_decay", weight_decay), ("tar", tar),
                             ("ar", ar)):
             _check_rate(name, value)

@@ -112,6 +112,8 @@ def register(name, search=None, config=None, presets=None):
 
 
 def _get(name):
+    if not isinstance(name, str):
+        raise ValueError(f"a policy is named by a string, got {name!r}")
     if name not in _POLICIES and name in _BUILTIN:
         import_module(f".{_BUILTIN[name]}", __name__)
     if name not in _POLICIES:
@@ -145,17 +147,47 @@ def presets(name):
     return _get(name).presets
 
 
-def search(name, space, corpus, train_config, seed, **options):
-    """Run policy ``name`` with ``seed`` and return its :class:`SearchResult`."""
+def resume_from(checkpoint, search):
+    """Restore ``search`` (an object with ``state()`` / ``restore()``) from ``checkpoint`` when
+    it holds a saved state; return the function to call after each epoch or round, which
+    saves ``search.state()`` there (a no-op without a checkpoint)."""
+    if checkpoint is None:
+        return lambda: None
+    state = checkpoint.load()
+    if state is not None:
+        search.restore(state)
+        checkpoint.note("checkpoint-resumed", f"{checkpoint.path}: resumed")
+    return lambda: checkpoint.maybe_save(search.state)
+
+
+def _takes_checkpoint(fn):
+    import inspect
+
+    try:
+        return "checkpoint" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
+    """Run policy ``name`` with ``seed`` and return its :class:`SearchResult`.
+
+    ``checkpoint``: a :class:`nas_eval.checkpoint.Checkpoint` (or None). A policy whose
+    ``search`` takes ``checkpoint=`` calls ``checkpoint.load()`` at its start (None: start
+    afresh; else a state it saved, to continue from) and ``checkpoint.save(state)`` (or
+    ``maybe_save(lambda: state)``) after every epoch, its whole state: weights, optimiser,
+    RNG counters, its own controller and history; resumed, it must reach the numbers of a
+    search never interrupted. Policies without the keyword simply run from the start."""
     policy = _get(name)
     if not isinstance(space, SearchSpace):
         raise ValueError(f"space must be a nas_eval.SearchSpace, got {type(space).__name__}")
     config = policy.make_config(options)
     t0 = time.perf_counter()
+    extra = {"checkpoint": checkpoint} if checkpoint is not None and _takes_checkpoint(policy.search) else {}
     if policy.config is None:
-        out = policy.search(space, corpus, train_config, int(seed), **config)
+        out = policy.search(space, corpus, train_config, int(seed), **config, **extra)
     else:
-        out = policy.search(space, corpus, train_config, int(seed), config)
+        out = policy.search(space, corpus, train_config, int(seed), config, **extra)
     if not isinstance(out, SearchOutcome):
         arch, trace = out if isinstance(out, tuple) else (out, pd.DataFrame())
         out = SearchOutcome(arch, trace)

@@ -1,0 +1,137 @@
+"""ENAS as a study policy (nas_eval/policies/enas.py): determinism of the pick, the trace and
+the beliefs for a seed, checkpoints, the budget, and option validation."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import nas_eval
+from nas_eval import policies
+from nas_eval.policies.enas import ENASConfig, ENASSearch, PRESETS
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return nas_eval.datasets.synthetic(vocab_size=30, train_tokens=3000, valid_tokens=1200,
+                                       test_tokens=600, seed=0)
+
+
+def tiny_recipe(**kw):
+    return nas_eval.TrainConfig.preset("tiny", **{"hidden_size": 8, "batch_size": 8, "bptt": 10, "epochs": 2,
+                                                  "max_steps_per_epoch": 6, **kw})
+
+
+def smoke(**kw):
+    return {"preset": "smoke", "controller_steps": 4, **kw}
+
+
+def run(corpus, seed, **kw):
+    return policies.search("enas", nas_eval.SearchSpace(2), corpus, tiny_recipe(), seed, **smoke(**kw))
+
+
+def test_same_seed_same_pick_and_bitwise_identical_trace(corpus):
+    a, b = run(corpus, 3), run(corpus, 3)
+    assert a.arch == b.arch
+    pd.testing.assert_frame_equal(a.trace, b.trace, check_exact=True)
+    pd.testing.assert_frame_equal(a.beliefs, b.beliefs, check_exact=True)
+    assert a.trace.to_json() == b.trace.to_json()
+    assert {k: v for k, v in a.budget.items() if "seconds" not in k and k != "wall_time"} == \
+        {k: v for k, v in b.budget.items() if "seconds" not in k and k != "wall_time"}
+    other = run(corpus, 4)
+    assert not other.beliefs["belief"].equals(a.beliefs["belief"])
+
+
+def test_trace_beliefs_and_budget(corpus):
+    r = run(corpus, 1)
+    space = nas_eval.SearchSpace(2)
+    t = r.trace
+    assert list(t["epoch"]) == [1, 2]
+    for col in ("entropy", "entropy_exact", "reward", "baseline", "argmax_arch", "p_argmax", "p_pick"):
+        assert col in t
+    assert t["reward"].between(0, 80).all() and np.isfinite(t["baseline"]).all()
+    b = r.beliefs
+    assert set(b.columns) == {"epoch", "arch_id", "belief"} and len(b) == 2 * 32
+    sums = b.groupby("epoch")["belief"].sum()
+    np.testing.assert_allclose(sums.values, 1.0, atol=1e-12)
+    last = b[b["epoch"] == 2].set_index("arch_id")["belief"]
+    assert t["p_pick"].iloc[-1] == last[space.index(r.arch)]
+    assert t["argmax_arch"].iloc[-1] == str(space.arch(int(last.idxmax())))
+    assert t["p_argmax"].iloc[-1] == last.max()
+    # near-uniform after a few updates at the reference temperature and learning rate
+    assert abs(t["entropy_exact"].iloc[-1] - np.log(32)) < 0.05
+    assert 1 <= r.info["final_candidates"] <= 10 and r.info["pick_ws_ppl"] > 1
+    assert r.info["pick_is_mode"] == (t["argmax_arch"].iloc[-1] == str(r.arch))
+    budget = r.budget
+    assert budget["controller_steps"] == 2 * 4
+    assert budget["supernet_steps"] == sum(t["shared_steps"])
+    assert budget["train_tokens"] > 0 and budget["valid_tokens"] > 0
+    # reward batches (smoke: 4 rows x 10 steps) plus the final pick's scoring of the full split
+    assert budget["controller_seconds"] > 0 and budget["wall_time"] >= budget["controller_seconds"]
+
+
+def test_restricted_space_never_samples_s0_for_later_nodes(corpus):
+    r = run(corpus, 2, restrict_s0=True)
+    assert r.arch.preds[1] == 1
+    b = r.beliefs
+    space = nas_eval.SearchSpace(2)
+    to_s0 = [i for i, a in enumerate(space) if a.preds[1] == 0]
+    assert (b[b["arch_id"].isin(to_s0)]["belief"] == 0).all()
+
+
+def test_checkpoint_restore_continues_bitwise(corpus):
+    space, config = nas_eval.SearchSpace(2), policies.check_options("enas", smoke())
+    straight = ENASSearch(space, corpus, tiny_recipe(), 5, config)
+    straight.run_epoch()
+    state = straight.state()
+    straight.run_epoch()
+    resumed = ENASSearch(space, corpus, tiny_recipe(), 5, config)
+    resumed.restore(state)
+    resumed.run_epoch()
+    assert pd.DataFrame(resumed.trace).to_json() == pd.DataFrame(straight.trace).to_json()
+    assert all(np.array_equal(x, y) for x, y in zip(resumed.beliefs, straight.beliefs))
+    assert resumed.finish().arch == straight.finish().arch
+
+
+@pytest.mark.parametrize("options, field", [
+    ({"controller_steps": -1}, "controller_steps"),
+    ({"temperature": 0}, "temperature"),
+    ({"baseline_decay": 1.0}, "baseline_decay"),
+    ({"sharing": "none"}, "sharing"),
+    ({"entropy_mode": "bonus"}, "entropy_mode"),
+    ({"restrict_s0": 1}, "restrict_s0"),
+    ({"epochs": 0}, "epochs"),
+    ({"controler_steps": 5}, "controler_steps"),
+    ({"preset": "huge"}, "huge"),
+])
+def test_bad_options_raise_value_errors_naming_the_field(options, field):
+    with pytest.raises(ValueError, match=field):
+        policies.check_options("enas", options)
+
+
+def test_presets_validate_and_reference_is_the_design():
+    for name in PRESETS.names():
+        PRESETS.get(name).validate()
+    ref = PRESETS.get("reference")
+    assert ref == ENASConfig()
+    assert (ref.controller_hidden, ref.temperature, ref.tanh_c, ref.lr, ref.baseline_decay,
+            ref.entropy_weight, ref.reward_c, ref.final_samples, ref.sharing) == \
+        (100, 5.0, 2.5, 3.5e-4, 0.95, 1e-4, 80.0, 100, "edge")
+
+
+def test_fixed_subspace_beliefs_use_full_space_ids(corpus):
+    space = nas_eval.SearchSpace(3).fix({1: ("tanh", 0), 2: ("relu", 1)})
+    r = policies.search("enas", space, corpus, tiny_recipe(epochs=1), 0, **smoke())
+    assert r.arch in space
+    b = r.beliefs
+    assert len(b) == len(space) == 12
+    assert sorted(b["arch_id"]) == sorted(space.parent.index(a) for a in space)
+    assert b["belief"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert r.trace["argmax_arch"].iloc[0] in {str(a) for a in space}
+
+
+def test_large_space_has_no_beliefs_but_a_likeliest_sample(corpus):
+    space = nas_eval.SearchSpace(5)    # 122,880 architectures: not enumerated
+    r = policies.search("enas", space, corpus, tiny_recipe(epochs=1), 0, **smoke())
+    assert r.beliefs.empty
+    row = r.trace.iloc[0]
+    assert np.isnan(row["entropy_exact"]) and row["argmax_id"] == space.index(nas_eval.Arch.parse(row["argmax_arch"]))
+    assert 0 < row["p_argmax"] < 1e-3 and 0 < row["p_pick"] < 1e-3
