@@ -34,8 +34,10 @@ def _run(code, isa=None):
     env.pop("NAS_EVAL_ISA", None)
     if isa is not None:
         env["NAS_EVAL_ISA"] = isa
+    # from the tests folder, so that a clean clone imports the installed package, not the
+    # source tree beside it (which holds no compiled extension)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                          timeout=120)
+                          timeout=120, cwd=TESTS)
 
 
 def test_build_info_reports_the_level_in_use():
@@ -82,7 +84,7 @@ def test_gradient_checks_pass_under_every_level(level):
     env = dict(os.environ, NAS_EVAL_ISA=level)
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                           str(TESTS / "test_cell_gradients.py")], env=env, capture_output=True,
-                         text=True, timeout=600, cwd=TESTS.parent)
+                         text=True, timeout=600, cwd=TESTS)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert " passed" in res.stdout and "failed" not in res.stdout
 
