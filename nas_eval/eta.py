@@ -19,6 +19,9 @@ import time
 # cost of the fixed work of one job (start-up, corpus, evaluation set-up), in FLOPs: about a
 # tenth of a second at the few GFLOP/s a small cell reaches
 JOB_OVERHEAD = 5e8
+# evaluation (batch 10, one window of 35 at a time: products of a few rows) runs far below the
+# training rate per FLOP; measured on the `standard` main job (2-core Zen 4): about 6x
+EVAL_FACTOR = 6.0
 # a search policy's super-net work relative to plain uniform-sampling weight sharing
 # (controller / predictor updates, mixed-cell products, second-order steps), from measured
 # budgets at the scaled presets
@@ -54,9 +57,9 @@ def job_cost(kind, params, vocab_size=10_000, train_tokens=929_589, valid_tokens
     fwd = forward_flops_per_token(d, n, vocab_size)
     epochs = config.get("epochs", 1)
     train = epochs * _train_tokens_per_epoch(config, train_tokens) * 3.0 * fwd
-    valid = _tokens(config, "valid", valid_tokens) * fwd
+    valid = EVAL_FACTOR * _tokens(config, "valid", valid_tokens) * fwd
     if kind == "train":
-        return JOB_OVERHEAD + train + epochs * valid + _tokens(config, "test", test_tokens) * fwd
+        return JOB_OVERHEAD + train + epochs * valid + EVAL_FACTOR * _tokens(config, "test", test_tokens) * fwd
     if kind == "ws":
         last = max(params.get("eval_epochs") or [epochs])
         train = last * _train_tokens_per_epoch(config, train_tokens) * 3.0 * fwd
