@@ -14,6 +14,7 @@
 #include "rng.h"
 #include "py_enas.h"
 #include "py_lstm_adam.h"
+#include "py_tokens.h"
 #include "py_nao.h"
 
 typedef struct {
@@ -98,48 +99,6 @@ static int parse_arch(ModelObject *self, PyObject *obj, int w0, CellArch *a) {
     return 0;
 }
 
-/* Token ids as (T, B) int32. The ids are range-checked in int64 *before* the cast to int32,
- * so an id >= 2^31 is refused instead of wrapping onto a valid one; a float array is refused
- * instead of being truncated. */
-static PyArrayObject *token_array(PyObject *obj, const char *what, int V) {
-    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
-    if (!raw) return NULL;
-    if (!PyArray_ISINTEGER(raw)) {
-        PyErr_Format(PyExc_ValueError, "%s must hold integer token ids, got dtype %s", what,
-                     PyArray_DESCR(raw)->typeobj->tp_name);
-        Py_DECREF(raw);
-        return NULL;
-    }
-    if (PyArray_NDIM(raw) != 2) {
-        PyErr_Format(PyExc_ValueError, "%s must be a (T, B) array, got %d dimension(s)", what, PyArray_NDIM(raw));
-        Py_DECREF(raw);
-        return NULL;
-    }
-    /* uint64 ids >= 2^63 become negative here and are refused below */
-    PyArrayObject *wide = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_INT64, 2, 2,
-                                                           NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-    Py_DECREF(raw);
-    if (!wide) return NULL;
-    const int64_t *w = (const int64_t *)PyArray_DATA(wide);
-    npy_intp n = PyArray_SIZE(wide);
-    if (n == 0) {
-        PyErr_Format(PyExc_ValueError, "%s is empty", what);
-        Py_DECREF(wide);
-        return NULL;
-    }
-    for (npy_intp i = 0; i < n; i++)
-        if (w[i] < 0 || w[i] >= V) {
-            PyErr_Format(PyExc_ValueError, "%s holds token id %lld outside the vocabulary [0, %d)", what,
-                         (long long)w[i], V);
-            Py_DECREF(wide);
-            return NULL;
-        }
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY((PyObject *)wide, NPY_INT32, 2, 2,
-                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-    Py_DECREF(wide);
-    return arr;
-}
-
 /* A finite, non-negative hyper-parameter, or a ValueError naming it. */
 static int check_rate(const char *name, double value) {
     if (!isfinite(value) || value < 0) {
@@ -168,9 +127,9 @@ static PyObject *Model_step(ModelObject *self, PyObject *args, PyObject *kw) {
         return NULL;
     CellArch a;
     if (parse_arch(self, arch_obj, w0, &a)) return NULL;
-    PyArrayObject *in = token_array(in_obj, "inputs", m->V);
+    PyArrayObject *in = token_array(in_obj, "inputs", m->V, 0);
     if (!in) return NULL;
-    PyArrayObject *tg = token_array(tg_obj, "targets", m->V);
+    PyArrayObject *tg = token_array(tg_obj, "targets", m->V, 0);
     if (!tg) { Py_DECREF(in); return NULL; }
     PyArrayObject *h0 = NULL, *h1 = NULL;
     PyObject *result = NULL;
@@ -231,7 +190,7 @@ static PyObject *Model_evaluate(ModelObject *self, PyObject *args, PyObject *kw)
     if (bptt < 1) { PyErr_Format(PyExc_ValueError, "bptt must be >= 1, got %d", bptt); return NULL; }
     CellArch a;
     if (parse_arch(self, arch_obj, w0, &a)) return NULL;
-    PyArrayObject *data = token_array(data_obj, "data", self->lm->V);
+    PyArrayObject *data = token_array(data_obj, "data", self->lm->V, 0);
     if (!data) return NULL;
     int N = (int)PyArray_DIM(data, 0), B = (int)PyArray_DIM(data, 1);
     if (N < 2) {

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "py_darts.h"
+#include "py_tokens.h"
 
 #include "darts.h"
 #include "lm.h"
@@ -78,47 +79,6 @@ static void Mixed_dealloc(MixedObject *self) {
 
 /* --- argument conversion ------------------------------------------------------------------ */
 
-/* (T, B) token ids: an integer array (never a float one, which would be truncated), checked
- * against the vocabulary in 64 bits before narrowing (no silent wrap), as module.c does */
-static PyArrayObject *tokens(PyObject *obj, const char *what, int V) {
-    PyArrayObject *raw = (PyArrayObject *)PyArray_FROM_O(obj);
-    if (!raw) return NULL;
-    if (!PyArray_ISINTEGER(raw)) {
-        PyErr_Format(PyExc_ValueError, "%s must hold integer token ids, got dtype %s", what,
-                     PyArray_DESCR(raw)->typeobj->tp_name);
-        Py_DECREF(raw);
-        return NULL;
-    }
-    if (PyArray_NDIM(raw) != 2) {
-        PyErr_Format(PyExc_ValueError, "%s must be a (T, B) array, got %d dimension(s)", what, PyArray_NDIM(raw));
-        Py_DECREF(raw);
-        return NULL;
-    }
-    PyArrayObject *wide = (PyArrayObject *)PyArray_FROMANY((PyObject *)raw, NPY_INT64, 2, 2,
-                                                           NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-    Py_DECREF(raw);
-    if (!wide) return NULL;
-    const int64_t *w = (const int64_t *)PyArray_DATA(wide);
-    npy_intp n = PyArray_SIZE(wide);
-    if (n == 0) { PyErr_Format(PyExc_ValueError, "%s is empty", what); Py_DECREF(wide); return NULL; }
-    if ((double)n > (double)(1L << 26)) {
-        PyErr_Format(PyExc_ValueError, "%s is too large (T*B > 2^26)", what);
-        Py_DECREF(wide);
-        return NULL;
-    }
-    for (npy_intp i = 0; i < n; i++)
-        if (w[i] < 0 || w[i] >= V) {
-            PyErr_Format(PyExc_ValueError, "%s holds token id %lld outside the vocabulary [0, %d)", what,
-                         (long long)w[i], V);
-            Py_DECREF(wide);
-            return NULL;
-        }
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY((PyObject *)wide, NPY_INT32, 2, 2,
-                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-    Py_DECREF(wide);
-    return arr;
-}
-
 /* (B, d) float32 hidden state; None -> zeros */
 static PyArrayObject *hidden_state(PyObject *obj, const char *what, npy_intp B, int d) {
     npy_intp dims[2] = {B, d};
@@ -164,9 +124,9 @@ static int segment_parse(MixedObject *self, PyObject *in, PyObject *tg, PyObject
     char name[64];
     memset(s, 0, sizeof *s);
     snprintf(name, sizeof name, "%sinputs", prefix);
-    if (!(s->in = tokens(in, name, m->V))) goto fail;
+    if (!(s->in = token_array(in, name, m->V, (npy_intp)1 << 26))) goto fail;
     snprintf(name, sizeof name, "%stargets", prefix);
-    if (!(s->tg = tokens(tg, name, m->V))) goto fail;
+    if (!(s->tg = token_array(tg, name, m->V, (npy_intp)1 << 26))) goto fail;
     npy_intp T = PyArray_DIM(s->in, 0), B = PyArray_DIM(s->in, 1);
     if (PyArray_DIM(s->tg, 0) != T || PyArray_DIM(s->tg, 1) != B) {
         PyErr_Format(PyExc_ValueError, "%stargets shape (%zd, %zd) differs from %sinputs shape (%zd, %zd)", prefix,
@@ -307,7 +267,7 @@ static PyObject *Mixed_evaluate(MixedObject *self, PyObject *args, PyObject *kw)
     if (!PyArg_ParseTupleAndKeywords(args, kw, "Oi", kwlist, &data_obj, &bptt)) return NULL;
     if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return NULL; }
     if (bptt < 1) { PyErr_Format(PyExc_ValueError, "bptt must be >= 1, got %d", bptt); return NULL; }
-    PyArrayObject *data = tokens(data_obj, "data", self->lm->V);
+    PyArrayObject *data = token_array(data_obj, "data", self->lm->V, (npy_intp)1 << 26);
     if (!data) return NULL;
     int N = (int)PyArray_DIM(data, 0), B = (int)PyArray_DIM(data, 1);
     if (N < 2) {
