@@ -9,10 +9,10 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lm.h"
 #include "mathfun.h"
-#include "vec16.h"
 
 /* --- cell nodes ------------------------------------------------------------------------ */
 static inline __attribute__((always_inline)) float activate(int op, float x) {
@@ -145,31 +145,77 @@ static void block_mean(int n, const int *out, int rows, int width, int d, const 
     }
 }
 
-/* --- softmax rows (16-lane vectors: the same operation order on every ISA) -------------- */
+/* --- softmax rows (16 lanes: the same operation order on every ISA) ------------------- */
+/* Lane j takes the elements v = j mod 16, held as 16 / VL vectors of the target's own
+ * width (one zmm, two ymm, four xmm or NEON q registers; VL from kern_<isa>.c). Generic
+ * 64-byte vectors were scalarised by gcc below AVX-512 (comparisons and the int
+ * conversion went through the stack: 28 % of an AVX2 training step at d = 64). */
+#define SOFTMAX_LANES 16
+#define SOFTMAX_VECS (SOFTMAX_LANES / VL)
+typedef float vsoft __attribute__((vector_size(VL * 4)));
+typedef int32_t vsoft_i __attribute__((vector_size(VL * 4)));
+
+static inline vsoft vsoft_load(const float *p) { vsoft v; memcpy(&v, p, sizeof v); return v; }
+static inline void vsoft_store(float *p, vsoft v) { memcpy(p, &v, sizeof v); }
+static inline vsoft vsoft_splat(float x) { return (vsoft){0} + x; }
+static inline vsoft vsoft_select(vsoft_i mask, vsoft a, vsoft b) {
+    return (vsoft)(((vsoft_i)a & mask) | ((vsoft_i)b & ~mask));
+}
+
+/* the lane-wise twin of fast_expf (mathfun.h): same constants, same operation order */
+static inline vsoft vsoft_exp(vsoft x) {
+    vsoft lo = vsoft_splat(-87.0f), hi = vsoft_splat(88.0f);
+    x = vsoft_select(x > lo, x, lo);
+    x = vsoft_select(x < hi, x, hi);
+    vsoft n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    vsoft r = x - n * 0.693145751953125f;
+    r = r - n * 1.428606765330187045e-06f;
+    vsoft p = vsoft_splat(1.0f / 720.0f);
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    vsoft_i bits = (__builtin_convertvector(n, vsoft_i) + 127) << 23;
+    return p * (vsoft)bits;
+}
+
 /* Adds the bias, turns the row into exp(l - max) and returns the log-sum-exp;
  * *target_logit receives the target's logit before the transform. */
 static float row_exp(int V, float *restrict l, const float *restrict bias, int target,
                      float *target_logit, float *sum_out) {
-    v16f m = v16_splat(-INFINITY);
+    vsoft m[SOFTMAX_VECS], s[SOFTMAX_VECS];
+    for (int q = 0; q < SOFTMAX_VECS; q++) m[q] = vsoft_splat(-INFINITY);
     int v = 0;
-    for (; v + 16 <= V; v += 16) {
-        v16f x = v16_load(l + v) + v16_load(bias + v);
-        v16_store(l + v, x);
-        m = v16_max(x, m);
+    for (; v + SOFTMAX_LANES <= V; v += SOFTMAX_LANES) {
+        for (int q = 0; q < SOFTMAX_VECS; q++) {
+            vsoft x = vsoft_load(l + v + q * VL) + vsoft_load(bias + v + q * VL);
+            vsoft_store(l + v + q * VL, x);
+            m[q] = vsoft_select(x > m[q], x, m[q]);
+        }
     }
-    float mx = v16_hmax(m);
+    float lanes[SOFTMAX_LANES];
+    for (int q = 0; q < SOFTMAX_VECS; q++) vsoft_store(lanes + q * VL, m[q]);
+    float mx = lanes[0];
+    for (int j = 1; j < SOFTMAX_LANES; j++) mx = lanes[j] > mx ? lanes[j] : mx;
     for (; v < V; v++) {
         l[v] += bias[v];
         mx = l[v] > mx ? l[v] : mx;
     }
     *target_logit = l[target];
-    v16f s = v16_splat(0.0f), vmx = v16_splat(mx);
-    for (v = 0; v + 16 <= V; v += 16) {
-        v16f e = v16_exp(v16_load(l + v) - vmx);
-        v16_store(l + v, e);
-        s += e;
+    vsoft vmx = vsoft_splat(mx);
+    for (int q = 0; q < SOFTMAX_VECS; q++) s[q] = vsoft_splat(0.0f);
+    for (v = 0; v + SOFTMAX_LANES <= V; v += SOFTMAX_LANES) {
+        for (int q = 0; q < SOFTMAX_VECS; q++) {
+            vsoft e = vsoft_exp(vsoft_load(l + v + q * VL) - vmx);
+            vsoft_store(l + v + q * VL, e);
+            s[q] += e;
+        }
     }
-    float sum = v16_hsum(s);
+    for (int q = 0; q < SOFTMAX_VECS; q++) vsoft_store(lanes + q * VL, s[q]);
+    float sum = 0.0f;
+    for (int j = 0; j < SOFTMAX_LANES; j++) sum += lanes[j];
     for (; v < V; v++) {
         float e = fast_expf(l[v] - mx);
         l[v] = e;
