@@ -16,7 +16,13 @@ from typing import Dict, Iterable, Optional
 
 from .jobs import die_with_parent, module_of, run_job, worker_init
 
-__all__ = ["SerialExecutor", "make_executor", "default_workers", "run_pending"]
+__all__ = ["SerialExecutor", "ProcessPool", "make_executor", "default_workers", "run_pending",
+           "WORKER_RETRIES"]
+
+# A job whose worker process died (OOM-killed, SIGKILLed, a crash in native code) is run
+# again, alone, up to this many times; one more death and it is recorded failed with the
+# reason. Alone, so that the next death is the job's own and not a neighbour's.
+WORKER_RETRIES = 2
 
 
 class SerialExecutor(cf.Executor):
@@ -32,6 +38,41 @@ class SerialExecutor(cf.Executor):
         except Exception as e:  # KeyboardInterrupt is not caught: Ctrl-C stops the loop
             fut.set_exception(e)
         return fut
+
+
+class ProcessPool(cf.Executor):
+    """A local pool of spawned worker processes that replaces itself when a worker dies.
+
+    ``concurrent.futures.ProcessPoolExecutor`` turns "broken" for good once one of its
+    processes dies: every job in it fails with ``BrokenProcessPool`` and every later submit
+    raises. This pool starts a fresh one at the next submit, so the driver can retry the
+    jobs it lost (``run_pending``); ``respawns`` counts how often that happened."""
+
+    def __init__(self, max_workers: int, threads_per_job: int = 1):
+        self._max_workers = int(max_workers)
+        self._threads = int(threads_per_job)
+        self.respawns = 0
+        self._pool = self._start()
+
+    def _start(self):
+        # spawn: a forked child would inherit OpenBLAS's thread pool in an unusable state
+        return cf.ProcessPoolExecutor(
+            max_workers=self._max_workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=worker_init, initargs=(self._threads, os.getpid()))
+
+    @property
+    def broken(self) -> bool:
+        return bool(getattr(self._pool, "_broken", False))
+
+    def submit(self, fn, /, *args, **kwargs):
+        if self.broken:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start()
+            self.respawns += 1
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait=True, *, cancel_futures=False):
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
 
 def default_workers(threads_per_job: int = 1) -> int:
@@ -54,11 +95,7 @@ def make_executor(spec="process", workers: Optional[int] = None, threads_per_job
     if spec == "serial":
         return SerialExecutor()
     if spec == "process":
-        # spawn: a forked child would inherit OpenBLAS's thread pool in an unusable state
-        return cf.ProcessPoolExecutor(
-            max_workers=workers or default_workers(threads_per_job),
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=worker_init, initargs=(threads_per_job, os.getpid()))
+        return ProcessPool(workers or default_workers(threads_per_job), threads_per_job)
     if spec == "dask":
         from distributed import Client
         if dask_address:
@@ -91,10 +128,25 @@ def _error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
+def worker_died(exc: BaseException) -> bool:
+    """Whether a job's exception says its worker process died rather than the job failing:
+    a broken process pool, or Dask's KilledWorker."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    return isinstance(exc, BrokenProcessPool) or type(exc).__name__ == "KilledWorker"
+
+
+def _death_reason(exc: BaseException) -> str:
+    if type(exc).__name__ == "KilledWorker":
+        return f"its Dask worker died (KilledWorker: {exc})"
+    return "its worker process died (killed by a signal, e.g. the out-of-memory killer, or a crash)"
+
+
 def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 progress: bool = True, kinds: Optional[Iterable[str]] = None,
                 retry_failed: bool = False, max_in_flight: Optional[int] = None,
-                checkpoint_dir: Optional[str] = None, eta=None) -> Dict[str, int]:
+                checkpoint_dir: Optional[str] = None, eta=None,
+                worker_retries: int = WORKER_RETRIES) -> Dict[str, int]:
     """Run every runnable job of ``storage`` on ``executor`` and record the outcomes.
 
     Takes the driver lock, turns jobs left running by a dead driver into ``stale``, then
@@ -102,6 +154,16 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
     ``max_in_flight`` in the executor (default: twice its workers), so that ``running``
     in the store means "handed to a worker". Each result is written as it arrives; a
     failing job is recorded ``failed`` with its traceback and the others go on.
+
+    A job whose worker died (``worker_died``: OOM-killed, SIGKILLed, a native crash) is not
+    failed at once: it goes back to the queue (a ``worker_died`` event says why) and runs
+    again *alone*, with nothing else in flight, so that a later death is its own. Only a
+    death while alone is charged (one in a shared pool may be a neighbour's: a dying
+    process breaks the whole local pool); a job charged more than ``worker_retries`` times
+    is recorded failed with the reason.
+    Needs an executor that survives a death: :class:`ProcessPool` (``make_executor``'s
+    "process") or Dask; a plain ``ProcessPoolExecutor`` stays broken, so its lost jobs go
+    back to pending and the run stops with a RuntimeError.
 
     Ctrl-C: jobs already finished are recorded, jobs not yet started are cancelled and go
     back to ``pending``, jobs in progress are marked ``stale`` (they rerun next time);
@@ -115,7 +177,12 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
     """
     from tqdm import tqdm
 
-    counts = {"submitted": 0, "done": 0, "failed": 0}
+    import collections
+
+    counts = {"submitted": 0, "done": 0, "failed": 0, "retried": 0}
+    deaths: Dict[str, int] = {}
+    suspects: collections.deque = collections.deque()  # jobs to rerun alone
+    alone = set()  # futures submitted with nothing else in flight
     with storage.driver():
         todo = storage.pending(kinds=kinds, retry_failed=retry_failed)
         if not todo:
@@ -124,15 +191,39 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
             cap = _capacity(executor)
             max_in_flight = 2 * cap if cap else len(todo)
         queue = iter(todo)
+        records = {rec["key"]: rec for rec in todo}
         inflight: Dict[cf.Future, str] = {}
         bar = tqdm(total=len(todo), disable=not progress, unit="job", dynamic_ncols=True)
 
+        def died(key, rec, exc, was_alone):
+            charged = deaths.get(key, 0) + (1 if was_alone else 0)
+            deaths[key] = charged
+            reason = _death_reason(exc)
+            if charged > worker_retries:
+                storage.mark_failed(key, f"{reason}: it died {charged} times running alone "
+                                         f"(worker_retries={worker_retries}); not retried again")
+                counts["failed"] += 1
+                return True
+            storage.mark_stale(key, f"worker died; rerun alone ({charged} of {worker_retries} retries used)")
+            storage.log_event("worker_died",
+                              f"{reason} {'while the job ran alone' if was_alone else 'while it shared the pool'};"
+                              f" rerun alone ({charged} of {worker_retries} retries used)", key=key)
+            suspects.append(rec)
+            counts["retried"] += 1
+            return False
+
         def record(fut, key):
+            was_alone = fut in alone
+            alone.discard(fut)
             try:
                 payload = fut.result()
             except Exception as e:  # includes BrokenProcessPool, Dask's KilledWorker
-                storage.mark_failed(key, _error_text(e))
-                counts["failed"] += 1
+                if worker_died(e):
+                    if not died(key, records[key], e, was_alone):
+                        return  # back in the queue: not finished yet
+                else:
+                    storage.mark_failed(key, _error_text(e))
+                    counts["failed"] += 1
             else:
                 storage.mark_done(key, payload)
                 counts["done"] += 1
@@ -150,17 +241,26 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
 
         def top_up():
             while len(inflight) < max_in_flight:
-                rec = next(queue, None)
+                if (suspects or alone) and inflight:
+                    return  # a job whose worker died reruns with nothing beside it
+                rec = suspects.popleft() if suspects else next(queue, None)
                 if rec is None:
                     return
                 storage.mark_running(rec["key"])
                 try:
                     fut = executor.submit(run_job, rec["kind"], rec["params"],
                                           threads_per_job, module_of(rec["kind"]), checkpoint_dir)
-                except BaseException:
+                except BaseException as e:
                     storage.mark_pending(rec["key"])
+                    if worker_died(e):
+                        raise RuntimeError(
+                            f"the executor {type(executor).__name__} is broken after a worker died and cannot "
+                            "start new jobs; the jobs not finished are left pending (rerun to resume). "
+                            "make_executor('process') replaces its pool instead") from e
                     raise
                 counts["submitted"] += 1
+                if rec["key"] in deaths:
+                    alone.add(fut)
                 if fut.done():  # the serial executor: record now, keep memory flat
                     record(fut, rec["key"])
                 else:

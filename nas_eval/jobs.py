@@ -250,6 +250,22 @@ def _selftest(params: dict) -> dict:
             "diverged_ppl": math.inf}  # checks that non-finite results round-trip
 
 
+@register("selftest-die")
+def _selftest_die(params: dict) -> dict:
+    """Kills its own worker process (SIGKILL, as the out-of-memory killer does) on its first
+    ``die_times`` runs, counted in the file ``marker``; then behaves as ``selftest``. Only
+    for process-pool or Dask workers: in the serial executor it would kill the driver."""
+    import signal
+
+    marker = params["marker"]
+    runs = 1 + (int(open(marker).read() or 0) if os.path.exists(marker) else 0)
+    with open(marker, "w") as f:
+        f.write(str(runs))
+    if runs <= int(params.get("die_times", 1)):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return _selftest(params)
+
+
 @register("selftest-fail")
 def _selftest_fail(params: dict) -> dict:
     raise ValueError(f"selftest-fail: deliberate failure for seed {params.get('seed')}")

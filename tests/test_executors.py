@@ -38,7 +38,7 @@ def run_study(path, executor):
 
 
 def check_study(st, counts):
-    assert counts == {"submitted": 9, "done": 8, "failed": 1}
+    assert counts == {"submitted": 9, "done": 8, "failed": 1, "retried": 0}
     assert st.state_counts()["done"] == 8 and st.state_counts()["failed"] == 1
     (failed,) = st.records(kind="selftest-fail")
     assert failed["state"] == "failed"
@@ -163,6 +163,68 @@ def test_ctrl_c_cleans_up_and_rerun_resumes(tmp_path):
     assert st.get(keys[1])["attempts"] == 0
     counts = run_pending(st, SerialExecutor(), progress=True)
     assert counts["done"] == 4 and st.state_counts()["done"] == 4
+
+
+# --- workers that die (OOM killer, SIGKILL): retried alone, then failed with the reason ---------
+
+def _dying_study(tmp_path):
+    st = Storage(tmp_path / "store")
+    jobs = ([Job("selftest-die", {"seed": 1, "n": 3, "marker": str(tmp_path / "once"), "die_times": 1}),
+             Job("selftest-die", {"seed": 2, "n": 3, "marker": str(tmp_path / "always"), "die_times": 10**6})]
+            + [Job("selftest", {"seed": s, "n": 3, "sleep": 0.2}) for s in range(10, 14)])
+    st.add(jobs)
+    return st, {j.params["seed"]: j.key for j in jobs}
+
+
+def _runs(path):
+    return int(Path(path).read_text())
+
+
+def test_a_job_whose_worker_died_is_retried_alone_then_failed_with_the_reason(tmp_path):
+    st, key = _dying_study(tmp_path)
+    with make_executor("process", workers=2) as ex:
+        counts = run_pending(st, ex, progress=False, worker_retries=2)
+        assert ex.respawns >= 3  # the pool replaced itself after every death
+    assert counts["done"] == 5 and counts["failed"] == 1 and counts["retried"] >= 3
+    # the job that died once reran and finished, with the numbers a plain run gives
+    once = st.get(key[1])
+    assert once["state"] == "done" and _runs(tmp_path / "once") == 2
+    assert once["result"]["values"] == run_job_result(1)
+    # the one that always dies: charged only for deaths while alone, 2 retries, then failed
+    always = st.get(key[2])
+    assert always["state"] == "failed"
+    assert "worker process died" in always["error"] and "died 3 times running alone" in always["error"]
+    assert "worker_retries=2" in always["error"]
+    assert 3 <= _runs(tmp_path / "always") <= 4 <= always["attempts"] + 1  # submissions: some never started
+    # neighbours that shared a dying pool lost nothing
+    for seed in range(10, 14):
+        rec = st.get(key[seed])
+        assert rec["state"] == "done" and rec["result"]["values"] == run_job_result(seed)
+    events = st.events("worker_died")
+    assert set(events["key"]) >= {key[1], key[2]}
+    assert all("rerun alone" in m for m in events["message"])
+    # a rerun does not touch what is finished, and retries the failed one only when asked
+    assert run_pending(st, SerialExecutor(), progress=False)["submitted"] == 0
+
+
+def run_job_result(seed):
+    from nas_eval.jobs import run_job
+    return run_job("selftest", {"seed": seed, "n": 3})["result"]["values"]
+
+
+def test_a_plain_process_pool_that_broke_stops_the_run_with_nothing_lost(tmp_path):
+    import multiprocessing
+
+    st, key = _dying_study(tmp_path)
+    pool = cf.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn"))
+    with pool, pytest.raises(RuntimeError, match="broken after a worker died.*left pending"):
+        run_pending(st, pool, progress=False)
+    states = st.state_counts()
+    assert states.get("running", 0) == 0 and states.get("failed", 0) == 0
+    assert sum(states.values()) == 6  # every job is still there, runnable next time
+    with make_executor("process", workers=2) as ex:
+        run_pending(st, ex, progress=False)
+    assert st.get(key[1])["state"] == "done" and st.state_counts()["done"] == 5
 
 
 def test_bad_executor_spec():
