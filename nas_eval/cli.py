@@ -232,7 +232,14 @@ def _train(args):
 def _describe(exc):
     """One line for an error: OSErrors name the path and the reason, not the errno tuple."""
     if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror or exc}"
+        import errno
+
+        hint = ""
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            hint = " (write the output elsewhere: --out a writable directory)"
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = " (free some space and rerun: finished work is kept)"
+        return f"{exc.filename}: {exc.strerror or exc}{hint}"
     return str(exc)
 
 

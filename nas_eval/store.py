@@ -33,7 +33,7 @@ from typing import Dict, Iterable, List, Optional
 
 from .jobs import Job, to_json
 
-__all__ = ["Storage", "StoreBusy", "StoreError", "STATES", "RUNNABLE"]
+__all__ = ["Storage", "StoreBusy", "StoreError", "StoreWriteError", "STATES", "RUNNABLE"]
 
 SCHEMA_VERSION = 1
 STATES = ("pending", "running", "done", "failed", "stale")
@@ -63,6 +63,25 @@ class StoreError(ValueError):
     """The path does not hold a usable store (not a database, corrupt, unwritable)."""
 
 
+class StoreWriteError(StoreError):
+    """A write to the store could not be made (disk full, read-only, I/O error). The
+    write's transaction was rolled back: the store holds what it held before."""
+
+
+def _write_failure(path: str, exc: BaseException) -> StoreWriteError:
+    text = str(exc)
+    low = text.lower()
+    if "full" in low or "no space" in low or "quota" in low:
+        why = (f"the disk holding {path} is full ({text}); this write was rolled back and the store "
+               f"is intact: free some space and rerun the same command to resume")
+    elif "readonly" in low or "read-only" in low:
+        why = (f"{path} is read-only ({text}); the store is intact: copy the study directory somewhere "
+               f"writable to run it (status and report --out can still read it)")
+    else:
+        why = f"could not write {path} ({text}); this write was rolled back and the store is intact"
+    return StoreWriteError(why)
+
+
 def _resolve_path(path) -> str:
     path = os.fspath(path)
     if os.path.isdir(path) or os.path.splitext(path)[1] not in _DB_SUFFIXES:
@@ -89,12 +108,14 @@ class Storage:
         self.path = _resolve_path(path)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._lock_fd = None
+        self.readonly = None  # why the store can only be read, or None
         try:
             self._open()
         except sqlite3.DatabaseError as e:  # not a database, corrupt, read-only, disk full
             if getattr(self, "_conn", None) is not None:
                 self._conn.close()
-            raise StoreError(f"{self.path} is not a usable nas_eval store: {e}") from None
+            if not self._open_readonly(e):
+                raise StoreError(f"{self.path} is not a usable nas_eval store: {e}") from None
 
     def _open(self):
         # autocommit mode; writes open their own transaction in _tx()
@@ -108,21 +129,61 @@ class Storage:
             row = c.execute("SELECT version FROM schema_version").fetchone()
             if row is None:
                 c.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
-            elif row[0] != SCHEMA_VERSION:
-                raise StoreError(f"{self.path}: store schema {row[0]}, this nas_eval "
-                                   f"reads schema {SCHEMA_VERSION}")
+        self._check_version()
+
+    def _check_version(self):
+        row = self._conn.execute("SELECT version FROM schema_version").fetchone()
+        if row is not None and row[0] != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: store schema {row[0]}, this nas_eval reads schema {SCHEMA_VERSION}")
+
+    def _open_readonly(self, error) -> bool:
+        """A store in a directory this process cannot write (a read-only mount, another
+        user's study) opens for reading only: status and reports work, writes raise
+        StoreWriteError. False when the directory is writable (the error was something
+        else) or there is no store to read."""
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if os.access(folder, os.W_OK) or not os.path.isfile(self.path):
+            return False
+        from urllib.parse import quote
+
+        uri = "file:" + quote(os.path.abspath(self.path))
+        # mode=ro still needs the WAL index (-shm) beside the file; immutable=1 does not,
+        # and nothing can change a file in a folder nobody here may write
+        for flags in ("?mode=ro", "?immutable=1"):
+            try:
+                self._conn = sqlite3.connect(uri + flags, uri=True, timeout=60, isolation_level=None)
+                self._conn.execute("SELECT count(*) FROM jobs").fetchone()
+                self._check_version()
+            except sqlite3.DatabaseError:
+                self._conn.close()
+                continue
+            self.readonly = f"{folder} cannot be written ({error})"
+            return True
+        return False
 
     # --- plumbing -------------------------------------------------------------------------
     @contextlib.contextmanager
     def _tx(self):
+        if self.readonly:
+            raise _write_failure(self.path, sqlite3.OperationalError("read-only: " + self.readonly))
         # BEGIN IMMEDIATE takes the write lock up front: no upgrade deadlocks with readers
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e):
+                raise
+            raise _write_failure(self.path, e) from None
         try:
             yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._conn.execute("COMMIT")
+        except BaseException as e:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # nothing to roll back (a failed COMMIT may have rolled back already)
+            if isinstance(e, sqlite3.OperationalError) and "locked" not in str(e):
+                raise _write_failure(self.path, e) from None
             raise
-        self._conn.execute("COMMIT")
 
     def close(self):
         self.release_driver()
@@ -144,7 +205,12 @@ class Storage:
         dies, so a crashed driver never blocks the next one."""
         if self._lock_fd is not None:
             return
-        fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if self.readonly:
+            raise _write_failure(self.path, sqlite3.OperationalError("read-only: " + self.readonly))
+        try:
+            fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise _write_failure(self.path + ".lock", e) from None
         try:
             import fcntl
         except ImportError:  # no flock (Windows): single-driver use is on the user
