@@ -9,8 +9,11 @@
 
 typedef void (*task_fn)(void *ctx, int worker, int n_workers);
 
-/* Runs fn(ctx, w, n) for w = 0..n-1, w = 0 on the calling thread; returns when all are done.
- * Calls from two threads take turns (the pool runs one job at a time). */
+/* Runs fn(ctx, w, n) with w = 0 on the calling thread and w = 1..n-1 on helpers; returns
+ * when all that started are done. fn must share its work out by tickets (a TaskQueue or
+ * pool_for's items), so that everything is claimed when the caller's fn returns: a helper
+ * that had not started by then is released, not waited for. Calls from two threads take
+ * turns (the pool runs one job at a time). */
 void pool_run(task_fn fn, void *ctx, int n);
 
 /* Runs fn(ctx, item, n_items, worker) for item = 0..n_items-1 on n_workers workers, each
