@@ -171,7 +171,8 @@ def _run(args, spec):
                            checkpoint_dir=args.checkpoint_dir)
     finally:
         shutdown(ex, wait=False)
-    print(f"ran {counts['done']} jobs ({counts['failed']} failed) in {time.time() - t0:.0f}s", file=sys.stderr)
+    rerun = f", {counts['retried']} rerun after their worker died" if counts.get("retried") else ""
+    print(f"ran {counts['done']} jobs ({counts['failed']} failed{rerun}) in {time.time() - t0:.0f}s", file=sys.stderr)
     status = study.status()
     failed = int(status["failed"].sum())
     if failed:

@@ -168,7 +168,7 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
     Ctrl-C: jobs already finished are recorded, jobs not yet started are cancelled and go
     back to ``pending``, jobs in progress are marked ``stale`` (they rerun next time);
     then KeyboardInterrupt is re-raised. The executor is not shut down (the caller owns
-    it). Returns this run's counts: {"submitted", "done", "failed"}.
+    it). Returns this run's counts: {"submitted", "done", "failed", "retried"}.
 
     ``checkpoint_dir``: where long jobs keep their checkpoints (a path every worker can
     reach; passed with each call, never part of a job's key). A job's checkpoint is removed

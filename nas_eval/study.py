@@ -99,7 +99,7 @@ class Study:
             self.storage.add([job for _, job in plan[role]])
         own = isinstance(executor, str)
         ex = make_executor(executor, workers=workers, threads_per_job=threads_per_job) if own else make_executor(executor)
-        counts = {"submitted": 0, "done": 0, "failed": 0}
+        counts = {"submitted": 0, "done": 0, "failed": 0, "retried": 0}
         checkpoint_dir = _checkpoint_dir(checkpoint_dir or self.checkpoint_dir)
         eta = self._estimator(spec, plan, retry_failed)
         try:
