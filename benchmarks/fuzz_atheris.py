@@ -237,7 +237,7 @@ TARGETS = ["arch", "arch_non_string", "study_settings", "toml", "corpus", "corpu
            "c_arch_table"]
 
 
-def worker(name, fuzzer_args):
+def worker(name, fuzzer_args, replay=False):
     """One target in this process, under libFuzzer (argv after ``--``)."""
     import atheris
 
@@ -263,6 +263,8 @@ def worker(name, fuzzer_args):
 
     def one(data):
         x = build(Draw(atheris.FuzzedDataProvider(data)))
+        if replay:
+            print("input:", repr(x), file=sys.stderr, flush=True)
         outcome = check(x)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
@@ -309,7 +311,7 @@ def main():
     ap.add_argument("--replay", help="with --worker: run one saved input")
     args, rest = ap.parse_known_args()
     if args.worker:
-        worker(args.worker, [args.replay] if args.replay else rest)
+        worker(args.worker, [args.replay] if args.replay else rest, replay=bool(args.replay))
         return
     names = args.targets.split(",")
     unknown = sorted(set(names) - set(TARGETS))

@@ -233,7 +233,7 @@ def check_step(model, inputs, targets, h, tar, ar, same):
     valid = (isinstance(inputs, np.ndarray) and inputs.ndim == 2 and inputs.shape == np.shape(targets)
              and inputs.size > 0 and np.issubdtype(inputs.dtype, np.integer) and np.issubdtype(targets.dtype, np.integer)
              and inputs.min() >= 0 and inputs.max() < V and targets.min() >= 0 and targets.max() < V
-             and all(math.isfinite(x) and x >= 0 for x in (tar, ar))
+             and all(math.isfinite(x) and 0 <= x <= 1e6 for x in (tar, ar))
              and (h is None or (h.shape == (inputs.shape[1], D) and np.isfinite(h).all())))
     try:
         loss, grads, h1 = model.loss_and_grad(inputs, targets, hidden=h, tar=tar, ar=ar)
@@ -249,6 +249,26 @@ def check_step(model, inputs, targets, h, tar, ar, same):
 @given(token_arrays(), token_arrays(), hidden, floats, floats, st.booleans())
 def test_fuzz_c_step_arguments(model, inputs, targets, h, tar, ar, same):
     check_step(model, inputs, targets, h, tar, ar, same)
+
+
+def test_campaign_finding_a_huge_tar_is_refused_not_an_infinite_loss(model):
+    """benchmarks/fuzz_atheris.py, c_step: tar = 1.3e291 (finite) overflowed the penalty and
+    loss_and_grad returned an infinite loss without a word."""
+    inputs = np.array([[5, 8, 5], [5, 5, 5], [5, 5, 5]], dtype=np.int8)
+    targets = np.array([[8, 8, 5], [5, 5, 5], [5, 5, 5]], dtype=np.uint32)
+    with pytest.raises(ValueError, match="tar must be at most 1e\\+06.*overflow"):
+        model.loss_and_grad(inputs, targets, tar=1.3156173915389996e+291)
+    loss, _, _ = model.loss_and_grad(inputs, targets, tar=1e6)  # the largest allowed is finite here
+    assert math.isfinite(loss)
+
+
+def test_campaign_finding_a_bad_id_in_the_dropped_tail_is_refused(model):
+    """benchmarks/fuzz_atheris.py, c_evaluate: id 13 (vocabulary 13) in the tail that
+    batchify drops was accepted; a stream with a bad id is bad data wherever the id sits."""
+    tokens = np.array([0, 0, 0, 0, 13], dtype=np.uint8)
+    with pytest.raises(ValueError, match="token id 13 is outside the vocabulary"):
+        model.loss(tokens, 2, 2**63)
+    assert math.isfinite(model.loss(tokens[:4], 2, 2**63))
 
 
 def check_loss(model, tokens, batch_size, bptt):

@@ -287,7 +287,7 @@ class MixedLM:
         """Mean cross-entropy (nats) over a token stream: the DARTS evaluation protocol, no
         dropout, batch normalisation with the running statistics."""
         _positive_int("bptt", bptt)
-        loss, count = self._lm.evaluate(batchify(tokens, batch_size), int(bptt))
+        loss, count = self._lm.evaluate(batchify(tokens, batch_size, self.vocab_size), int(bptt))
         self._counts["valid_tokens"] += count
         return loss / count
 

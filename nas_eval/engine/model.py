@@ -28,8 +28,10 @@ DROPOUT_NAMES = {
 OUTPUTS = ("mean", "loose_ends")
 
 
-def batchify(tokens, batch_size):
-    """(N,) stream -> (N // B, B) int32, column j a contiguous slice (pytorch `batchify`)."""
+def batchify(tokens, batch_size, vocab_size=None):
+    """(N,) stream -> (N // B, B) int32, column j a contiguous slice (pytorch `batchify`).
+    With ``vocab_size`` every id of the stream is checked, also the tail that the
+    reshaping drops (a bad id there is still bad data)."""
     tokens = np.asarray(tokens)
     if tokens.ndim != 1:
         raise ValueError(f"a token stream must be 1-D, got shape {tokens.shape}")
@@ -41,6 +43,9 @@ def batchify(tokens, batch_size):
         bad = tokens.min() if tokens.min() < 0 else tokens.max()
         raise ValueError(f"token id {int(bad)} is outside the vocabulary (ids are 0 <= id < vocab_size "
                          f"< 2**31); casting it to the core's int32 would wrap it onto another id")
+    if vocab_size is not None and tokens.size and tokens.max() >= vocab_size:
+        raise ValueError(f"token id {int(tokens.max())} is outside the vocabulary (ids are 0 <= id < "
+                         f"vocab_size = {vocab_size})")
     n = len(tokens) // batch_size
     if n < 2:
         raise ValueError(
@@ -95,7 +100,16 @@ def _check_rate(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
             or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if name in PENALTIES and value > MAX_PENALTY:
+        raise ValueError(f"{name} must be at most {MAX_PENALTY:g} (AWD-LSTM uses 1 and 2), got {value!r}: "
+                         f"the penalty would overflow float32")
     return float(value)
+
+
+# TAR/AR coefficients: a coefficient of 1e291 (found by fuzzing) overflowed the penalty to
+# inf and the loss with it; anything past 1e6 is a mistake, not a setting
+PENALTIES = ("tar", "ar")
+MAX_PENALTY = 1e6
 
 
 class StepResult(NamedTuple):
@@ -245,6 +259,7 @@ class _LMBase:
         hidden)``: summed cross-entropy, the TAR/AR penalty, the gradient norm; the
         gradients themselves are in :meth:`gradients`."""
         inputs, targets = np.asarray(inputs), np.asarray(targets)
+        tar, ar = _check_rate("tar", tar), _check_rate("ar", ar)
         if inputs.ndim != 2 or inputs.shape != targets.shape:
             raise ValueError(f"inputs and targets must be (T, B) arrays of one shape, got "
                              f"{inputs.shape} and {targets.shape}")
@@ -265,7 +280,7 @@ class _LMBase:
         # any bptt beyond the stream is one window: clamp what the core's int cannot hold
         bptt = min(_check_int("bptt", bptt, 1), 2**31 - 1)
         table, w0 = cell
-        loss, count = self._lm.evaluate(table, batchify(tokens, batch_size), bptt, w0=w0)
+        loss, count = self._lm.evaluate(table, batchify(tokens, batch_size, self.vocab_size), bptt, w0=w0)
         return loss / count
 
     def _fit_steps(self, tokens, steps, sampler, batch_size, bptt, lr, clip, weight_decay, tar, ar,
