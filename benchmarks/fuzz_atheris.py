@@ -146,11 +146,22 @@ def synthetic_spec(dr):
     return "synthetic:" + ",".join(f"{k}={v}" for k, v in fields.items())
 
 
-def token_array(dr):
+def token_array(dr, shape=None):
+    """Half the time a well-formed (T, B) integer array of in-vocabulary ids (of ``shape``
+    when given: the targets of a step), maybe with one element spoiled: valid steps are
+    otherwise too rare (each element in range with odds 1/3) to exercise the accepting path."""
     import numpy as np
 
     import test_fuzz as F
 
+    if dr.boolean():
+        dtype = dr.choice([np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32])
+        shape = shape or (dr.integer(1, 5), dr.integer(1, 5))
+        arr = np.array([dr.integer(0, F.V - 1) for _ in range(shape[0] * shape[1])], dtype=dtype).reshape(shape)
+        if dr.integer(0, 7) == 0:
+            arr.flat[dr.integer(0, arr.size - 1)] = dr.choice([F.V, 127, 0]) if arr.dtype.kind == "u" \
+                else dr.choice([F.V, -1, 127])
+        return arr
     dtype = dr.choice(F.DTYPES)
     ndim = dr.choice([0, 1, 2, 2, 2, 3])
     shape = tuple(dr.integer(0, 5) for _ in range(ndim))
@@ -180,6 +191,8 @@ def hidden(dr):
 
     if dr.boolean():
         return None
+    if dr.boolean():  # well-formed for the model (B, D) of the step's inputs is up to chance
+        return (dr.integer(1, 5), 4, np.float32, 0.0)
     return (dr.integer(0, 6), dr.integer(0, 6), dr.choice([np.float32, np.float64, np.int32]),
             dr.choice([0.0, 1.0, np.nan, np.inf]))
 
@@ -213,6 +226,11 @@ def targets():
         bptt = dr.integer(-2, 40) if dr.boolean() else dr.choice([2**31 - 1, 2**31, 2**63, 0.5, None])
         return (tok.ravel() if tok.ndim == 2 and tok.size > 40 else tok), batch, bptt
 
+    def step_input(dr):
+        inputs = token_array(dr)
+        targets = token_array(dr, inputs.shape if inputs.ndim == 2 and inputs.size and dr.boolean() else None)
+        return inputs, targets, hidden(dr), dr.float(), dr.float(), dr.boolean()
+
     def arch_table(dr):
         import numpy as np
 
@@ -226,8 +244,7 @@ def targets():
         "toml": (toml_text, toml_check),
         "corpus": (lambda dr: (corpus_text(dr), corpus_text(dr), corpus_text(dr)), lambda t: F.check_corpus(t, tmp)),
         "corpus_spec": (synthetic_spec, F.check_synthetic_spec),
-        "c_step": (lambda dr: (token_array(dr), token_array(dr), hidden(dr), dr.float(), dr.float(), dr.boolean()),
-                   lambda a: F.check_step(model, *a)),
+        "c_step": (step_input, lambda a: F.check_step(model, *a)),
         "c_evaluate": (evaluate_input, lambda a: F.check_loss(model, *a)),
         "c_arch_table": (arch_table, F.check_arch_table),
     }
@@ -267,12 +284,12 @@ def worker(name, fuzzer_args, replay=False):
             print("input:", repr(x), file=sys.stderr, flush=True)
         outcome = check(x)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        done = sum(outcomes.values())
+        if done % 10000 == 0 or replay:  # libFuzzer ends with _exit: no chance to report at the end
+            print("OUTCOMES " + json.dumps(outcomes), file=sys.stderr, flush=True)
 
     atheris.Setup([sys.argv[0]] + fuzzer_args, one)
-    try:
-        atheris.Fuzz()
-    finally:
-        print("OUTCOMES " + json.dumps(outcomes), file=sys.stderr, flush=True)
+    atheris.Fuzz()
 
 
 def _parse(stderr):
@@ -289,9 +306,9 @@ def _parse(stderr):
     m = re.findall(r"cov: (\d+) ft: (\d+)", stderr)
     if m:
         out["coverage_edges"], out["features"] = map(int, m[-1])
-    m = re.search(r"OUTCOMES (\{.*\})", stderr)
+    m = re.findall(r"OUTCOMES (\{.*\})", stderr)
     if m:
-        out["outcomes"] = json.loads(m.group(1))
+        out["outcomes"] = json.loads(m[-1])  # the last report (every 10,000 inputs)
     crash = re.findall(r"Test unit written to (\S+)", stderr)
     if crash:
         out["artifacts"] = crash
