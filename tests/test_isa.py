@@ -98,6 +98,28 @@ def _train(d, threads, steps=2, dropout=True):
     return loss, model.parameters()
 
 
+def test_a_job_run_by_fewer_workers_gives_the_same_bits():
+    """The pool may run a job on the calling thread alone (a helper that arrives after the
+    work is gone, or 'solo' mode while another process keeps a core busy); the tickets are
+    cut by the configured thread count, so the numbers must not change.
+    NAS_EVAL_POOL_SOLO forces every job solo."""
+    code = ("import hashlib, numpy as np, nas_eval\n"
+            "nas_eval.set_num_threads(2)\n"
+            "for d in (32, 96, 512):\n"
+            "    m = nas_eval.CellLM('" + ARCH + "', 300, d, seed=1)\n"
+            "    tok = np.random.default_rng(2).integers(0, 300, 16 * 13 * 4)\n"
+            "    loss = m.fit_steps(tok, 3, batch_size=16, bptt=12, lr=1.0, clip=0.25)\n"
+            "    h = hashlib.sha256(b''.join(v.tobytes() for v in m.parameters().values())).hexdigest()\n"
+            "    print(d, repr(loss), h)\n")
+    env = dict(os.environ)
+    shared = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=TESTS)
+    env["NAS_EVAL_POOL_SOLO"] = "1"
+    solo = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=TESTS)
+    assert shared.returncode == 0 and solo.returncode == 0, shared.stderr + solo.stderr
+    assert len(shared.stdout.splitlines()) == 3
+    assert solo.stdout == shared.stdout
+
+
 # d = 32: OpenBLAS products; 96: packed panels, rows split; 512: panels, columns split
 @pytest.mark.parametrize("d", [32, 96, 512])
 def test_each_level_is_deterministic_and_levels_agree(isa_level, d):
