@@ -238,13 +238,13 @@ void pool_run(task_fn fn, void *ctx, int n) {
         while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.lock);
         pthread_mutex_unlock(&pool.lock);
 #ifdef CLOCK_THREAD_CPUTIME_ID
-        long long wall = clock_ns(CLOCK_MONOTONIC) - wall0;
+        long long end = clock_ns(CLOCK_MONOTONIC), wall = end - wall0;
         if (wall >= SOLO_MIN_JOB_NS) {
             double cores = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0 + adapt.helper_cpu_ns) / (double)wall;
             adapt.strikes = cores < SOLO_MAX_CORES ? adapt.strikes + 1 : 0;
             if (adapt.strikes >= SOLO_STRIKES) {
                 adapt.strikes = 0;
-                adapt.solo_until = clock_ns(CLOCK_MONOTONIC) + SOLO_NS;
+                adapt.solo_until = end + SOLO_NS;
             }
         }
 #endif
@@ -293,11 +293,6 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static long long now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 void queue_init(TaskQueue *q) {
     q->claimed = 0;
@@ -328,7 +323,7 @@ void queue_wait(TaskQueue *q, unsigned long long target) {
         if (__atomic_load_n(&q->done, __ATOMIC_ACQUIRE) >= target) return;
         cpu_relax();
         if ((spins & 63) == 0) { /* the clock every 64 pauses: pause lengths vary by CPU */
-            long long t = now_ns();
+            long long t = clock_ns(CLOCK_MONOTONIC);
             if (!deadline) deadline = t + SPIN_NS;
             else if (t > deadline) break;
         }
