@@ -126,9 +126,8 @@ class Storage:
         with self._tx() as c:
             for stmt in filter(str.strip, _SCHEMA.split(";")):  # executescript would COMMIT
                 c.execute(stmt)
-            row = c.execute("SELECT version FROM schema_version").fetchone()
-            if row is None:
-                c.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            c.execute("INSERT INTO schema_version SELECT ? WHERE NOT EXISTS (SELECT 1 FROM schema_version)",
+                      (SCHEMA_VERSION,))
         self._check_version()
 
     def _check_version(self):
@@ -164,26 +163,26 @@ class Storage:
     # --- plumbing -------------------------------------------------------------------------
     @contextlib.contextmanager
     def _tx(self):
-        if self.readonly:
-            raise _write_failure(self.path, sqlite3.OperationalError("read-only: " + self.readonly))
-        # BEGIN IMMEDIATE takes the write lock up front: no upgrade deadlocks with readers
+        self._check_writable()
         try:
+            # BEGIN IMMEDIATE takes the write lock up front: no upgrade deadlocks with readers
             self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                # nothing to roll back when a failed COMMIT has rolled back already
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as e:  # disk full, read-only, I/O; a busy lock stays itself
             if "locked" in str(e):
                 raise
             raise _write_failure(self.path, e) from None
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException as e:
-            try:
-                self._conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass  # nothing to roll back (a failed COMMIT may have rolled back already)
-            if isinstance(e, sqlite3.OperationalError) and "locked" not in str(e):
-                raise _write_failure(self.path, e) from None
-            raise
+
+    def _check_writable(self):
+        if self.readonly:
+            raise _write_failure(self.path, sqlite3.OperationalError("read-only: " + self.readonly))
 
     def close(self):
         self.release_driver()
@@ -205,8 +204,7 @@ class Storage:
         dies, so a crashed driver never blocks the next one."""
         if self._lock_fd is not None:
             return
-        if self.readonly:
-            raise _write_failure(self.path, sqlite3.OperationalError("read-only: " + self.readonly))
+        self._check_writable()
         try:
             fd = os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
