@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from .presets import Presets
 
 BPTT_MODES = ("fixed", "search", "awd")
+# the largest TAR/AR coefficient accepted: 1e291 (found by fuzzing) overflowed the float32
+# penalty to inf and the loss with it; anything past 1e6 is a mistake, not a setting
+MAX_PENALTY = 1e6
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,9 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not v >= 0 or v != v or v == float("inf"):
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
-            if name in ("tar", "ar") and v > 1e6:
-                raise ValueError(f"TrainConfig.{name} must be at most 1e6 (AWD-LSTM uses 1 and 2), got {v!r}: "
-                                 f"the penalty would overflow float32")
+            if name in ("tar", "ar") and v > MAX_PENALTY:
+                raise ValueError(f"TrainConfig.{name} must be at most {MAX_PENALTY:g} (AWD-LSTM uses 1 and 2), "
+                                 f"got {v!r}: the penalty would overflow float32")
         if self.bptt_mode not in BPTT_MODES:
             raise ValueError(f"TrainConfig.bptt_mode must be one of {BPTT_MODES}, got {self.bptt_mode!r}")
         if self.output not in ("mean", "loose_ends"):

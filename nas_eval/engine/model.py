@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..config import MAX_PENALTY
 from ..space import OPS, Arch
 from .native import core
 
@@ -39,13 +40,12 @@ def batchify(tokens, batch_size, vocab_size=None):
         raise ValueError(f"token ids must be integers, got dtype {tokens.dtype}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    if tokens.size and (tokens.min() < 0 or tokens.max() > np.iinfo(np.int32).max):
-        bad = tokens.min() if tokens.min() < 0 else tokens.max()
-        raise ValueError(f"token id {int(bad)} is outside the vocabulary (ids are 0 <= id < vocab_size "
-                         f"< 2**31); casting it to the core's int32 would wrap it onto another id")
-    if vocab_size is not None and tokens.size and tokens.max() >= vocab_size:
-        raise ValueError(f"token id {int(tokens.max())} is outside the vocabulary (ids are 0 <= id < "
-                         f"vocab_size = {vocab_size})")
+    lo, hi = (int(tokens.min()), int(tokens.max())) if tokens.size else (0, 0)
+    if lo < 0 or hi > np.iinfo(np.int32).max:
+        raise ValueError(f"token id {lo if lo < 0 else hi} is outside the vocabulary (ids are 0 <= id < "
+                         f"vocab_size < 2**31); casting it to the core's int32 would wrap it onto another id")
+    if vocab_size is not None and hi >= vocab_size:
+        raise ValueError(f"token id {hi} is outside the vocabulary (ids are 0 <= id < vocab_size = {vocab_size})")
     n = len(tokens) // batch_size
     if n < 2:
         raise ValueError(
@@ -100,16 +100,16 @@ def _check_rate(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
             or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if name in PENALTIES and value > MAX_PENALTY:
-        raise ValueError(f"{name} must be at most {MAX_PENALTY:g} (AWD-LSTM uses 1 and 2), got {value!r}: "
-                         f"the penalty would overflow float32")
     return float(value)
 
 
-# TAR/AR coefficients: a coefficient of 1e291 (found by fuzzing) overflowed the penalty to
-# inf and the loss with it; anything past 1e6 is a mistake, not a setting
-PENALTIES = ("tar", "ar")
-MAX_PENALTY = 1e6
+def _check_penalty(name, value):
+    """A TAR/AR coefficient: a rate no larger than config.MAX_PENALTY."""
+    value = _check_rate(name, value)
+    if value > MAX_PENALTY:
+        raise ValueError(f"{name} must be at most {MAX_PENALTY:g} (AWD-LSTM uses 1 and 2), got {value!r}: "
+                         f"the penalty would overflow float32")
+    return value
 
 
 class StepResult(NamedTuple):
@@ -259,7 +259,7 @@ class _LMBase:
         hidden)``: summed cross-entropy, the TAR/AR penalty, the gradient norm; the
         gradients themselves are in :meth:`gradients`."""
         inputs, targets = np.asarray(inputs), np.asarray(targets)
-        tar, ar = _check_rate("tar", tar), _check_rate("ar", ar)
+        tar, ar = _check_penalty("tar", tar), _check_penalty("ar", ar)
         if inputs.ndim != 2 or inputs.shape != targets.shape:
             raise ValueError(f"inputs and targets must be (T, B) arrays of one shape, got "
                              f"{inputs.shape} and {targets.shape}")
@@ -295,9 +295,10 @@ class _LMBase:
         batch_size, bptt = _check_int("batch_size", batch_size, 1), _check_int("bptt", bptt, 1)
         if not isinstance(carry_hidden, (bool, np.bool_)):
             raise ValueError(f"carry_hidden must be True or False, got {carry_hidden!r}")
-        for name, value in (("lr", lr), ("clip", clip), ("weight_decay", weight_decay), ("tar", tar),
-                            ("ar", ar)):
+        for name, value in (("lr", lr), ("clip", clip), ("weight_decay", weight_decay)):
             _check_rate(name, value)
+        for name, value in (("tar", tar), ("ar", ar)):
+            _check_penalty(name, value)
         config = TrainConfig(name="fit_steps", hidden_size=self.hidden_size, batch_size=int(batch_size),
                              bptt=int(bptt), bptt_mode="fixed", lr=float(lr), clip=float(clip),
                              weight_decay=float(weight_decay), tar=float(tar), ar=float(ar),
