@@ -195,7 +195,8 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
         inflight: Dict[cf.Future, str] = {}
         bar = tqdm(total=len(todo), disable=not progress, unit="job", dynamic_ncols=True)
 
-        def died(key, rec, exc, was_alone):
+        def died(rec, exc, was_alone):
+            key = rec["key"]
             charged = deaths.get(key, 0) + (1 if was_alone else 0)
             deaths[key] = charged
             reason = _death_reason(exc)
@@ -219,7 +220,7 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 payload = fut.result()
             except Exception as e:  # includes BrokenProcessPool, Dask's KilledWorker
                 if worker_died(e):
-                    if not died(key, records[key], e, was_alone):
+                    if not died(records[key], e, was_alone):
                         return  # back in the queue: not finished yet
                 else:
                     storage.mark_failed(key, _error_text(e))
