@@ -206,25 +206,11 @@ def targets():
     model = CellLM("0:tanh 1:relu", F.V, F.D, seed=0)
     tmp = tempfile.mkdtemp(prefix="nas_eval_fuzz_")
 
-    def toml_check(text):
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return "skipped"
-        return F.check_toml(text, tmp)
-
-    def non_string_check(x):
-        try:
-            F.Arch.parse(x)
-        except ValueError:
-            return "error"
-        raise AssertionError(f"accepted {x!r}")
-
     def evaluate_input(dr):
         tok = token_array(dr)
         batch = dr.integer(-2, 8) if dr.boolean() else dr.choice([2**31, 1.5, None])
         bptt = dr.integer(-2, 40) if dr.boolean() else dr.choice([2**31 - 1, 2**31, 2**63, 0.5, None])
-        return (tok.ravel() if tok.ndim == 2 and tok.size > 40 else tok), batch, bptt
+        return F.evaluate_stream(tok), batch, bptt
 
     def step_input(dr):
         inputs = token_array(dr)
@@ -239,9 +225,9 @@ def targets():
 
     return {
         "arch": (arch_text, F.check_arch_text),
-        "arch_non_string": (arch_non_string, non_string_check),
+        "arch_non_string": (arch_non_string, F.check_arch_non_string),
         "study_settings": (settings_dict, F.check_settings),
-        "toml": (toml_text, toml_check),
+        "toml": (toml_text, lambda t: F.check_toml(t, tmp)),
         "corpus": (lambda dr: (corpus_text(dr), corpus_text(dr), corpus_text(dr)), lambda t: F.check_corpus(t, tmp)),
         "corpus_spec": (synthetic_spec, F.check_synthetic_spec),
         "c_step": (step_input, lambda a: F.check_step(model, *a)),

@@ -52,11 +52,18 @@ def test_fuzz_arch_parser(text):
     check_arch_text(text)
 
 
+def check_arch_non_string(obj):
+    try:
+        Arch.parse(obj)
+    except ValueError:
+        return "error"
+    raise AssertionError(f"accepted {obj!r}")
+
+
 @FUZZ
 @given(st.one_of(st.none(), st.integers(), st.floats(), st.binary(max_size=8), st.lists(st.integers(), max_size=3)))
 def test_fuzz_arch_parser_non_strings(obj):
-    with pytest.raises(ValueError):
-        Arch.parse(obj)
+    check_arch_non_string(obj)
 
 
 # --- the study settings and the TOML loader -----------------------------------------------------
@@ -110,6 +117,10 @@ toml_text = st.one_of(st.text(max_size=80),
 
 
 def check_toml(text, directory):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "skipped"  # a lone surrogate: no file can hold it
     path = os.path.join(directory, "study.toml")
     with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
         f.write(text)
@@ -125,10 +136,6 @@ def check_toml(text, directory):
 @given(toml_text)
 def test_fuzz_toml_loader(text):
     with tempfile.TemporaryDirectory() as d:
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            return
         check_toml(text, d)
 
 
@@ -271,6 +278,11 @@ def test_campaign_finding_a_bad_id_in_the_dropped_tail_is_refused(model):
     assert math.isfinite(model.loss(tokens[:4], 2, 2**63))
 
 
+def evaluate_stream(tokens):
+    """The token input of the evaluate property: big 2-D arrays flattened into a stream."""
+    return tokens.ravel() if tokens.ndim == 2 and tokens.size > 40 else tokens
+
+
 def check_loss(model, tokens, batch_size, bptt):
     valid = (tokens.ndim == 1 and np.issubdtype(tokens.dtype, np.integer) and tokens.size and tokens.min() >= 0
              and tokens.max() < V and isinstance(batch_size, int) and batch_size >= 1
@@ -289,7 +301,7 @@ def check_loss(model, tokens, batch_size, bptt):
 @given(token_arrays(), st.one_of(st.integers(-2, 8), st.sampled_from([2**31, 1.5, None])),
        st.one_of(st.integers(-2, 40), st.sampled_from([2**31 - 1, 2**31, 2**63, 0.5, None])))
 def test_fuzz_c_evaluate_arguments(model, tokens, batch_size, bptt):
-    check_loss(model, tokens.ravel() if tokens.ndim == 2 and tokens.size > 40 else tokens, batch_size, bptt)
+    check_loss(model, evaluate_stream(tokens), batch_size, bptt)
 
 
 arch_tables = st.tuples(st.integers(1, 5), st.integers(-2, 6), st.integers(-1, 5), st.integers(-1, 6), st.integers(-1, 2),

@@ -29,11 +29,12 @@ def isa_level():
     nas_eval.set_num_threads(threads)
 
 
-def _run(code, isa=None):
+def _run(code, isa=None, **extra_env):
     env = dict(os.environ)
     env.pop("NAS_EVAL_ISA", None)
     if isa is not None:
         env["NAS_EVAL_ISA"] = isa
+    env.update(extra_env)
     # from the tests folder, so that a clean clone imports the installed package, not the
     # source tree beside it (which holds no compiled extension)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
@@ -111,10 +112,7 @@ def test_a_job_run_by_fewer_workers_gives_the_same_bits():
             "    loss = m.fit_steps(tok, 3, batch_size=16, bptt=12, lr=1.0, clip=0.25)\n"
             "    h = hashlib.sha256(b''.join(v.tobytes() for v in m.parameters().values())).hexdigest()\n"
             "    print(d, repr(loss), h)\n")
-    env = dict(os.environ)
-    shared = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=TESTS)
-    env["NAS_EVAL_POOL_SOLO"] = "1"
-    solo = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=TESTS)
+    shared, solo = _run(code), _run(code, NAS_EVAL_POOL_SOLO="1")
     assert shared.returncode == 0 and solo.returncode == 0, shared.stderr + solo.stderr
     assert len(shared.stdout.splitlines()) == 3
     assert solo.stdout == shared.stdout
