@@ -8,41 +8,8 @@
 
 #include "adam.h"
 #include "lstm.h"
+#include "py_f64.h"
 #include "py_lstm_adam.h"
-
-/* A C-contiguous float64 array of the given shape (-1 = any size >= 1 along that axis) with
- * only finite values; returns a new reference or sets ValueError naming `name`. */
-static PyArrayObject *f64_array(PyObject *obj, const char *name, int ndim, const npy_intp *shape) {
-    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_FLOAT64) {
-        PyErr_Format(PyExc_ValueError, "%s must be a float64 NumPy array", name);
-        return NULL;
-    }
-    PyArrayObject *a = (PyArrayObject *)obj;
-    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
-        return NULL;
-    }
-    if (PyArray_NDIM(a) != ndim) {
-        PyErr_Format(PyExc_ValueError, "%s must have %d dimensions, got %d", name, ndim, PyArray_NDIM(a));
-        return NULL;
-    }
-    for (int k = 0; k < ndim; k++) {
-        npy_intp got = PyArray_DIM(a, k);
-        if ((shape[k] >= 0 && got != shape[k]) || got < 1) {
-            PyErr_Format(PyExc_ValueError, "%s has size %zd along axis %d, expected %zd", name,
-                         (Py_ssize_t)got, k, (Py_ssize_t)shape[k]);
-            return NULL;
-        }
-    }
-    const double *p = (const double *)PyArray_DATA(a);
-    for (npy_intp k = 0, n = PyArray_SIZE(a); k < n; k++)
-        if (!isfinite(p[k])) {
-            PyErr_Format(PyExc_ValueError, "%s contains a non-finite value at flat index %zd", name, (Py_ssize_t)k);
-            return NULL;
-        }
-    Py_INCREF(a);
-    return a;
-}
 
 static PyArrayObject *new_f64(int ndim, const npy_intp *shape) {
     return (PyArrayObject *)PyArray_ZEROS(ndim, (npy_intp *)shape, NPY_FLOAT64, 0);
@@ -66,16 +33,16 @@ static PyObject *py_lstm_forward(PyObject *self, PyObject *args, PyObject *kw) {
     if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOO", kwlist, &ox, &oh, &oc, &oW, &ob)) return NULL;
     PyArrayObject *in[5] = {NULL}, *out[3] = {NULL};
     npy_intp any2[2] = {-1, -1};
-    if (!(in[0] = f64_array(ox, "x", 2, any2)) || !(in[1] = f64_array(oh, "h_prev", 2, any2))) goto fail;
+    if (!(in[0] = f64_array(ox, "x", 2, any2, 0)) || !(in[1] = f64_array(oh, "h_prev", 2, any2, 0))) goto fail;
     npy_intp B = PyArray_DIM(in[0], 0), In = PyArray_DIM(in[0], 1), H = PyArray_DIM(in[1], 1);
     if (B > 1 << 20 || In > 1 << 16 || H > 1 << 16) {
         PyErr_SetString(PyExc_ValueError, "x and h_prev are too large (B <= 2^20, I and H <= 2^16)");
         goto fail;
     }
     npy_intp sBH[2] = {B, H}, sW[2] = {In + H, 4 * H}, sb[1] = {4 * H}, sG[2] = {B, 4 * H};
-    if (!(in[1] = (Py_DECREF(in[1]), f64_array(oh, "h_prev", 2, sBH))) ||
-        !(in[2] = f64_array(oc, "c_prev", 2, sBH)) || !(in[3] = f64_array(oW, "W", 2, sW)) ||
-        !(in[4] = f64_array(ob, "b", 1, sb)))
+    if (!(in[1] = (Py_DECREF(in[1]), f64_array(oh, "h_prev", 2, sBH, 0))) ||
+        !(in[2] = f64_array(oc, "c_prev", 2, sBH, 0)) || !(in[3] = f64_array(oW, "W", 2, sW, 0)) ||
+        !(in[4] = f64_array(ob, "b", 1, sb, 0)))
         goto fail;
     if (!(out[0] = new_f64(2, sG)) || !(out[1] = new_f64(2, sBH)) || !(out[2] = new_f64(2, sBH))) goto fail;
     Py_BEGIN_ALLOW_THREADS
@@ -104,7 +71,7 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args, PyObject *kw) 
         return NULL;
     PyArrayObject *in[8] = {NULL}, *out[5] = {NULL};
     npy_intp any2[2] = {-1, -1};
-    if (!(in[0] = f64_array(o[0], "x", 2, any2)) || !(in[1] = f64_array(o[1], "h_prev", 2, any2))) goto fail;
+    if (!(in[0] = f64_array(o[0], "x", 2, any2, 0)) || !(in[1] = f64_array(o[1], "h_prev", 2, any2, 0))) goto fail;
     npy_intp B = PyArray_DIM(in[0], 0), In = PyArray_DIM(in[0], 1), H = PyArray_DIM(in[1], 1);
     if (B > 1 << 20 || In > 1 << 16 || H > 1 << 16) {
         PyErr_SetString(PyExc_ValueError, "x and h_prev are too large (B <= 2^20, I and H <= 2^16)");
@@ -112,10 +79,10 @@ static PyObject *py_lstm_backward(PyObject *self, PyObject *args, PyObject *kw) 
     }
     npy_intp sBH[2] = {B, H}, sBI[2] = {B, In}, sW[2] = {In + H, 4 * H}, sb[1] = {4 * H}, sG[2] = {B, 4 * H};
     Py_DECREF(in[1]);
-    if (!(in[1] = f64_array(o[1], "h_prev", 2, sBH)) || !(in[2] = f64_array(o[2], "c_prev", 2, sBH)) ||
-        !(in[3] = f64_array(o[3], "W", 2, sW)) || !(in[4] = f64_array(o[4], "gates", 2, sG)) ||
-        !(in[5] = f64_array(o[5], "c", 2, sBH)) || !(in[6] = f64_array(o[6], "dh", 2, sBH)) ||
-        !(in[7] = f64_array(o[7], "dc", 2, sBH)))
+    if (!(in[1] = f64_array(o[1], "h_prev", 2, sBH, 0)) || !(in[2] = f64_array(o[2], "c_prev", 2, sBH, 0)) ||
+        !(in[3] = f64_array(o[3], "W", 2, sW, 0)) || !(in[4] = f64_array(o[4], "gates", 2, sG, 0)) ||
+        !(in[5] = f64_array(o[5], "c", 2, sBH, 0)) || !(in[6] = f64_array(o[6], "dh", 2, sBH, 0)) ||
+        !(in[7] = f64_array(o[7], "dc", 2, sBH, 0)))
         goto fail;
     if (!(out[0] = new_f64(2, sW)) || !(out[1] = new_f64(1, sb)) || !(out[2] = new_f64(2, sBI)) ||
         !(out[3] = new_f64(2, sBH)) || !(out[4] = new_f64(2, sBH)))
@@ -158,10 +125,10 @@ static PyObject *py_adam_update(PyObject *self, PyObject *args, PyObject *kw) {
     }
     PyArrayObject *in[4] = {NULL};
     npy_intp any1[1] = {-1};
-    if (!(in[0] = f64_array(op, "param", 1, any1))) goto fail;
+    if (!(in[0] = f64_array(op, "param", 1, any1, 0))) goto fail;
     npy_intp sn[1] = {PyArray_DIM(in[0], 0)};
-    if (!(in[1] = f64_array(og, "grad", 1, sn)) || !(in[2] = f64_array(om, "m", 1, sn)) ||
-        !(in[3] = f64_array(ov, "v", 1, sn)))
+    if (!(in[1] = f64_array(og, "grad", 1, sn, 0)) || !(in[2] = f64_array(om, "m", 1, sn, 0)) ||
+        !(in[3] = f64_array(ov, "v", 1, sn, 0)))
         goto fail;
     for (int k = 0; k < 4; k++)
         if (k != 1 && !PyArray_ISWRITEABLE(in[k])) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "nao.h"
+#include "py_f64.h"
 #include "py_nao.h"
 
 #define NAO_MAX_SIZE 4096     /* cap on E, H and M: far above the reference's 96 / 200 */
@@ -89,44 +90,10 @@ static int *tokens_arg(NaoObject *self, PyObject *obj, const char *name, int *N)
     return out;
 }
 
-/* A C-contiguous float64 array of the given shape (-1: any size >= 1) with finite values;
- * new reference, or NULL with a ValueError naming `name`. */
-static PyArrayObject *f64_arg(PyObject *obj, const char *name, int ndim, const npy_intp *shape) {
-    if (!PyArray_Check(obj) || PyArray_TYPE((PyArrayObject *)obj) != NPY_FLOAT64) {
-        PyErr_Format(PyExc_ValueError, "%s must be a float64 NumPy array", name);
-        return NULL;
-    }
-    PyArrayObject *a = (PyArrayObject *)obj;
-    if (!PyArray_IS_C_CONTIGUOUS(a) || !PyArray_ISALIGNED(a)) {
-        PyErr_Format(PyExc_ValueError, "%s must be C-contiguous and aligned", name);
-        return NULL;
-    }
-    if (PyArray_NDIM(a) != ndim) {
-        PyErr_Format(PyExc_ValueError, "%s must have %d dimensions, got %d", name, ndim, PyArray_NDIM(a));
-        return NULL;
-    }
-    for (int k = 0; k < ndim; k++) {
-        npy_intp got = PyArray_DIM(a, k);
-        if ((shape[k] >= 0 && got != shape[k]) || got < 1 || got > INT_MAX / 64) {
-            PyErr_Format(PyExc_ValueError, "%s has size %zd along axis %d, expected %zd", name,
-                         (Py_ssize_t)got, k, (Py_ssize_t)shape[k]);
-            return NULL;
-        }
-    }
-    const double *p = (const double *)PyArray_DATA(a);
-    for (npy_intp k = 0, n = PyArray_SIZE(a); k < n; k++)
-        if (!isfinite(p[k])) {
-            PyErr_Format(PyExc_ValueError, "%s contains a non-finite value at flat index %zd", name, (Py_ssize_t)k);
-            return NULL;
-        }
-    Py_INCREF(a);
-    return a;
-}
-
 /* Targets: float64 (N,) in [0, 1] (the predictor ends in a sigmoid). */
 static PyArrayObject *targets_arg(PyObject *obj, int N) {
     npy_intp shape[1] = {N};
-    PyArrayObject *a = f64_arg(obj, "targets", 1, shape);
+    PyArrayObject *a = f64_array(obj, "targets", 1, shape, INT_MAX / 64);
     if (!a) return NULL;
     const double *p = (const double *)PyArray_DATA(a);
     for (int k = 0; k < N; k++)
@@ -257,9 +224,9 @@ static PyObject *Nao_set_state(NaoObject *self, PyObject *args, PyObject *kw) {
     PyArrayObject *p = NULL, *mm = NULL, *vv = NULL;
     long long step = 0;
     unsigned long long shuf = 0;
-    if (!(p = f64_arg(op, "params", 1, shape))) goto fail;
-    if (om != Py_None && !(mm = f64_arg(om, "adam_m", 1, shape))) goto fail;
-    if (ov != Py_None && !(vv = f64_arg(ov, "adam_v", 1, shape))) goto fail;
+    if (!(p = f64_array(op, "params", 1, shape, INT_MAX / 64))) goto fail;
+    if (om != Py_None && !(mm = f64_array(om, "adam_m", 1, shape, INT_MAX / 64))) goto fail;
+    if (ov != Py_None && !(vv = f64_array(ov, "adam_v", 1, shape, INT_MAX / 64))) goto fail;
     if (vv)
         for (npy_intp k = 0; k < shape[0]; k++)
             if (F64(vv)[k] < 0) { PyErr_SetString(PyExc_ValueError, "adam_v must be >= 0"); goto fail; }
@@ -448,7 +415,7 @@ static PyObject *Nao_predict_emb(NaoObject *self, PyObject *args, PyObject *kw) 
     npy_intp se[2] = {-1, s.hidden};
     PyArrayObject *emb = NULL, *pred = NULL, *grad = NULL;
     PyObject *out = NULL;
-    if (!(emb = f64_arg(oe, "emb", 2, se))) goto done;
+    if (!(emb = f64_array(oe, "emb", 2, se, INT_MAX / 64))) goto done;
     npy_intp N = PyArray_DIM(emb, 0), sp[1] = {N}, sg[2] = {N, s.hidden};
     if (!(pred = new_f64(1, sp)) || !(grad = new_f64(2, sg))) goto done;
     Py_BEGIN_ALLOW_THREADS
@@ -475,7 +442,7 @@ static PyObject *Nao_predict_ctx(NaoObject *self, PyObject *args, PyObject *kw) 
     npy_intp sc[3] = {-1, s.nodes, s.hidden};
     PyArrayObject *ctx = NULL, *pred = NULL, *grad = NULL;
     PyObject *out = NULL;
-    if (!(ctx = f64_arg(oc, "ctx", 3, sc))) goto done;
+    if (!(ctx = f64_array(oc, "ctx", 3, sc, INT_MAX / 64))) goto done;
     npy_intp N = PyArray_DIM(ctx, 0), sp[1] = {N}, sg[3] = {N, s.nodes, s.hidden};
     if (!(pred = new_f64(1, sp)) || !(grad = new_f64(3, sg))) goto done;
     Py_BEGIN_ALLOW_THREADS
@@ -504,7 +471,7 @@ static PyObject *Nao_decode(NaoObject *self, PyObject *args, PyObject *kw) {
     PyArrayObject *ctx = NULL, *res = NULL;
     int *tok = NULL;
     PyObject *out = NULL;
-    if (!(ctx = f64_arg(oc, "ctx", 3, sc))) goto done;
+    if (!(ctx = f64_array(oc, "ctx", 3, sc, INT_MAX / 64))) goto done;
     npy_intp N = PyArray_DIM(ctx, 0), st[2] = {N, L};
     if (!(tok = PyMem_Malloc((size_t)N * L * sizeof(int)))) { PyErr_NoMemory(); goto done; }
     if (!(res = (PyArrayObject *)PyArray_ZEROS(2, st, NPY_INT64, 0))) goto done;
