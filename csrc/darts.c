@@ -50,12 +50,54 @@ static int pass(LM *m, const CellArch *a, Segment s, int alpha_grad, int weight_
     return 0;
 }
 
+/* the validation pass of the paper code's cached unrolled model: at alpha0, not alpha */
+static int pass_at(LM *m, const CellArch *a, Segment s, const double *alpha_at, uint64_t counter,
+                   StepStats *out) {
+    MixedCell *mc = m->mix;
+    const size_t na = (size_t)mc->E * MIXED_OPS;
+    double *kept = mc->dwork + 2 * na;
+    if (alpha_at) {
+        memcpy(kept, mc->alpha, na * sizeof(double));
+        memcpy(mc->alpha, alpha_at, na * sizeof(double));
+        mixed_update_probs(mc);
+    }
+    int rc = pass(m, a, s, 1, 1, 1, counter, out);
+    if (alpha_at) {
+        memcpy(mc->alpha, kept, na * sizeof(double));
+        mixed_update_probs(mc);
+    }
+    return rc;
+}
+
+/* the paper code's v: the cached model's weight gradients summed over steps, clipped in place
+ * (Architect._clip on gradients nobody zeroes); v and its norm out, the sum kept in `sum` */
+static double accumulate_v(size_t total, double *sum, const float *grads, float clip, float *v) {
+    double norm = 0.0;
+    for (size_t i = 0; i < total; i++) {
+        sum[i] += grads[i];
+        norm += sum[i] * sum[i];
+    }
+    norm = sqrt(norm);
+    double coef = clip > 0 ? clip / (norm + 1e-6) : 1.0;
+    if (coef < 1.0) {
+        for (size_t i = 0; i < total; i++) sum[i] *= coef;
+        norm *= coef;
+    }
+    for (size_t i = 0; i < total; i++) v[i] = (float)sum[i];
+    return norm;
+}
+
 /* the second-order gradient into mc->dalpha; 0 ok, 1 non-finite, -1 out of memory */
 static int second_order(LM *m, const CellArch *a, Segment tr, Segment va, DartsOptions o,
                         uint64_t k, DartsStats *st) {
     MixedCell *mc = m->mix;
     const size_t total = m->lay.total, na = (size_t)mc->E * MIXED_OPS;
     double *dval = mc->dwork, *dplus = dval + na;
+    /* the masks of each training-batch pass: fresh per pass (the reference), or step k's */
+    const uint64_t c_virtual = o.per_pass ? DARTS_PASS_COUNTER(k, 1) : k;
+    const uint64_t c_plus = o.per_pass ? DARTS_PASS_COUNTER(k, 2) : k;
+    const uint64_t c_minus = o.per_pass ? DARTS_PASS_COUNTER(k, 3) : k;
+    double *alpha0 = o.cache, *gsum = o.cache ? o.cache + na : NULL, *vsum = o.cache ? o.cache + 2 * na : NULL;
     if (mc->arena_floats < total) {
         free(mc->saved); free(mc->vec);
         mc->saved = alloc_floats(total);
@@ -68,7 +110,7 @@ static int second_order(LM *m, const CellArch *a, Segment tr, Segment va, DartsO
     StepStats s;
     /* virtual step w' = w - eta (clipped g + wd w) on the training batch; this pass, at the
      * model's own weights, is the one whose batch statistics enter the running ones */
-    if (pass(m, a, tr, 0, 1, 0, k, &s)) return -1;
+    if (pass(m, a, tr, 0, 1, 0, c_virtual, &s)) return -1;
     st->virtual_grad_norm = s.grad_norm;
     if (!isfinite(s.loss_sum) || !isfinite(s.grad_norm)) return 1;
     /* the reference scales the implicit term by clip / (norm + 1e-6) even when that exceeds 1
@@ -77,28 +119,35 @@ static int second_order(LM *m, const CellArch *a, Segment tr, Segment va, DartsO
     Spans all = {.n = 0};
     spans_add(&all, 0, total);
     sgd_update(w, m->grads, &all, o.eta, coef < 1.0 ? (float)coef : 1.0f, o.wd);
-    /* the validation loss at w': d/dalpha, and v = its weight gradient, clipped */
-    int rc = pass(m, a, va, 1, 1, 1, k | DARTS_VALID_COUNTER, &s);
+    /* the validation loss at w' (at alpha0 for the cached model): d/dalpha, and v = its
+     * weight gradient, clipped */
+    int rc = pass_at(m, a, va, alpha0, DARTS_PASS_COUNTER(k, 0), &s);
     if (rc == 0) {
         st->valid_loss_sum = s.loss_sum;
         st->tokens = s.tokens;
         st->valid_grad_norm = s.grad_norm;
         memcpy(dval, mc->dalpha, na * sizeof(double));
-        memcpy(mc->vec, m->grads, total * sizeof(float));
     }
     double vnorm = s.grad_norm;
     if (rc == 0 && !(isfinite(s.loss_sum) && isfinite(vnorm) && all_finite(na, dval))) rc = 1;
+    double vscale = 1.0;
+    if (rc == 0 && vsum) {
+        vnorm = accumulate_v(total, vsum, m->grads, o.clip, mc->vec);
+        if (!isfinite(vnorm)) rc = 1;
+    } else if (rc == 0) {
+        memcpy(mc->vec, m->grads, total * sizeof(float));
+        vscale = o.clip > 0 && vnorm + 1e-6 > o.clip ? o.clip / (vnorm + 1e-6) : 1.0;
+    }
     if (rc == 0 && vnorm > 0) {
-        double vscale = o.clip > 0 && vnorm + 1e-6 > o.clip ? o.clip / (vnorm + 1e-6) : 1.0;
         double R = o.r / (vscale * vnorm); /* R = r / ||v|| for the clipped v */
         float step = (float)(R * vscale);
-        /* (d/dalpha L_train(w + R v) - d/dalpha L_train(w - R v)) / 2R, with step k's masks */
+        /* (d/dalpha L_train(w + R v) - d/dalpha L_train(w - R v)) / 2R */
         shifted(total, mc->saved, step, mc->vec, w);
-        rc = pass(m, a, tr, 1, 0, 1, k, &s);
+        rc = pass(m, a, tr, 1, 0, 1, c_plus, &s);
         if (rc == 0) {
             memcpy(dplus, mc->dalpha, na * sizeof(double));
             shifted(total, mc->saved, -step, mc->vec, w);
-            rc = pass(m, a, tr, 1, 0, 1, k, &s);
+            rc = pass(m, a, tr, 1, 0, 1, c_minus, &s);
         }
         if (rc == 0) {
             double scale = (double)o.eta * coef / (2.0 * R);
@@ -106,6 +155,9 @@ static int second_order(LM *m, const CellArch *a, Segment tr, Segment va, DartsO
         }
     } else if (rc == 0) {
         memcpy(mc->dalpha, dval, na * sizeof(double)); /* v = 0: no implicit term */
+    }
+    if (rc == 0 && gsum && o.accumulate) { /* the cached model's alpha gradient, never zeroed */
+        for (size_t i = 0; i < na; i++) mc->dalpha[i] = gsum[i] += mc->dalpha[i];
     }
     memcpy(w, mc->saved, total * sizeof(float));
     return rc;
@@ -120,7 +172,7 @@ int darts_alpha_step(LM *m, const CellArch *a, Segment tr, Segment va, DartsOpti
     int rc;
     if (o.order == 1) {
         StepStats s;
-        rc = pass(m, a, va, 1, 0, 0, k | DARTS_VALID_COUNTER, &s);
+        rc = pass(m, a, va, 1, 0, 0, DARTS_PASS_COUNTER(k, 0), &s);
         if (rc == 0) {
             st->valid_loss_sum = s.loss_sum;
             st->tokens = s.tokens;

@@ -10,6 +10,7 @@
 
 #include "adam.h"
 #include "lm.h"
+#include "mixed_cell.h"
 
 typedef struct {
     const int32_t *inputs, *targets; /* (T, B) */
@@ -26,7 +27,20 @@ typedef struct {
     double r;       /* 0.01: the finite-difference radius is r / ||v|| */
     AdamConfig adam;
     int apply;      /* 1: Adam step on alpha; 0: only leave the gradient in mix->dalpha */
+    int per_pass;   /* 1: every pass of the step draws its own dropout masks, as the reference's
+                     * forward passes do; 0: the training-batch passes reuse step k's masks */
+    /* The paper code's architect (nas-landmarkreg darts_policy/architect.py caches the unrolled
+     * model): NULL, or DARTS_CACHE_LEN doubles [alpha0 | alpha-gradient sum | v sum] that
+     * persist across steps. The validation pass runs at alpha0 (the cached model's alpha is
+     * never updated), v accumulates the validation weight gradients and is clipped in place
+     * (the cached model's gradients are never zeroed); with `accumulate` the alpha gradient
+     * accumulates too (see docs/fidelity.md: whether it did depends on PyTorch's zero_grad). */
+    double *cache;
+    int accumulate;
 } DartsOptions;
+
+/* length of DartsOptions.cache for E edges and `total` weights */
+#define DARTS_CACHE_LEN(E, total) (2 * (size_t)(E) * MIXED_OPS + (size_t)(total))
 
 typedef struct {
     double valid_loss_sum; /* cross-entropy sum on the validation batch (at w' for order 2) */
@@ -40,6 +54,11 @@ typedef struct {
  * they never reuse a training step's masks; the training-batch passes of the second-order
  * step use step k's own masks, which the weight step that follows also uses. */
 #define DARTS_VALID_COUNTER (1ULL << 63)
+/* With per_pass, pass p of step k (0 validation, 1 virtual step, 2 and 3 the Hessian-vector
+ * passes at w + R v and w - R v) keys its masks with DARTS_PASS_COUNTER(k, p): distinct from
+ * each other and from every training step while k < DARTS_MAX_STEP. */
+#define DARTS_MAX_STEP (1ULL << 61)
+#define DARTS_PASS_COUNTER(k, p) ((k) | DARTS_VALID_COUNTER | ((uint64_t)(p) << 61))
 
 /* -1: out of memory; 0 otherwise (see stats.ok). The model's step counter is unchanged. */
 int darts_alpha_step(LM *m, const CellArch *a, Segment train, Segment valid, DartsOptions o,

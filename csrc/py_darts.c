@@ -212,13 +212,25 @@ done:
 static PyObject *Mixed_alpha_step(MixedObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"train_inputs", "train_targets", "train_hidden", "valid_inputs", "valid_targets",
                              "valid_hidden", "order", "eta", "clip", "wd", "lr", "beta1", "beta2", "eps",
-                             "alpha_wd", "r", "apply", NULL};
-    PyObject *ti, *tt, *th, *vi, *vt, *vh;
-    int order = 1, apply = 1;
+                             "alpha_wd", "r", "apply", "per_pass", "cache", "accumulate", NULL};
+    PyObject *ti, *tt, *th, *vi, *vt, *vh, *cache = Py_None;
+    int order = 1, apply = 1, per_pass = 0, accumulate = 0;
     double eta = 0, clip = 0, wd = 0, lr = 3e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, awd = 1e-3, r = 1e-2;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO|idddddddddp", kwlist, &ti, &tt, &th, &vi, &vt, &vh,
-                                     &order, &eta, &clip, &wd, &lr, &beta1, &beta2, &eps, &awd, &r, &apply))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOOOO|idddddddddppOp", kwlist, &ti, &tt, &th, &vi, &vt, &vh,
+                                     &order, &eta, &clip, &wd, &lr, &beta1, &beta2, &eps, &awd, &r, &apply,
+                                     &per_pass, &cache, &accumulate))
         return NULL;
+    double *cache_ptr = NULL; /* the paper code's cached unrolled model (darts.h) */
+    if (cache != Py_None && self->lm) {
+        size_t len = DARTS_CACHE_LEN(self->lm->mix->E, self->lm->lay.total);
+        if (!PyArray_Check(cache) || PyArray_TYPE((PyArrayObject *)cache) != NPY_FLOAT64 ||
+            PyArray_NDIM((PyArrayObject *)cache) != 1 || (size_t)PyArray_SIZE((PyArrayObject *)cache) != len ||
+            !PyArray_ISCARRAY((PyArrayObject *)cache)) {
+            PyErr_Format(PyExc_ValueError, "cache must be a writable contiguous float64 array of %zu values", len);
+            return NULL;
+        }
+        cache_ptr = PyArray_DATA((PyArrayObject *)cache);
+    }
     if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return NULL; }
     if (order != 1 && order != 2) {
         PyErr_Format(PyExc_ValueError, "order must be 1 or 2, got %d", order);
@@ -242,7 +254,8 @@ static PyObject *Mixed_alpha_step(MixedObject *self, PyObject *args, PyObject *k
     if (check_batch(self, &tr, "the training") || check_batch(self, &va, "the validation")) goto done;
     if (enter(self)) goto done;
     DartsOptions o = {.order = order, .eta = (float)eta, .clip = (float)clip, .wd = (float)wd, .r = r,
-                      .adam = {lr, beta1, beta2, eps, awd}, .apply = apply};
+                      .adam = {lr, beta1, beta2, eps, awd}, .apply = apply,
+                      .per_pass = per_pass, .cache = cache_ptr, .accumulate = accumulate};
     tr.h_out = NULL; /* the training batch's hidden state is the weight step's to advance */
     DartsStats st;
     int rc;
@@ -400,7 +413,7 @@ static int Mixed_set_step(MixedObject *self, PyObject *v, void *c) {
     if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return -1; }
     unsigned long long s = PyLong_AsUnsignedLongLong(v);
     if (PyErr_Occurred()) return -1;
-    if (s >= DARTS_VALID_COUNTER) { PyErr_SetString(PyExc_ValueError, "step_count must be < 2^63"); return -1; }
+    if (s >= DARTS_MAX_STEP) { PyErr_SetString(PyExc_ValueError, "step_count must be < 2^61"); return -1; }
     self->lm->step = s;
     return 0;
 }
@@ -435,7 +448,7 @@ static PyMethodDef Mixed_methods[] = {
      " weight_grad) -> (loss_sum, reg, grad_norm, tokens, new_hidden)"},
     {"alpha_step", (PyCFunction)(void (*)(void))Mixed_alpha_step, METH_VARARGS | METH_KEYWORDS,
      "alpha_step(train_inputs, train_targets, train_hidden, valid_inputs, valid_targets, valid_hidden, order,"
-     " eta, clip, wd, lr, beta1, beta2, eps, alpha_wd, r, apply) -> dict"},
+     " eta, clip, wd, lr, beta1, beta2, eps, alpha_wd, r, apply, per_pass, cache, accumulate) -> dict"},
     {"evaluate", (PyCFunction)(void (*)(void))Mixed_evaluate, METH_VARARGS | METH_KEYWORDS,
      "evaluate(data, bptt) -> (loss_sum, tokens)"},
     {"arena", (PyCFunction)Mixed_arena, METH_VARARGS, "arena('params'|'grads'|'avg') -> float32 view"},

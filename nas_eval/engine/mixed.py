@@ -241,9 +241,18 @@ class MixedLM:
         (V,); None where that dropout is off), for reference checks."""
         return self._lm.last_masks()
 
-    def _alpha_call(self, train, valid, order, eta, clip, weight_decay, apply, **adam):
+    def architect_cache(self):
+        """A fresh cache for ``alpha_step(cache=...)``, the paper code's cached unrolled model
+        (csrc/darts.h): float64 [alpha0 = the current alpha | alpha-gradient sum | v sum]."""
+        cache = np.zeros(2 * self.alpha.size + self._lm.layout()["total"])
+        cache[: self.alpha.size] = self.alpha.ravel()
+        return cache
+
+    def _alpha_call(self, train, valid, order, eta, clip, weight_decay, apply, per_pass=False, cache=None,
+                    accumulate=False, **adam):
         if order not in (1, 2) or isinstance(order, bool):
             raise ValueError(f"order must be 1 or 2, got {order!r}")
+        adam.update(per_pass=bool(per_pass), cache=cache, accumulate=bool(accumulate))
         (ti, tt, th), (vi, vt, vh) = train, valid
         ti, tt = _segment(ti, tt, "train_")
         vi, vt = _segment(vi, vt, "valid_")
@@ -258,7 +267,7 @@ class MixedLM:
         return out
 
     def alpha_step(self, train, valid, *, order, eta, clip, weight_decay, lr=3e-3, betas=(0.9, 0.999),
-                   eps=1e-8, alpha_weight_decay=1e-3, r=0.01):
+                   eps=1e-8, alpha_weight_decay=1e-3, r=0.01, per_pass=False, cache=None, accumulate=False):
         """One DARTS architecture step (the reference's ``Architect.step``): the gradient of
         the validation loss on ``valid = (inputs, targets, hidden)`` with respect to alpha —
         first order at the current weights, or (``order=2``) at the weights of one virtual
@@ -267,18 +276,24 @@ class MixedLM:
         Hessian-vector term (radius ``r / ||v||``) — then one Adam step on alpha (``lr``,
         ``betas``, ``eps``, L2 ``alpha_weight_decay``). The step counter is unchanged.
         Returns (valid_loss_sum, tokens, new_valid_hidden); alpha is left unchanged when a
-        loss or gradient was not finite (``self.last_alpha_ok`` is then False)."""
+        loss or gradient was not finite (``self.last_alpha_ok`` is then False).
+        ``per_pass``: each pass draws its own dropout masks (the reference), else the training-
+        batch passes reuse this step's. ``cache`` (:meth:`architect_cache`, order 2): the paper
+        code's cached unrolled model; ``accumulate``: its alpha gradient sums over steps."""
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         out = self._alpha_call(train, valid, order, eta, clip, weight_decay, True, lr=float(lr),
                                beta1=float(betas[0]), beta2=float(betas[1]), eps=float(eps),
-                               alpha_wd=float(alpha_weight_decay), r=float(r))
+                               alpha_wd=float(alpha_weight_decay), r=float(r), per_pass=per_pass, cache=cache,
+                               accumulate=accumulate)
         self.last_alpha_ok = out["ok"]
         return out["valid_loss_sum"], out["tokens"], out["valid_hidden"]
 
-    def alpha_gradient(self, train, valid, *, order, eta, clip, weight_decay, r=0.01):
+    def alpha_gradient(self, train, valid, *, order, eta, clip, weight_decay, r=0.01, per_pass=False, cache=None,
+                       accumulate=False):
         """The gradient :meth:`alpha_step` would apply, without applying it."""
-        out = self._alpha_call(train, valid, order, eta, clip, weight_decay, False, r=float(r))
+        out = self._alpha_call(train, valid, order, eta, clip, weight_decay, False, r=float(r), per_pass=per_pass,
+                               cache=cache, accumulate=accumulate)
         if not out["ok"]:
             raise FloatingPointError("non-finite loss or gradient in the architecture step")
         return self._lm.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()

@@ -37,6 +37,8 @@ from ..presets import Presets
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
 MIXED_OPS = ("none", "tanh", "relu", "sigmoid", "identity")
+MASKS = ("per-pass", "reuse")
+ARCHITECTS = ("reference", "paper-code", "paper-code-accumulate")
 
 
 def _is_int(x):
@@ -57,6 +59,14 @@ class DARTSConfig:
     alpha_init: α = alpha_init · N(0, 1).  hvp_radius: r of R = r / ‖v‖.
     batch_norm: the non-affine batch norm on s0 and every node (off only for checks).
     hidden_size, batch_size, epochs, max_steps_per_epoch: None = the study's search recipe.
+    masks: "per-pass" (the reference: the virtual step, the validation pass and both
+    Hessian-vector passes each draw their own dropout masks) or "reuse" (the training-batch
+    passes reuse the weight step's masks: a lower-variance estimator, this project's).
+    architect: "reference" (quark0/darts rnn/architect.py), "paper-code" (the paper's wrapper,
+    nas-landmarkreg darts_policy/architect.py, caches the unrolled model: its validation pass
+    stays at the initial alpha and its validation weight gradient v accumulates across steps;
+    a bug, docs/fidelity.md) or "paper-code-accumulate" (the same, with the alpha gradient
+    also accumulating across steps). The paper-code architects need order 2.
     """
     order: int = 2
     arch_lr: float = 3e-3
@@ -71,6 +81,8 @@ class DARTSConfig:
     batch_size: Optional[int] = None
     epochs: Optional[int] = None
     max_steps_per_epoch: Optional[int] = None
+    masks: str = "per-pass"
+    architect: str = "reference"
 
     def __post_init__(self):
         self.validate()
@@ -93,6 +105,13 @@ class DARTSConfig:
             v = getattr(self, field)
             if not _is_num(v) or v < 0:
                 bad(field, "a finite number >= 0")
+        if self.masks not in MASKS:
+            bad("masks", " or ".join(map(repr, MASKS)))
+        if self.architect not in ARCHITECTS:
+            bad("architect", " or ".join(map(repr, ARCHITECTS)))
+        if self.architect != "reference" and self.order != 2:
+            raise ValueError(f"darts option architect={self.architect!r} needs order=2 (the cached unrolled "
+                             f"model exists only in the second-order step), got order={self.order!r}")
         if not isinstance(self.batch_norm, (bool, np.bool_)):
             bad("batch_norm", "true or false")
         for field, low, high in (("hidden_size", 1, 65536), ("batch_size", 2, 1 << 20),
@@ -109,6 +128,36 @@ class DARTSConfig:
             return train_config
         return dataclasses.replace(train_config, name=f"{train_config.name}+darts", **changes)
 
+    def check_loop(self, train_config, train_tokens=None, valid_tokens=None):
+        """Refuse (ValueError naming the policy, option, value and fix) a configuration under
+        which the search would no longer be DARTS's loop of alternating weight and alpha steps:
+        fewer than 2 weight steps in all (nothing alternates), a validation stream too short
+        for one alpha step, or a second-order step whose virtual step cannot move (lr 0).
+        ``train_tokens`` / ``valid_tokens``: the token counts of the study's slices, when known
+        (plan-time checks pass them; without them only the configuration is checked)."""
+        r = self.recipe(train_config)
+
+        def refuse(option, value, fix):
+            raise ValueError(f"darts: {option}={value!r} would not run DARTS's alternating weight/alpha "
+                             f"loop; {fix}")
+
+        if self.order == 2 and r.lr <= 0:
+            refuse("lr", r.lr, "a second-order step with lr 0 is the first-order step: set order=1 or lr > 0")
+        steps = r.max_steps_per_epoch
+        if train_tokens is not None:
+            rows = int(train_tokens) // r.batch_size
+            per_epoch = max(0, math.ceil((rows - 2) / max(1, r.bptt)))
+            steps = min(steps, per_epoch) if steps else per_epoch
+            if per_epoch < 1:
+                refuse("batch_size", r.batch_size, f"the training slice ({train_tokens} tokens) gives no step "
+                       f"at this batch size: use a smaller batch_size or a longer slice")
+        if steps is not None and steps * r.epochs < 2:
+            refuse("max_steps_per_epoch" if r.max_steps_per_epoch else "epochs", steps if r.max_steps_per_epoch
+                   else r.epochs, "give the search at least 2 weight steps in all (epochs x steps per epoch >= 2)")
+        if valid_tokens is not None and int(valid_tokens) // r.batch_size < 2:
+            refuse("batch_size", r.batch_size, f"the validation slice ({valid_tokens} tokens) holds fewer than 2 "
+                   f"rows at this batch size, so no alpha step can run: use a smaller batch_size or more data")
+
 
 # Adam moves each alpha by at most about arch_lr per step: the reference takes ~5,200 steps
 # (50 epochs of ~104 on PTB at batch 256), a study on a 2-core machine ~100-500, so the scaled
@@ -117,7 +166,11 @@ CPU_ARCH_LR = 3e-2
 
 PRESETS = Presets("darts")
 PRESETS.add("reference", lambda: DARTSConfig(hidden_size=300, batch_size=256, epochs=50),
-            "the paper's DARTS search: second order, d=300, batch 256, 50 epochs (days on a CPU)")
+            "the paper's DARTS search: second order, per-pass dropout masks, d=300, batch 256, 50 epochs "
+            "(days on a CPU)")
+PRESETS.add("paper-2node", lambda: DARTSConfig(hidden_size=300, batch_size=256, epochs=50),
+            "the paper's 2-node DARTS: the reference search unchanged but for the number of nodes (paper §4.2: "
+            "'no changes are needed')")
 PRESETS.add("cpu", lambda: DARTSConfig(arch_lr=CPU_ARCH_LR),
             "second order at the study's search recipe, alpha lr 3e-2 (10x: ~30x fewer steps than the "
             "reference); each search step costs ~4x a first-order one")
@@ -125,6 +178,9 @@ PRESETS.add("cpu-first-order", lambda: DARTSConfig(order=1, arch_lr=CPU_ARCH_LR)
             "first order at the study's search recipe, alpha lr 3e-2: the cheapest DARTS")
 PRESETS.add("smoke", lambda: DARTSConfig(order=2, epochs=2, max_steps_per_epoch=4),
             "seconds: 2 epochs of 4 steps, for tests")
+PRESETS.add("cpu-reuse-masks", lambda: DARTSConfig(arch_lr=CPU_ARCH_LR, masks="reuse"),
+            "as cpu, the training-batch passes of the alpha step reusing the weight step's dropout masks "
+            "(this project's lower-variance estimator)")
 
 
 def _stable_since(trace):
@@ -161,6 +217,8 @@ class DARTSSearch:
         self.adam = dict(lr=config.arch_lr, betas=(config.arch_beta1, config.arch_beta2), eps=config.arch_eps,
                          alpha_weight_decay=config.arch_weight_decay, r=config.hvp_radius)
         self.archs = list(space) if len(space) <= MAX_BELIEF_SPACE else None
+        # the paper code's cached unrolled model (its alpha0 is the alpha after initialisation)
+        self.cache = self.model.architect_cache() if config.architect != "reference" else None
         self.epoch, self.skipped, self.trace, self.beliefs = 0, 0, [], []
         self._record(math.nan, math.nan, math.nan)
 
@@ -173,7 +231,9 @@ class DARTSSearch:
         T = min(self.recipe.bptt, len(data) - 1 - p)
         valid = (data[p: p + T], data[p + 1: p + 1 + T], e["hidden"])
         loss, n, h = self.model.alpha_step((inputs, targets, hidden), valid, order=self.config.order, eta=eta,
-                                           clip=self.recipe.clip, weight_decay=self.recipe.weight_decay, **self.adam)
+                                           clip=self.recipe.clip, weight_decay=self.recipe.weight_decay,
+                                           per_pass=self.config.masks == "per-pass", cache=self.cache,
+                                           accumulate=self.config.architect == "paper-code-accumulate", **self.adam)
         if self.model.last_alpha_ok:
             e["hidden"], e["loss"], e["tokens"] = h, e["loss"] + loss, e["tokens"] + n
         else:
@@ -210,7 +270,8 @@ class DARTSSearch:
                                     "arch_id": np.tile(np.arange(n), len(self.beliefs)),
                                     "belief": np.concatenate(self.beliefs)})
         budget = {**self.model.budget(), "alpha_steps_skipped": self.skipped}
-        info = {"order": self.config.order, "stable_since_epoch": _stable_since(self.trace),
+        info = {"order": self.config.order, "masks": self.config.masks, "architect": self.config.architect,
+                "stable_since_epoch": _stable_since(self.trace),
                 "p_pick": self.trace[-1]["p_arch"], "recipe": self.recipe.describe()}
         return SearchOutcome(self.model.derive(), pd.DataFrame(self.trace), beliefs, budget, info)
 
@@ -219,19 +280,24 @@ class DARTSSearch:
         """Everything needed to continue bitwise identically (the model's weights, alpha, Adam
         and batch-norm statistics travel inside the trainer's state)."""
         return {"trainer": self.trainer.state(), "epoch": self.epoch, "skipped": self.skipped,
-                "trace": [dict(r) for r in self.trace], "beliefs": [b.copy() for b in self.beliefs]}
+                "trace": [dict(r) for r in self.trace], "beliefs": [b.copy() for b in self.beliefs],
+                "cache": None if self.cache is None else self.cache.copy()}
 
     def restore(self, state):
         self.trainer.restore(state["trainer"])
         self.epoch, self.skipped = int(state["epoch"]), int(state["skipped"])
         self.trace = [dict(r) for r in state["trace"]]
         self.beliefs = [np.asarray(b, dtype=np.float64) for b in state["beliefs"]]
+        if self.cache is not None:
+            self.cache[:] = state["cache"]
 
 
 def search(space, corpus, train_config, seed, config, checkpoint=None):
     """Run DARTS on ``space`` (full spaces only: the mixed cell relaxes every edge) and return
     its :class:`SearchOutcome`; with a ``checkpoint``, resume from its state and save after
     every epoch."""
+    train_tokens, valid_tokens, _ = config.recipe(train_config).slice(corpus)
+    config.check_loop(train_config, len(train_tokens), len(valid_tokens))
     s = DARTSSearch(space, corpus, train_config, seed, config)
     save = resume_from(checkpoint, s)
     while s.epoch < s.epochs:
