@@ -394,11 +394,20 @@ def test_search_state_restores_bitwise(corpus):
 
 
 def test_the_pick_is_the_derivation_of_the_final_alpha(corpus):
+    """The pick, each epoch's derived architecture and its change flag follow from the trace's
+    alpha through an independent float64 softmax (not from the core's probabilities, which
+    the pick itself reads), and alpha moved far enough for the derivation to be a check."""
     space = nas_eval.SearchSpace(3)
-    r = nas_eval.policies.search("darts", space, corpus, _recipe(), seed=1, preset="smoke")
-    prob = np.asarray(r.trace["prob"].iloc[-1])
-    assert derive(prob) == r.arch
-    assert r.trace["changed"].iloc[0] == False  # noqa: E712  (numpy bool)
+    r = nas_eval.policies.search("darts", space, corpus, _recipe(), seed=1, preset="smoke", arch_lr=0.3)
+    alphas = [np.asarray(a, dtype=np.float64) for a in r.trace["alpha"]]
+    probs = [np.exp(a - a.max(axis=1, keepdims=True)) for a in alphas]
+    probs = [p / p.sum(axis=1, keepdims=True) for p in probs]
+    archs = [str(derive(p)) for p in probs]
+    assert archs[-1] == str(r.arch)
+    assert list(r.trace["arch"]) == archs
+    assert list(r.trace["changed"]) == [False] + [a != b for a, b in zip(archs[1:], archs[:-1])]
+    np.testing.assert_allclose(np.asarray(r.trace["prob"].iloc[-1]), probs[-1], rtol=1e-12)
+    assert len(set(archs)) > 1  # alpha moved: the derivation changed during the search
 
 
 @pytest.mark.parametrize("options, field", [
