@@ -31,6 +31,10 @@ class TrainConfig:
     asgd: switch to averaged SGD by the NT-ASGD rule (``nonmono``) of AWD-LSTM.
     train_tokens / valid_tokens / test_tokens: use only that prefix of a split (small presets);
     None means the whole split. max_steps_per_epoch: cap an epoch at that many steps.
+    carry_hidden, hidden_clip: weight-sharing super-nets only (WS rankings, ws-random): keep
+    the hidden state across architecture switches instead of resetting it, and rescale every
+    row of the carried hidden state whose L2 norm exceeds ``hidden_clip`` to that norm (0: off)
+    -- the paper's WS recipe (preset ``paper-ws``; docs/fidelity.md "WS super-net").
     """
     name: str = "custom"  # the preset this config came from ("tiny+epochs=1" when changed)
     hidden_size: int = 300
@@ -59,6 +63,8 @@ class TrainConfig:
     test_tokens: int = None
     max_steps_per_epoch: int = None
     max_recoveries: int = 10
+    carry_hidden: bool = False
+    hidden_clip: float = 0.0
 
     def __post_init__(self):
         self.validate()
@@ -112,11 +118,22 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.bptt_mode must be one of {BPTT_MODES}, got {self.bptt_mode!r}")
         if self.output not in ("mean", "loose_ends"):
             raise ValueError(f"TrainConfig.output must be 'mean' or 'loose_ends', got {self.output!r}")
+        if not isinstance(self.carry_hidden, bool):
+            raise ValueError(f"TrainConfig.carry_hidden must be true or false, got {self.carry_hidden!r}")
+        v = self.hidden_clip
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+            raise ValueError(f"TrainConfig.hidden_clip must be a finite number >= 0 (0: off), got {v!r}")
         if not isinstance(self.max_seq_len_delta, int) or self.max_seq_len_delta < 0:
             raise ValueError(f"TrainConfig.max_seq_len_delta must be an integer >= 0, got {self.max_seq_len_delta!r}")
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        # the super-net options joined in issue 19: left out at their defaults, so the job
+        # keys (hash) of every recipe that does not use them stay what they were
+        for name, default in _QUIET_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -167,6 +184,8 @@ class TrainConfig:
                 + (" data=" + ",".join(data) if data else ""))
 
 
+_QUIET_DEFAULTS = {"carry_hidden": False, "hidden_clip": 0.0}
+
 # docs/design.md §4, columns "final training" and "search-time training", and two presets scaled
 # for a 2-core machine. Each scaled preset says what it changes and why.
 _PRESETS = {
@@ -178,6 +197,16 @@ _PRESETS = {
     "search": dict(name="search", hidden_size=300, batch_size=256, eval_batch_size=10, test_batch_size=1,
                    bptt_mode="search", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
                    dropoute=0.0, weight_decay=5e-7, tar=1e-3, epochs=50, asgd=False),
+    # the paper's WS super-net ranking (nas-landmarkreg random_policy/random_search_space_2.sh,
+    # search_policy ws_r_batch, search_configs.py defaults): d=850, batch 64, search-time BPTT
+    # (seq_len = int(35 or 17.5)), NT-ASGD judged on the mean WS perplexity at each
+    # evaluation, 1000 epochs, scored at batch 256 (weight_sharing_ranking_random_on_batch.py),
+    # the hidden state carried across architecture switches, its norm clipped at 30
+    # (darts_model.py handle_hidden_mode == 'NORM'; --clip_hidden_norm is parsed but unused)
+    "paper-ws": dict(name="paper-ws", hidden_size=850, batch_size=64, eval_batch_size=256, test_batch_size=1,
+                     bptt_mode="search", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
+                     dropoute=0.1, weight_decay=8e-7, tar=1e-3, epochs=1000, asgd=True,
+                     carry_hidden=True, hidden_clip=30.0),
     # minutes on PTB: d 850 -> 256, 1000 epochs -> 4 epochs of 250 steps (~2.2M tokens),
     # dropouts scaled down (a small, briefly trained model underfits rather than overfits),
     # test batch 1 -> 10 (batch 1 evaluation is latency-bound on a CPU), NT-ASGD kept
@@ -194,6 +223,8 @@ _PRESETS = {
 _DOCS = {
     "paper": "the paper's final training (d=850, batch 64, NT-ASGD, 1000 epochs)",
     "search": "DARTS search-time training (d=300, batch 256, 50 epochs, no averaging)",
+    "paper-ws": "the paper's WS super-net (d=850, batch 64, NT-ASGD, 1000 epochs, eval batch 256, hidden state "
+                "carried across switches, norms clipped at 30)",
     "laptop": "minutes per architecture on full PTB (d=256, 4 epochs of 250 steps)",
     "tiny": "seconds, for tests and smoke runs (d=32, a 20k-token slice)",
 }

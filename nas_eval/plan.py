@@ -33,7 +33,7 @@ def search_job(spec, policy, seed):
 def ws_job(spec, archs, seed, sharing="node", n_nodes=None, epochs=None):
     space = SearchSpace(n_nodes or spec.n_nodes)
     return Job("ws", {"n_nodes": space.n_nodes, "archs": [str(a) for a in archs],
-                      "corpus": spec.corpus, "config": spec.search.to_dict(), "seed": int(seed),
+                      "corpus": spec.corpus, "config": spec.ws_recipe.to_dict(), "seed": int(seed),
                       "eval_epochs": list(epochs or spec.eval_epochs), "sharing": sharing})
 
 

@@ -7,7 +7,7 @@ data; ``nas_eval.plan`` turns it into jobs.
 import dataclasses
 import warnings
 from dataclasses import dataclass, field
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from . import policies
 from .config import TrainConfig
@@ -31,12 +31,15 @@ def _tiny(name, **kw):
 @dataclass(frozen=True)
 class StudySpec:
     """What a study runs. ``train`` is the recipe for ground truth and retraining,
-    ``search`` the search-time recipe of weight-sharing policies and WS rankings."""
+    ``search`` the search-time recipe of weight-sharing policies and WS rankings, ``ws``
+    (None: ``search``) the WS rankings' own recipe where it differs (the ``paper`` study: the
+    paper's WS super-net recipe, TrainConfig preset ``paper-ws``)."""
     name: str = "custom"
     n_nodes: int = 2
     corpus: str = "ptb"
     train: TrainConfig = field(default_factory=lambda: TrainConfig.preset("laptop"))
     search: TrainConfig = field(default_factory=lambda: TrainConfig.preset("search"))
+    ws: Optional[TrainConfig] = None
     policies: Tuple[str, ...] = ("random", "ws-random")
     seeds: Tuple[int, ...] = (0, 1, 2)
     train_seed: int = 0
@@ -66,6 +69,8 @@ class StudySpec:
         for name in ("train", "search"):
             if not isinstance(getattr(self, name), TrainConfig):
                 raise ValueError(f"{name} must be a TrainConfig")
+        if self.ws is not None and not isinstance(self.ws, TrainConfig):
+            raise ValueError("ws must be a TrainConfig or None (the search recipe)")
         for p in self.policies:
             policies.check(p)
         for name in ("seeds", "gt_seeds", "ws_seeds", "sharing_gt_seeds", "sharing_ws_seeds", "ws_eval_epochs"):
@@ -76,8 +81,9 @@ class StudySpec:
                 raise ValueError(f"{name} has duplicates: {values!r}")
         if not self.seeds:
             raise ValueError("seeds must name at least one search seed")
-        if any(e < 1 or e > self.search.epochs for e in self.ws_eval_epochs):
-            raise ValueError(f"ws_eval_epochs must be in 1..{self.search.epochs} (search.epochs)")
+        if any(e < 1 or e > self.ws_recipe.epochs for e in self.ws_eval_epochs):
+            which = "ws" if self.ws is not None else "search"
+            raise ValueError(f"ws_eval_epochs must be in 1..{self.ws_recipe.epochs} ({which}.epochs)")
         if self.ws_seeds and self.space.size > 100_000:
             raise ValueError(f"a WS ranking scores every architecture: {self.space.size:,} is too many; "
                              "set ws_seeds = [] or use a smaller space")
@@ -99,17 +105,27 @@ class StudySpec:
         return SearchSpace(self.n_nodes)
 
     @property
+    def ws_recipe(self):
+        """The recipe of the WS rankings' super-nets: ``ws``, else ``search``."""
+        return self.ws if self.ws is not None else self.search
+
+    @property
     def eval_epochs(self):
-        return tuple(self.ws_eval_epochs) or (self.search.epochs,)
+        return tuple(self.ws_eval_epochs) or (self.ws_recipe.epochs,)
 
     def describe(self):
         return (f"study preset={self.name}, {self.n_nodes}-node space, data={self.corpus}; "
-                f"train: {self.train.describe()}; search: {self.search.describe()}")
+                f"train: {self.train.describe()}; search: {self.search.describe()}"
+                + (f"; ws: {self.ws.describe()}" if self.ws is not None else ""))
 
     # --- (de)serialisation ---------------------------------------------------------------
     def to_dict(self):
         d = dataclasses.asdict(self)
         d["train"], d["search"] = self.train.to_dict(), self.search.to_dict()
+        if self.ws is None:
+            del d["ws"]  # left out when unused, so existing specs read (and hash) as before
+        else:
+            d["ws"] = self.ws.to_dict()
         d["sharing_fixed"] = {str(k): list(v) for k, v in self.sharing_fixed.items()}
         for k in ("policies", "seeds", "gt_seeds", "ws_seeds", "ws_eval_epochs", "sharing_gt_seeds", "sharing_ws_seeds"):
             d[k] = list(d[k])
@@ -125,8 +141,8 @@ class StudySpec:
         bad = set(d) - known
         if bad:
             raise ValueError(f"unknown study setting(s) {sorted(bad)}; known: {sorted(known)}")
-        for name in ("train", "search"):
-            if name in d and not isinstance(d[name], TrainConfig):
+        for name in ("train", "search", "ws"):
+            if name in d and d[name] is not None and not isinstance(d[name], TrainConfig):
                 if not isinstance(d[name], dict):
                     raise ValueError(f"study setting {name!r} must be a table of TrainConfig fields, got {d[name]!r}")
                 value = dict(d[name])
@@ -204,11 +220,15 @@ _STUDY_PRESETS = {
                      train_tokens=100000, valid_tokens=5000, test_tokens=5000),
         seeds=(0, 1, 2, 3, 4, 5), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
         sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
-    # the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)
+    # the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months); the WS
+    # super-nets as the paper's WS code trained them (TrainConfig preset "paper-ws": d=850,
+    # batch 64, NT-ASGD, 1000 epochs, hidden state carried across switches and norm-clipped,
+    # scored at batch 256 every 50 epochs, its save_every_epoch); the policies keep the
+    # search-time recipe.
     "paper": lambda: StudySpec(name="paper", train=TrainConfig.preset("paper"),
-                               search=TrainConfig.preset("search"), seeds=tuple(range(10)),
-                               gt_seeds=(0, 1, 2), ws_seeds=tuple(range(10)),
-                               ws_eval_epochs=(10, 20, 30, 40, 50), sharing_gt_seeds=(0, 1, 2),
+                               search=TrainConfig.preset("search"), ws=TrainConfig.preset("paper-ws"),
+                               seeds=tuple(range(10)), gt_seeds=(0, 1, 2), ws_seeds=tuple(range(10)),
+                               ws_eval_epochs=tuple(range(50, 1001, 50)), sharing_gt_seeds=(0, 1, 2),
                                sharing_ws_seeds=tuple(range(10))),
 }
 
@@ -219,7 +239,8 @@ _DOCS = {
     "small": ("d=64 on a 200k-token slice, 4 epochs (WS: 6), 2 ground-truth and 3 WS seeds", "~21 min here"),
     "standard": ("the main job, sized by evidence (docs/presets.md): d=32 on a 100k-token slice, 4 epochs "
                  "(WS too), 2 ground-truth, 3 WS and 6 search seeds", "~16 min on 2 idle Zen 4 cores, estimated"),
-    "paper": ("the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)", ""),
+    "paper": ("the paper's 2-node protocol: final-training recipe, the paper's WS super-net recipe, 10 seeds "
+              "(GPU-months)", ""),
 }
 STUDY_PRESETS = Presets("study")
 for _name, _make in _STUDY_PRESETS.items():
@@ -234,8 +255,8 @@ def study_preset(name, /, **overrides):
     if overrides:
         merged = spec.to_dict()
         for key, value in overrides.items():
-            if key in ("train", "search") and isinstance(value, dict):
-                base = merged[key]
+            if key in ("train", "search", "ws") and isinstance(value, dict):
+                base = merged.get(key) or merged["search"]
                 if "preset" in value:
                     value = dict(value)
                     base = TrainConfig.preset(value.pop("preset")).to_dict()

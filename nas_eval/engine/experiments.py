@@ -18,7 +18,7 @@ from ..space import Arch, SearchSpace
 from ..summaries import GroundTruth
 from .loop import Trainer
 from .supernet import SuperNet
-from .training import train
+from .training import nt_asgd_should_switch, train
 
 
 def _archs(space_or_archs):
@@ -76,12 +76,18 @@ def _check_config(config):
         raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
 
 
-def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, carry_hidden=False,
+def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, carry_hidden=None,
            with_budget=False, on_epoch=None, resume=None):
     """One weight-sharing seed: train a super-net with one uniformly drawn architecture per
     mini-batch (the search-time recipe of ``config``), and at each epoch in ``eval_epochs``
     score every architecture on validation. Returns tidy rows (epoch, arch_id, arch, ws_ppl),
     and the super-net's budget too when ``with_budget``.
+
+    The recipe's ``carry_hidden`` (``carry_hidden=None``: the recipe's; True/False overrides
+    it) keeps the hidden state across architecture switches and its ``hidden_clip`` clips the
+    carried state's row norms, as the paper's WS code did; with ``asgd`` the super-net
+    switches to averaged SGD by the NT-ASGD rule on the mean WS perplexity of each evaluation,
+    and scores with the averaged weights from then on (weight_sharing_ranking_random_on_batch.py).
 
     Checkpoints: ``on_epoch(state)`` is called after every epoch with the run's whole state
     (the :class:`Trainer`'s, the rows so far and the seconds spent); ``resume`` is such a
@@ -96,23 +102,30 @@ def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, c
     # uniform sampling over exactly the architectures being ranked
     net = SuperNet(space, corpus.vocab_size, config.hidden_size, sharing=sharing, seed=seed,
                    archs=archs, output=config.output, **config.dropouts)
-    trainer = Trainer(net, train_tokens, config, seed=seed, carry_hidden=carry_hidden)
-    rows, t0 = [], time.perf_counter()
+    carry = config.carry_hidden if carry_hidden is None else bool(carry_hidden)
+    trainer = Trainer(net, train_tokens, config, seed=seed, carry_hidden=carry, hidden_clip=config.hidden_clip)
+    rows, t0, judged = [], time.perf_counter(), []  # judged: mean WS perplexity per evaluation
     if resume is not None:
         trainer.restore(resume["trainer"])
         rows = [dict(r) for r in resume["rows"]]
+        judged = list(resume.get("judged", []))
         t0 -= float(resume["seconds"])  # wall_time counts the earlier processes' time too
     for epoch in range(trainer.epoch + 1, eval_epochs[-1] + 1):
         loss = trainer.run_epoch(sampler=net.uniform_sampler())["train_loss"]
         if epoch in eval_epochs:
-            ppl = net.perplexity(archs, valid_tokens, config.eval_batch_size, config.bptt)
+            with net.using_average():
+                ppl = net.perplexity(archs, valid_tokens, config.eval_batch_size, config.bptt)
+            if config.asgd and not net.averaging:
+                judged.append(float(np.mean(ppl)))
+                if nt_asgd_should_switch(judged, config.nonmono):
+                    net.start_averaging()
             for arch_id, arch, p in zip(ids, archs, ppl):
                 rows.append({"seed": int(seed), "epoch": epoch, "arch_id": arch_id, "arch": str(arch),
                              "ws_ppl": float(p), "train_loss": loss,
                              "wall_time": time.perf_counter() - t0})
         if on_epoch is not None:
             on_epoch({"trainer": trainer.state(), "rows": [dict(r) for r in rows],
-                      "seconds": time.perf_counter() - t0})
+                      "seconds": time.perf_counter() - t0, "judged": list(judged)})
     return (rows, net.budget()) if with_budget else rows
 
 

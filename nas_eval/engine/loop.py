@@ -32,6 +32,20 @@ from ..config import TrainConfig
 from .model import batchify
 
 
+def clip_hidden_rows(hidden, max_norm):
+    """``hidden`` (B, d) with every row whose L2 norm exceeds ``max_norm`` rescaled to it: the
+    paper code's hidden-norm clipping (nas-landmarkreg darts_model.py, handle_hidden_mode
+    'NORM', threshold 30), applied here to the state carried between segments (the paper
+    applies it at every time step inside the cell; docs/fidelity.md)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", hidden, hidden, dtype=np.float64))
+    over = norms > max_norm
+    if not over.any():
+        return hidden
+    out = np.array(hidden, dtype=np.float32, copy=True)
+    out[over] *= (max_norm / norms[over]).astype(np.float32)[:, None]
+    return out
+
+
 class BpttLengths:
     """The BPTT length of step k (docs/design.md §4): ``fixed`` always ``bptt``; ``search``
     ``bptt`` w.p. 0.95 else ``bptt // 2``; ``awd`` base ``bptt`` w.p. 0.95 else ``bptt / 2``,
@@ -61,12 +75,13 @@ class Trainer:
     ``restore()``: a :class:`CellLM`, a :class:`SuperNet` or a policy's own network.
     """
 
-    def __init__(self, model, tokens, config, seed=0, carry_hidden=False):
+    def __init__(self, model, tokens, config, seed=0, carry_hidden=False, hidden_clip=0.0):
         if not isinstance(config, TrainConfig):
             raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.model, self.tokens, self.config, self.seed = model, tokens, config, int(seed)
         self.data = batchify(tokens, config.batch_size)
         self.carry_hidden = bool(carry_hidden)
+        self.hidden_clip = float(hidden_clip)  # > 0: clip_hidden_rows on every carried state
         self.lengths = BpttLengths(config, seed)
         self.pos, self.hidden, self.arch = 0, None, None
         self._length = 0     # length of the segment the current step uses
@@ -99,7 +114,7 @@ class Trainer:
         self.pos += T
         self.step += 1
         if math.isfinite(r.loss_sum) and math.isfinite(r.grad_norm):
-            self.hidden = r.hidden
+            self.hidden = clip_hidden_rows(r.hidden, self.hidden_clip) if self.hidden_clip > 0 else r.hidden
             return r
         self.hidden = None  # a state that blew up is never carried on
         if self.on_nonfinite is not None:

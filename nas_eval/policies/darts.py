@@ -59,6 +59,9 @@ class DARTSConfig:
     alpha_init: α = alpha_init · N(0, 1).  hvp_radius: r of R = r / ‖v‖.
     batch_norm: the non-affine batch norm on s0 and every node (off only for checks).
     hidden_size, batch_size, epochs, max_steps_per_epoch: None = the study's search recipe.
+    recipe_preset: None, or a TrainConfig preset that replaces the study's search recipe but
+    for its data slices (the paper presets: "search", DARTS's own search-time training, so a
+    study whose super-nets use another recipe -- the ``paper`` study's WS one -- leaves it be).
     masks: "per-pass" (the reference: the virtual step, the validation pass and both
     Hessian-vector passes each draw their own dropout masks) or "reuse" (the training-batch
     passes reuse the weight step's masks: a lower-variance estimator, this project's).
@@ -83,6 +86,7 @@ class DARTSConfig:
     max_steps_per_epoch: Optional[int] = None
     masks: str = "per-pass"
     architect: str = "reference"
+    recipe_preset: Optional[str] = None
 
     def __post_init__(self):
         self.validate()
@@ -105,6 +109,11 @@ class DARTSConfig:
             v = getattr(self, field)
             if not _is_num(v) or v < 0:
                 bad(field, "a finite number >= 0")
+        if self.recipe_preset is not None:
+            from ..config import TrainConfig
+
+            if self.recipe_preset not in TrainConfig.presets():
+                bad("recipe_preset", f"None or a TrainConfig preset ({', '.join(TrainConfig.presets())})")
         if self.masks not in MASKS:
             bad("masks", " or ".join(map(repr, MASKS)))
         if self.architect not in ARCHITECTS:
@@ -121,7 +130,14 @@ class DARTSConfig:
                 bad(field, f"None (the study's search recipe) or an integer in {low}..{high}")
 
     def recipe(self, train_config):
-        """The search recipe: ``train_config`` with this config's overrides."""
+        """The search recipe: ``train_config`` (or the ``recipe_preset`` with its data slices)
+        with this config's overrides."""
+        if self.recipe_preset is not None:
+            from ..config import TrainConfig
+
+            keep = {f: getattr(train_config, f) for f in ("train_tokens", "valid_tokens", "test_tokens",
+                                                           "max_steps_per_epoch")}
+            train_config = TrainConfig.preset(self.recipe_preset, name=self.recipe_preset, **keep)
         changes = {f: getattr(self, f) for f in ("hidden_size", "batch_size", "epochs", "max_steps_per_epoch")
                    if getattr(self, f) is not None}
         if not changes:
@@ -165,10 +181,10 @@ class DARTSConfig:
 CPU_ARCH_LR = 3e-2
 
 PRESETS = Presets("darts")
-PRESETS.add("reference", lambda: DARTSConfig(hidden_size=300, batch_size=256, epochs=50),
+PRESETS.add("reference", lambda: DARTSConfig(hidden_size=300, batch_size=256, epochs=50, recipe_preset="search"),
             "the paper's DARTS search: second order, per-pass dropout masks, d=300, batch 256, 50 epochs "
             "(days on a CPU)")
-PRESETS.add("paper-2node", lambda: DARTSConfig(hidden_size=300, batch_size=256, epochs=50),
+PRESETS.add("paper-2node", lambda: DARTSConfig(hidden_size=300, batch_size=256, epochs=50, recipe_preset="search"),
             "the paper's 2-node DARTS: the reference search unchanged but for the number of nodes (paper §4.2: "
             "'no changes are needed')")
 PRESETS.add("cpu", lambda: DARTSConfig(arch_lr=CPU_ARCH_LR),
