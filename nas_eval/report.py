@@ -41,6 +41,14 @@ from . import __version__, metrics, search_phase
 from .metrics import paired_stats
 from .summaries import summarize_ground_truth
 
+
+def _algorithm(policy, spec):
+    """Which algorithm a row of the policy table ran (its preset and deviations from the paper)."""
+    from .policies import available
+    from .policies.fidelity import describe
+
+    return describe(policy, spec.policy_options.get(policy), spec.search) if policy in available() else "–"
+
 __all__ = ["build", "write", "tables", "figures", "markdown"]
 
 # An architecture whose WS perplexity is not finite (its state blew up with shared weights)
@@ -560,9 +568,9 @@ def markdown(results, figures_written=()):
                 if r.get("best_valid") is not None else "–")
         rows.append([r["policy"], _f(r["n"]), _pm(r["valid_mean"], r["valid_std"]),
                      _pm(r["test_mean"], r["test_std"]), best, _f(r.get("gt_rank_mean"), 1),
-                     _f(r.get("regret_mean"))])
+                     _f(r.get("regret_mean")), _algorithm(r["policy"], spec)])
     L += [_md_table(["policy", "n", "valid ppl", "test ppl", "best valid / test", "mean GT rank",
-                     "mean regret"], rows), ""]
+                     "mean regret", "algorithm (docs/fidelity.md)"], rows), ""]
     if results.get("exhaustive_best"):
         ex = results["exhaustive_best"]
         L += [f"Exhaustive best: arch {ex['arch_id']} (`{ex['arch']}`), mean over "

@@ -252,3 +252,19 @@ def test_every_preset_passes_its_loop_check():
 def test_bad_fidelity_options_name_the_field(options, field):
     with pytest.raises(ValueError, match=field):
         nas_eval.policies.check_options("darts", options)
+
+
+def test_describe_names_the_preset_and_each_deviation():
+    from nas_eval.policies.fidelity import describe
+
+    assert describe("darts", {"preset": "reference"}, _recipe()).endswith("as the paper's code (second order, "
+                                                                          "per-pass dropout masks)")
+    line = describe("darts", {"preset": "cpu-reuse-masks"}, _recipe())
+    assert line.startswith("darts, preset cpu-reuse-masks: ")
+    for part in ("reuse the weight step's dropout masks", "alpha lr 0.03 (reference 0.003)",
+                 "scaled: d=8, batch 6, 2 epochs"):
+        assert part in line, part
+    assert "first order" in describe("darts", {"preset": "cpu-first-order"})
+    assert "cached unrolled model" in describe("darts", {"architect": "paper-code"})
+    assert "this project's addition, not a policy of the paper" in describe("ws-random", {"preset": "reference"})
+    assert describe("random").startswith("random: the paper's baseline")

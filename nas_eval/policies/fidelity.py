@@ -1,0 +1,75 @@
+"""Which algorithm ran: one line per policy for the report, naming its preset and every
+deviation from the paper's behaviour that docs/fidelity.md records (issue 19).
+
+A policy module adds its own rule with :func:`describes`; a policy without one is named with
+its preset and a pointer to docs/fidelity.md.
+
+>>> from nas_eval.policies.fidelity import describe
+>>> describe("ws-random", {})
+"ws-random (this project's addition, not a policy of the paper): WS top-1 of 100 candidates, node sharing"
+>>> describe("darts", {"preset": "paper-2node"})
+"darts, preset paper-2node: as the paper's code (second order, per-pass dropout masks)"
+"""
+from . import check_options
+
+_RULES = {}
+
+
+def describes(name):
+    """Decorator: ``fn(config, recipe) -> list of deviation strings`` for policy ``name``."""
+    def add(fn):
+        _RULES[name] = fn
+        return fn
+    return add
+
+
+def describe(policy, options=None, recipe=None):
+    """One line: the policy, its preset and its deviations from the paper's behaviour
+    (``recipe``: the study's search recipe, for the policies whose budget it sets)."""
+    options = dict(options or {})
+    if policy == "random":
+        return "random: the paper's baseline (one uniform draw per seed)"
+    if policy == "ws-random":
+        c = check_options(policy, options)
+        return (f"ws-random (this project's addition, not a policy of the paper): WS top-1 of "
+                f"{c.candidates} candidates, {c.sharing} sharing")
+    preset = options.get("preset") or "default"
+    head = f"{policy}, preset {preset}"
+    rule = _RULES.get(policy)
+    if rule is None:
+        return f"{head}: see docs/fidelity.md"
+    deviations = rule(check_options(policy, options), recipe)
+    return f"{head}: " + ("; ".join(deviations) if deviations else "as the paper's code" + _same(policy))
+
+
+def _same(policy):
+    return " (second order, per-pass dropout masks)" if policy == "darts" else ""
+
+
+@describes("darts")
+def _darts(c, recipe):
+    """Deviations of a DARTSConfig from the paper's DARTS (docs/fidelity.md "DARTS")."""
+    from .darts import DARTSConfig
+
+    ref, out = DARTSConfig(), []
+    if c.order != 2:
+        out.append("first order (the paper: second order)")
+    if c.masks != "per-pass":
+        out.append("the alpha step's training-batch passes reuse the weight step's dropout masks "
+                   "(the reference draws fresh masks in every pass)")
+    if c.architect != "reference":
+        out.append(f"architect {c.architect}: the paper code's cached unrolled model (its bug)")
+    for field, label in (("arch_lr", "alpha lr"), ("arch_weight_decay", "alpha weight decay"),
+                         ("alpha_init", "alpha init"), ("hvp_radius", "HVP radius")):
+        if getattr(c, field) != getattr(ref, field):
+            out.append(f"{label} {getattr(c, field):g} (reference {getattr(ref, field):g})")
+    if not c.batch_norm:
+        out.append("no batch norm in the mixed cell")
+    if recipe is not None:
+        r = c.recipe(recipe)
+        if (r.hidden_size, r.batch_size, r.epochs) != (300, 256, 50) or r.max_steps_per_epoch or r.train_tokens:
+            steps = f", <= {r.max_steps_per_epoch} steps/epoch" if r.max_steps_per_epoch else ""
+            data = f", {r.train_tokens} training tokens" if r.train_tokens else ""
+            out.append(f"scaled: d={r.hidden_size}, batch {r.batch_size}, {r.epochs} epochs{steps}{data} "
+                       f"(reference d=300, batch 256, 50 epochs)")
+    return out
