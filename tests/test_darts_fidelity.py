@@ -257,8 +257,10 @@ def test_bad_fidelity_options_name_the_field(options, field):
 def test_describe_names_the_preset_and_each_deviation():
     from nas_eval.policies.fidelity import describe
 
-    assert describe("darts", {"preset": "reference"}, _recipe()).endswith("as the paper's code (second order, "
-                                                                          "per-pass dropout masks)")
+    assert describe("darts", {"preset": "reference"}) == ("darts, preset reference: as the paper's code "
+                                                          "(second order, per-pass dropout masks)")
+    assert describe("darts", {"preset": "reference"}, _recipe()).endswith(
+        "scaled: d=300, batch 256, 50 epochs, 20000 training tokens (reference d=300, batch 256, 50 epochs)")
     line = describe("darts", {"preset": "cpu-reuse-masks"}, _recipe())
     assert line.startswith("darts, preset cpu-reuse-masks: ")
     for part in ("reuse the weight step's dropout masks", "alpha lr 0.03 (reference 0.003)",
