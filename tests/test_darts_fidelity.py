@@ -154,7 +154,7 @@ def test_paper_code_architect_validates_at_alpha0_and_accumulates_v():
     cache, cache_acc = model.architect_cache(), model.architect_cache()
     model.alpha = alpha0 + np.random.default_rng(0).normal(0, 0.5, alpha0.shape)  # alpha has moved since
     alpha = model.alpha
-    eta, wd, r, clip = 1.0, 1e-3, 0.01, 0.05
+    eta, wd, r, clip = 1.0, 1e-3, 0.01, 1.0  # ||g|| ~ 1.4, ||grad_w L_valid|| ~ 1.6: both clipped
     vsum, gsum = {n: np.zeros_like(w[n]) for n in w}, 0.0
     for train, valid in (((ti, tt, th), (vi, vt, vh)), ((ui, ut, uh), (vi, vt, vh))):
         _, _, g = ref.forward(w, alpha, *train, backward=True)
@@ -172,6 +172,9 @@ def test_paper_code_architect_validates_at_alpha0_and_accumulates_v():
         got = model.alpha_gradient(train, valid, cache=cache, **kw)
         got_acc = model.alpha_gradient(train, valid, cache=cache_acc, accumulate=True, **kw)
         np.testing.assert_allclose(got, expected, rtol=3e-3, atol=3e-3 * np.abs(expected).max())
+        implicit = expected - gv["alpha"]  # the Hessian-vector term alone, checked on its own scale
+        np.testing.assert_allclose(got - gv["alpha"], implicit, rtol=1e-2, atol=1e-2 * np.abs(implicit).max())
+        assert np.abs(implicit).max() > 0.1 * np.abs(expected).max()  # and it is not negligible
         np.testing.assert_allclose(got_acc, gsum, rtol=3e-3, atol=3e-3 * np.abs(gsum).max())
     plain = model.alpha_gradient((ui, ut, uh), (vi, vt, vh), **kw)
     assert _rel(plain, expected) > 0.05  # without the cache the step differs
