@@ -138,6 +138,8 @@ def stamp(spec, seeds=None, what="seeds", recipe="train", space=None):
     space = space or f"{spec.n_nodes}-node space"
     if recipe == "both":
         recipes = f"train: {spec.train.describe()}; search: {spec.search.describe()}"
+        if getattr(spec, "ws", None) is not None:  # the WS rankings' own recipe (the paper study)
+            recipes += f"; ws: {spec.ws.describe()}"
     else:
         recipes = f"{recipe}: {getattr(spec, recipe).describe()}"
     return f"preset={spec.name}, {space}, {what}={_seeds_text(seeds)}, data={spec.corpus}; {recipes}"
