@@ -278,6 +278,8 @@ class _LMBase:
         table, w0 = self._cell(arch)
         loss, _, _, n, h = self._lm.step(table, inputs, targets, hidden, train=bool(train), backward=False,
                                          update=False, w0=w0)
+        if train:   # the core advances the mask counter only after a backward pass
+            self._lm.step_count += 1
         return loss, n, h
 
     def gradients(self):
