@@ -126,6 +126,6 @@ def test_child_supernet_uses_the_reference_lr_and_clip():
         policies.check_options("nao", {}).check_feasible(recipe, len(space))
     ref = policies.check_options("nao", {"batch_size": 8})
     s = NAOSearch(space, corpus, recipe, 0, ref)
-    assert (s.trainer.config.lr, s.trainer.config.clip) == (0.25, 10.0)
+    assert (s.trainer.config.lr, s.trainer.config.clip, s.trainer.carry_hidden) == (0.25, 10.0, True)
     s = NAOSearch(space, corpus, recipe, 0, policies.check_options("nao", {"preset": "smoke"}))
     assert (s.trainer.config.lr, s.trainer.config.clip) == (recipe.lr, recipe.clip)

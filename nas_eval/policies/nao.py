@@ -68,7 +68,9 @@ class NAOConfig:
     random_new: random architectures added per round (50); max_step: largest step lambda
     (30); sharing: the super-net's granularity ("edge_op", NAO's); child_lr, child_clip: the
     super-net's SGD learning rate and gradient-norm clip (0.25 and 10, the reference's;
-    None = the search recipe's).
+    None = the search recipe's); carry_hidden: carry the super-net's hidden state across
+    architecture changes (True: the reference's training loop kept one hidden state for the
+    whole epoch; False resets it at every change, docs/design.md §5).
 
     Controller -- emb_size 48 (a node's two tokens make one 96-wide LSTM input),
     hidden_size 96, mlp_layers 4 of mlp_hidden_size 200, dropout 0.1 on the encoder's token
@@ -92,6 +94,7 @@ class NAOConfig:
     sharing: str = "edge_op"
     child_lr: Optional[float] = 0.25
     child_clip: Optional[float] = 10.0
+    carry_hidden: bool = True
     emb_size: int = 48
     hidden_size: int = 96
     mlp_layers: int = 4
@@ -150,7 +153,7 @@ class NAOConfig:
         number("max_grad_norm", 0.0, 1e9)
         number("trade_off", 0.0, 1.0)
         integer("batch_size", 1, 65536)
-        for name in ("shuffle", "drop_partial"):
+        for name in ("shuffle", "drop_partial", "carry_hidden"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"nao option {name} must be true or false, got {getattr(self, name)!r}")
 
@@ -304,7 +307,7 @@ class NAOSearch:
                             seed=self.seed, output=train_config.output, **train_config.dropouts)
         child = {k: v for k, v in (("lr", config.child_lr), ("clip", config.child_clip)) if v is not None}
         self.trainer = Trainer(self.net, train, train_config.replace(**child) if child else train_config,
-                               seed=self.seed)
+                               seed=self.seed, carry_hidden=config.carry_hidden)
         self.controller = NAOController(space, seed=self.seed, **config.controller_options())
         # draws (docs/design.md §12): the pool from stream 27 (counter 0 the initial pool, r the
         # random additions of round r), each mini-batch's pool architecture from stream 32
