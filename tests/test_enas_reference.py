@@ -156,6 +156,8 @@ def test_degenerate_configs_refuse_to_run(options, words):
         config.check_feasible()
     for w in words:
         assert w in str(e.value)
+    with pytest.raises(ValueError, match=words[1]):     # the study-level entry point
+        policies.check_feasible("enas", {"preset": "smoke", **options}, None, nas_eval.SearchSpace(2))
     corpus = nas_eval.datasets.synthetic(vocab_size=30, train_tokens=2000, valid_tokens=1500, seed=0)
     recipe = nas_eval.TrainConfig.preset("tiny", hidden_size=8, batch_size=8, bptt=10, epochs=1)
     with pytest.raises(ValueError, match="enas"):

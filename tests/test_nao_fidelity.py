@@ -123,7 +123,7 @@ def test_child_supernet_uses_the_reference_lr_and_clip():
     space = nas_eval.SearchSpace(2)
     # the reference's batches of 100 in a 32-architecture space would train nothing: refused
     with pytest.raises(ValueError, match="drop_partial=True with batch_size=100 > the pool of 32"):
-        policies.check_options("nao", {}).check_feasible(recipe, len(space))
+        policies.check_feasible("nao", {}, recipe, space)
     ref = policies.check_options("nao", {"batch_size": 8})
     s = NAOSearch(space, corpus, recipe, 0, ref)
     assert (s.trainer.config.lr, s.trainer.config.clip, s.trainer.carry_hidden) == (0.25, 10.0, True)

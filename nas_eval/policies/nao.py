@@ -168,9 +168,9 @@ class NAOConfig:
     def controller_rounds(self, epochs):
         return len(self.schedule(epochs)) - 1
 
-    def check_feasible(self, train_config=None, space_size=None):
+    def check_feasible(self, train_config=None, space=None):
         """Raise ValueError when this config, with the study's search recipe ``train_config``
-        (its ``epochs`` when ``epochs`` is None) and a space of ``space_size`` architectures,
+        (its ``epochs`` when ``epochs`` is None) and ``space`` (a SearchSpace),
         would run fewer than ``min_controller_rounds`` controller rounds -- NAO would become
         the WS-best of a random pool -- or a round that cannot train or propose. Returns self."""
         self.validate()
@@ -190,7 +190,8 @@ class NAOConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"nao option {name}=0: a controller round would train or propose nothing and "
                                  f"NAO would become the WS-best of a random pool; set {name} >= 1")
-        if space_size is not None:
+        if space is not None:
+            space_size = len(space)
             pool = self.pool_for(space_size)
             if pool < 2:
                 raise ValueError(f"nao option pool_size/pool_fraction gives a pool of {pool} architecture(s) "
@@ -297,7 +298,7 @@ class NAOSearch:
     def __init__(self, space, corpus, train_config, seed, config):
         from ..engine import NAOController, SuperNet, Trainer
 
-        config.check_feasible(train_config, len(space))
+        config.check_feasible(train_config, space)
         self.space, self.config, self.seed = space, config, int(seed)
         self.train_config = train_config
         self.epochs = config.epochs or train_config.epochs
