@@ -168,3 +168,21 @@ def test_every_preset_is_feasible_and_alternates_every_epoch():
     for name in policies.presets("enas").names():
         config = policies.check_options("enas", {"preset": name}).check_feasible()
         assert config.controller_steps >= 1 and config.lr > 0
+
+
+def test_the_baseline_restarts_in_every_controller_phase():
+    """The reference's baseline is a local variable of train_controller: each epoch's first
+    reward starts it again. With reset_baseline=False it carries over (the old behaviour)."""
+    corpus = nas_eval.datasets.synthetic(vocab_size=30, train_tokens=2000, valid_tokens=1500, seed=0)
+    recipe = nas_eval.TrainConfig.preset("tiny", hidden_size=8, batch_size=8, bptt=10, epochs=2)
+    traces = {}
+    for reset in (True, False):
+        config = policies.check_options("enas", {"preset": "smoke", "reset_baseline": reset})
+        s = ENASSearch(nas_eval.SearchSpace(2), corpus, recipe, 3, config)
+        s.run_epoch()
+        first = s.controller.state()
+        assert first["has_baseline"]
+        s.run_epoch()
+        traces[reset] = s.trace
+    assert traces[True][0] == traces[False][0]                    # the first phase is the same
+    assert traces[True][1]["baseline"] != traces[False][1]["baseline"]
