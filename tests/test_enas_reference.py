@@ -136,6 +136,8 @@ def test_train_mode_rewards_draw_fresh_dropout_and_eval_mode_does_not():
     config = policies.check_options("enas", {"preset": "smoke"})
     s = ENASSearch(nas_eval.SearchSpace(2), corpus, recipe, 0, config)
     s.run_epoch()     # off the uniform initial output, where every mask gives ~ the vocabulary size
+    # the controller phase scored its rewards through the train-mode path: full windows
+    assert s.reward_tokens == config.controller_steps * config.reward_batch_size * config.reward_bptt
     arch = nas_eval.Arch.parse("0:tanh 1:relu")
     a, _ = s._train_mode_ppl(arch, 0, None)
     b, _ = s._train_mode_ppl(arch, 0, None)
