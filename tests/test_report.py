@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import nas_eval
-from nas_eval import metrics, report
+from nas_eval import evidence, metrics, report
 from nas_eval.summaries import summarize_ground_truth
 from study_fixture import CORPUS, run_study, tiny_spec, tiny_study, tiny_study_path  # noqa: F401
 
@@ -197,7 +197,12 @@ def test_paired_stats_constructed():
     d = np.subtract(pol, ran)
     assert (r["wins"], r["ties"], r["losses"]) == (3, 1, 2)
     assert r["win_rate"] == pytest.approx(3 / 6)
-    assert r["wilcoxon_p"] == pytest.approx(stats.wilcoxon(d).pvalue)
+    # one paired test for the whole report: the exact signed-rank p (nas_eval.stats), the
+    # same number the Evidence section prints; zeros dropped, as scipy's exact test does
+    assert r["wilcoxon_p"] == evidence.wilcoxon_exact_p(d)
+    untied = np.array([-1.0, 1.5, -2.0, -2.5, 1.25])
+    assert report.paired_stats(untied, np.zeros(5))["wilcoxon_p"] == pytest.approx(
+        stats.wilcoxon(untied, method="exact").pvalue, rel=1e-12)
     assert r["mean_diff"] == pytest.approx(d.mean())
     lo, hi = r["mean_diff_ci"]
     assert d.min() <= lo <= d.mean() <= hi <= d.max()
