@@ -241,8 +241,9 @@ def test_evidence_works_without_the_c_extension():
         assert not loaded, loaded
         print(len(t))
     """)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    # from outside the repository: its root would import the source tree (tests/test_source_tree.py)
+    outside = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=outside, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 3
 
@@ -300,4 +301,4 @@ def test_one_function_per_check_composes_evidence():
     rows += ev._noise_ceiling_check(tidy, excluded, s)
     by_seed = ev._ws_by_seed(ws)
     rows += ev._ws_plateau_check(by_seed, s) + ev._tau_check(by_seed, tidy, excluded, s)
-    pd.testing.assert_frame_equal(ev._table(rows), ev.evidence(gt, ws, unigram_ppl=UNIGRAM, n_boot=200, n_sim=200))
+    pd.testing.assert_frame_equal(ev._checks_table(rows), ev.evidence(gt, ws, unigram_ppl=UNIGRAM, n_boot=200, n_sim=200))
