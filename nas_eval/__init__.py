@@ -35,8 +35,8 @@ _EXPORTS = {
     "get_num_threads": "engine",
     "build_info": "engine",
 }
-_SUBMODULES = {"datasets", "metrics", "plots", "sharing", "summaries", "policies", "report", "cli",
-               "engine", "rng", "spec", "plan", "presets"}
+_SUBMODULES = {"datasets", "metrics", "stats", "evidence", "plots", "sharing", "summaries", "policies",
+               "report", "results", "render", "serial", "cli", "engine", "rng", "spec", "plan", "presets"}
 
 __all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"__version__"})
 
