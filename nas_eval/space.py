@@ -21,6 +21,12 @@ import numpy as np
 
 OPS = ("tanh", "relu", "sigmoid", "identity")
 
+# The super-net's granularities of weight sharing (docs/design.md §5), defined once for the
+# engine and the policies: "none" (every architecture its own cell matrices) is the
+# amount-of-sharing experiment's control, not a way to search, so a policy offers the others.
+SHARINGS = ("node", "edge", "edge_op", "none")
+SEARCH_SHARINGS = SHARINGS[:-1]
+
 # Enumerating (or materialising all ids of) a larger space is almost certainly a mistake.
 _MAX_ENUMERATE = 10**7
 
