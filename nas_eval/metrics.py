@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ._moved import moved
 from .stats import DRAW_BLOCK as _DRAW_BLOCK
 from .stats import bootstrap as _bootstrap
 from .stats import paired_stats  # noqa: F401 (public here: nas_eval.metrics.paired_stats)
@@ -736,13 +737,6 @@ def rank_changes(
     ).reset_index(drop=True)
 
 
-def __getattr__(name):
-    # nas_eval.metrics.evidence was a forwarder to nas_eval.evidence.evidence (issue 18 removed
-    # it: evidence builds on metrics, so metrics must not import evidence back)
-    if name == "evidence":
-        import importlib
-
-        warnings.warn("nas_eval.metrics.evidence is deprecated; use nas_eval.evidence.evidence",
-                      DeprecationWarning, stacklevel=2)
-        return importlib.import_module("nas_eval.evidence").evidence
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# nas_eval.metrics.evidence was a forwarder to nas_eval.evidence.evidence (issue 18 removed it:
+# evidence builds on metrics, so metrics must not import evidence back)
+__getattr__ = moved(__name__, {"evidence": "nas_eval.evidence:evidence"})

@@ -2,6 +2,7 @@
 :class:`SuperNet`, DARTS's :class:`MixedLM`), the one training loop (:class:`Trainer`), standalone training and the
 experiments' units. The analysis layer (metrics, summaries, report, plots) never imports it.
 """
+from .._moved import moved
 from .build_info import build_info
 from .experiments import ground_truth, ground_truth_run, ws_ranking, ws_run
 from .loop import BpttLengths, Trainer
@@ -19,14 +20,6 @@ __all__ = ["CellLM", "SuperNet", "MixedLM", "SHARINGS", "Trainer", "BpttLengths"
            "get_num_threads", "openblas_info", "build_info", "NAOController", "normalise_scores"]
 
 
-def __getattr__(name):
-    # amount_of_sharing analyses its runs, so it moved up a layer (nas_eval.serial); the engine
-    # imports no analysis module, and resolves the old name only when it is asked for
-    if name == "amount_of_sharing":
-        import importlib
-        import warnings
-
-        warnings.warn("nas_eval.engine.amount_of_sharing is deprecated; use nas_eval.serial.amount_of_sharing",
-                      DeprecationWarning, stacklevel=2)
-        return importlib.import_module("nas_eval.serial").amount_of_sharing
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# amount_of_sharing analyses its runs, so it moved up a layer (nas_eval.serial); the engine
+# imports no analysis module, and resolves the old name only when it is asked for
+__getattr__ = moved(__name__, {"amount_of_sharing": "nas_eval.serial:amount_of_sharing"})
