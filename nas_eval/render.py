@@ -114,6 +114,11 @@ def _md_table(header, rows):
     return "\n".join(lines)
 
 
+def _section(title, caption):
+    """A section's heading and its italic caption (what produced the numbers below)."""
+    return [title, "", f"*{caption}*", ""]
+
+
 def markdown(results, figures_written=()):
     """report.md's text from ``build``'s results."""
     from .spec import StudySpec
@@ -173,11 +178,11 @@ def markdown(results, figures_written=()):
               _md_table(["policy", "valid ppl", "test ppl", "best valid", "best test"],
                         [[c or "–" for c in r] for r in paper["rows"]]), ""]
 
-    L += ["## Paired statistics against random", "",
-          f"*Per search seed s, the policy's pick against r_s. Win = the pick has a lower validation "
-          f"ppl; exact Wilcoxon signed-rank p (two-sided; the Evidence section's test, nas_eval.stats); "
-          f"mean difference (policy − random, negative = "
-          f"policy better) with a 95% bootstrap CI over seeds. {stamp(spec)}.*", ""]
+    L += _section("## Paired statistics against random",
+                  f"Per search seed s, the policy's pick against r_s. Win = the pick has a lower validation "
+                  f"ppl; exact Wilcoxon signed-rank p (two-sided; the Evidence section's test, nas_eval.stats); "
+                  f"mean difference (policy − random, negative = policy better) with a 95% bootstrap CI "
+                  f"over seeds. {stamp(spec)}.")
     if t["paired"].empty:
         L += ["No policy besides random in this study: nothing to pair.", ""]
     else:
@@ -190,11 +195,11 @@ def markdown(results, figures_written=()):
                           f"{_f(r['test_mean_diff_high'])}]"]
                          for r in t["paired"].to_dict(orient="records")]), ""]
 
-    L += ["## Picks in the ground-truth ranking", "",
-          f"*Each pick's rank by mean ground-truth validation ppl (1 = best of "
-          f"{results['space_size']:,}), percentile (100 = the true best, 0 = the worst) and regret "
-          f"(ground-truth ppl above the true best). {stamp(spec)}; ground truth over seeds "
-          f"{_seeds_text(results['gt_seeds'])}.*", ""]
+    L += _section("## Picks in the ground-truth ranking",
+                  f"Each pick's rank by mean ground-truth validation ppl (1 = best of "
+                  f"{results['space_size']:,}), percentile (100 = the true best, 0 = the worst) and regret "
+                  f"(ground-truth ppl above the true best). {stamp(spec)}; ground truth over seeds "
+                  f"{_seeds_text(results['gt_seeds'])}.")
     if t["picks"].empty:
         L += ["No retraining finished.", ""]
     else:
