@@ -425,7 +425,7 @@ def _paired_check(paired, s: _Settings) -> list:
     return rows
 
 
-def _table(rows: list) -> pd.DataFrame:
+def _checks_table(rows: list) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=COLUMNS)
     for col in ("n", "seeds_needed"):
         table[col] = pd.array([None if v is None or v != v else int(v) for v in table[col]], dtype="Int64")
@@ -475,7 +475,7 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
             rows += _tau_check(by_seed, gt, excluded, s)
     if paired is not None:
         rows += _paired_check(paired, s)
-    return _table(rows)
+    return _checks_table(rows)
 
 
 def study_evidence(study, corpus=None, **kwargs) -> pd.DataFrame:
