@@ -44,10 +44,9 @@ import numpy as np
 import pandas as pd
 
 from ..presets import Presets
-from ..space import Arch
+from ..space import SEARCH_SHARINGS, Arch
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
-SHARINGS = ("node", "edge", "edge_op")
 ENTROPY_MODES = ("reward", "regularizer")
 OUTPUTS = ("mean", "loose_ends")
 REWARD_MODES = ("train", "eval")
@@ -163,7 +162,7 @@ class ENASConfig:
         for name in ("restrict_s0", "carry_hidden", "reset_baseline"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"enas option {name} must be true or false, got {getattr(self, name)!r}")
-        _choice("sharing", self.sharing, SHARINGS)
+        _choice("sharing", self.sharing, SEARCH_SHARINGS)
         _int_in("final_samples", self.final_samples, 1, 1_000_000)
         _choice("final_pool", self.final_pool, FINAL_POOLS)
         _choice("final_scoring", self.final_scoring, FINAL_SCORINGS)

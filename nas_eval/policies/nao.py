@@ -46,9 +46,9 @@ import pandas as pd
 
 from ..presets import Presets
 from ..rng import STREAM_ARCH, STREAM_NAO_POOL, Draws
+from ..space import SEARCH_SHARINGS
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
-SHARINGS = ("node", "edge", "edge_op")
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,8 @@ class NAOConfig:
         integer("max_new", 0, 10_000_000)
         integer("random_new", 0, 10_000_000)
         integer("max_step", 1, 100_000)
-        if self.sharing not in SHARINGS:
-            raise ValueError(f"nao option sharing must be one of {SHARINGS}, got {self.sharing!r}")
+        if self.sharing not in SEARCH_SHARINGS:
+            raise ValueError(f"nao option sharing must be one of {SEARCH_SHARINGS}, got {self.sharing!r}")
         integer("emb_size", 1, 4096)
         integer("hidden_size", 1, 4096)
         integer("mlp_layers", 0, 8)
