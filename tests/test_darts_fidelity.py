@@ -243,6 +243,14 @@ def test_a_degenerate_loop_is_refused(options, recipe, tokens, field):
         DARTSConfig(**options).check_loop(_recipe(**recipe), *tokens)
 
 
+def test_the_plan_time_check_refuses_a_degenerate_darts():
+    with pytest.raises(ValueError, match="darts: max_steps_per_epoch=1"):
+        nas_eval.policies.check_feasible("darts", {"epochs": 1, "max_steps_per_epoch": 1}, _recipe())
+    with pytest.raises(ValueError, match="darts: batch_size=3000"):  # the recipe's 5000-token valid slice
+        nas_eval.policies.check_feasible("darts", {"batch_size": 3000}, _recipe())
+    nas_eval.policies.check_feasible("darts", {"preset": "cpu"}, _recipe())
+
+
 def test_every_preset_passes_its_loop_check():
     from nas_eval.policies.darts import PRESETS
 

@@ -144,6 +144,13 @@ class DARTSConfig:
             return train_config
         return dataclasses.replace(train_config, name=f"{train_config.name}+darts", **changes)
 
+    def check_feasible(self, train_config=None, space=None):
+        """The plan-time check (``policies.check_feasible``): :meth:`check_loop` with the
+        recipe's data slices as the token counts where it sets them."""
+        if train_config is not None:
+            r = self.recipe(train_config)
+            self.check_loop(train_config, r.train_tokens, r.valid_tokens)
+
     def check_loop(self, train_config, train_tokens=None, valid_tokens=None):
         """Refuse (ValueError naming the policy, option, value and fix) a configuration under
         which the search would no longer be DARTS's loop of alternating weight and alpha steps:
