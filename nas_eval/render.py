@@ -26,12 +26,14 @@ def _seeds_text(seeds):
     return "[" + ", ".join(str(s) for s in seeds) + "]"
 
 
-def _algorithm(policy, spec):
-    """Which algorithm a row of the policy table ran (its preset and deviations from the paper)."""
-    from .policies import available
-    from .policies.fidelity import describe
-
-    return describe(policy, spec.policy_options.get(policy), spec.search) if policy in available() else "–"
+def _algorithm(policy, results):
+    """Which algorithm a row of the policy table ran: the line its searches recorded
+    (``policies.fidelity.describe``: preset and deviations from the paper)."""
+    if policy == "random":
+        return "random: the paper's baseline (one uniform draw per seed)"
+    lines = {r["algorithm"] for r in (results.get("search_phase") or {}).get("info", [])
+             if r.get("policy") == policy and r.get("algorithm")}
+    return "; ".join(sorted(lines)) or "–"
 
 
 def stamp(spec, seeds=None, what="seeds", recipe="train", space=None):
@@ -174,7 +176,7 @@ def markdown(results, figures_written=()):
                 if r.get("best_valid") is not None else "–")
         rows.append([r["policy"], _f(r["n"]), _pm(r["valid_mean"], r["valid_std"]),
                      _pm(r["test_mean"], r["test_std"]), best, _f(r.get("gt_rank_mean"), 1),
-                     _f(r.get("regret_mean")), _algorithm(r["policy"], spec)])
+                     _f(r.get("regret_mean")), _algorithm(r["policy"], results)])
     L += [_md_table(["policy", "n", "valid ppl", "test ppl", "best valid / test", "mean GT rank",
                      "mean regret", "algorithm (docs/fidelity.md)"], rows), ""]
     if results.get("exhaustive_best"):

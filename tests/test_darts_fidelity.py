@@ -266,7 +266,7 @@ def test_bad_fidelity_options_name_the_field(options, field):
 
 
 def test_describe_names_the_preset_and_each_deviation():
-    from nas_eval.policies.fidelity import describe
+    from nas_eval.policies import describe
 
     assert describe("darts", {"preset": "reference"}) == ("darts, preset reference: as the paper's code "
                                                           "(second order, per-pass dropout masks)")

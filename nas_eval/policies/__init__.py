@@ -155,6 +155,16 @@ def check_feasible(name, options, train_config=None, space=None):
     return config
 
 
+def describe(name, options=None, recipe=None):
+    """One line naming policy ``name``'s preset and each deviation of ``options`` from the
+    paper's behaviour (docs/fidelity.md); the report's policy table prints it."""
+    from .fidelity import describe_config
+
+    options = dict(options or {})
+    config = check_options(name, options) if name != "random" else None
+    return describe_config(name, config, options.get("preset"), recipe)
+
+
 def presets(name):
     """The :class:`Presets` of a policy (None for a policy without a config)."""
     return _get(name).presets
@@ -210,7 +220,8 @@ def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
     budget = {"supernet_steps": 0, "train_tokens": 0, "valid_tokens": 0, **out.budget,
               "wall_time": wall}
     used = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-    return SearchResult(name, int(seed), out.arch, out.trace, out.beliefs, budget, out.info, used, wall)
+    info = {**out.info, "algorithm": describe(name, options, train_config)}  # which algorithm ran
+    return SearchResult(name, int(seed), out.arch, out.trace, out.beliefs, budget, info, used, wall)
 
 
 def random_arch(space, seed):

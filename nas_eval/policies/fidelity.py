@@ -4,14 +4,12 @@ deviation from the paper's behaviour that docs/fidelity.md records (issue 19).
 A policy module adds its own rule with :func:`describes`; a policy without one is named with
 its preset and a pointer to docs/fidelity.md.
 
->>> from nas_eval.policies.fidelity import describe
+>>> from nas_eval.policies import describe
 >>> describe("ws-random", {})
 "ws-random (this project's addition, not a policy of the paper): WS top-1 of 100 candidates, node sharing"
 >>> describe("darts", {"preset": "paper-2node"})
 "darts, preset paper-2node: as the paper's code (second order, per-pass dropout masks)"
 """
-from . import check_options
-
 _RULES = {}
 
 
@@ -23,22 +21,20 @@ def describes(name):
     return add
 
 
-def describe(policy, options=None, recipe=None):
-    """One line: the policy, its preset and its deviations from the paper's behaviour
-    (``recipe``: the study's search recipe, for the policies whose budget it sets)."""
-    options = dict(options or {})
+def describe_config(policy, config, preset=None, recipe=None):
+    """One line: the policy, its preset and its deviations from the paper's behaviour, from
+    its validated ``config`` (``recipe``: the study's search recipe, for the policies whose
+    budget it sets). ``nas_eval.policies.describe(policy, options, recipe)`` validates first."""
     if policy == "random":
         return "random: the paper's baseline (one uniform draw per seed)"
     if policy == "ws-random":
-        c = check_options(policy, options)
         return (f"ws-random (this project's addition, not a policy of the paper): WS top-1 of "
-                f"{c.candidates} candidates, {c.sharing} sharing")
-    preset = options.get("preset") or "default"
-    head = f"{policy}, preset {preset}"
+                f"{config.candidates} candidates, {config.sharing} sharing")
+    head = f"{policy}, preset {preset or 'default'}"
     rule = _RULES.get(policy)
     if rule is None:
         return f"{head}: see docs/fidelity.md"
-    deviations = rule(check_options(policy, options), recipe)
+    deviations = rule(config, recipe)
     return f"{head}: " + ("; ".join(deviations) if deviations else "as the paper's code" + _same(policy))
 
 
@@ -49,9 +45,7 @@ def _same(policy):
 @describes("darts")
 def _darts(c, recipe):
     """Deviations of a DARTSConfig from the paper's DARTS (docs/fidelity.md "DARTS")."""
-    from .darts import DARTSConfig
-
-    ref, out = DARTSConfig(), []
+    ref, out = type(c)(), []  # DARTSConfig's defaults are the reference values
     if c.order != 2:
         out.append("first order (the paper: second order)")
     if c.masks != "per-pass":
