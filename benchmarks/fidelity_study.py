@@ -106,6 +106,8 @@ COLUMNS = ["point", "d", "train_tokens", "epochs", "lr_schedule", "lr_min", "bat
 
 
 def _commit():
+    if os.environ.get("FIDELITY_COMMIT"):  # run from an exported copy of a commit
+        return os.environ["FIDELITY_COMMIT"]
     try:
         return subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True,
                               text=True, check=True).stdout.strip()
