@@ -32,6 +32,7 @@ Resumable: finished runs are skipped when rerun; ``--summarize`` only rebuilds t
 """
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -64,10 +65,11 @@ def point(d=32, tokens=100_000, epochs=4, schedule="constant", lr_min=0.0, batch
 # runs out (docs/fidelity_study.md lists what was and was not measured).
 GRID = [
     point(schedule="cosine", lr_min=2.0),                 # the standard budget, annealed to a floor
-    point(epochs=8),                                      # constant rate: every budget e <= 8
     point(tokens=400_000, epochs=2, schedule="cosine", lr_min=2.0),   # 4x the data, 2x the steps
+    point(epochs=8, schedule="cosine", lr_min=2.0),       # the same steps as 400k x 2, on 100k tokens
     point(d=64, schedule="cosine", lr_min=2.0),           # d = 64 at the standard budget
-    point(epochs=8, schedule="cosine", lr_min=2.0),       # twice the steps on the same data
+    # constant rate: every budget e <= 8 (docs/preset_study has 2 seeds of it at commit ebc6a89)
+    point(epochs=8),
     point(schedule="cosine", lr_min=2.0, batch=16),       # twice the steps, same tokens
     point(schedule="linear", lr_min=2.0),
     point(d=128, schedule="cosine", lr_min=2.0),
@@ -145,6 +147,162 @@ def measure(args, runs_path):
                   flush=True)
 
 
+# The main job (docs/presets.md): K ground-truth seeds of the 32 archs, the sharing subspace's
+# 12 archs x 2 seeds, and 15 super-nets (3 WS seeds, 6 search seeds, 2 x 3 sharing); the
+# policies' picks and the random archs reuse ground-truth runs. A super-net costs ~1.5
+# standalone runs at the same recipe (docs/preset_study: 25.7 vs 17.1 CPU s at d = 32, 100k
+# tokens, 4 epochs, scoring all 32 every epoch: an upper bound).
+MAIN_SHARING_RUNS = 12 * 2
+MAIN_SUPERNETS = 15
+WS_FACTOR = 1.5
+MAIN_BUDGET_MIN = 45.0
+TARGET = 0.8
+KS = (1, 2, 4, 8)
+PRESET_STUDY = os.path.join(os.path.dirname(HERE), "docs", "preset_study", "runs.csv")
+
+
+def main_job_min(cpu_per_run, k):
+    """Predicted wall minutes of a main job with k ground-truth seeds on 2 idle cores."""
+    return ((32 * k + MAIN_SHARING_RUNS) * cpu_per_run + MAIN_SUPERNETS * WS_FACTOR * cpu_per_run) / 2 / 60
+
+
+def _budgets(runs):
+    """One row per (budget, arch, seed): scheduled points as measured; constant-rate points
+    also at every shorter epoch count (the best validation ppl up to that epoch)."""
+    out = []
+    for r in runs.itertuples(index=False):
+        curve, times = json.loads(r.curve), json.loads(r.epoch_times)
+        budgets = range(1, r.epochs + 1) if r.lr_schedule == "constant" else [r.epochs]
+        for e in budgets:
+            label = r.point if e == r.epochs else r.point.replace(f"-e{r.epochs}-", f"-e{e}-") + f" (first {e} of {r.epochs})"
+            out.append({"budget": label, "source": r.source, "d": r.d, "train_tokens": r.train_tokens, "epochs": e,
+                        "lr_schedule": r.lr_schedule, "lr_min": r.lr_min, "batch_size": r.batch_size,
+                        "arch_id": r.arch_id, "seed": r.seed, "value": min(curve[:e]),
+                        "cpu_s": r.cpu_time * sum(times[:e]) / sum(times) if np.isfinite(r.cpu_time) else np.nan,
+                        "load1": r.load1})
+    return pd.DataFrame(out)
+
+
+def load_runs(runs_path):
+    runs = pd.read_csv(runs_path).assign(source=lambda t: "this study (" + t["commit"].astype(str) + ", AVX2 EPYC)")
+    frames = [runs]
+    if os.path.exists(PRESET_STUDY):  # docs/preset_study: 2 seeds, commit ebc6a89, Zen 4 (AVX-512)
+        old = pd.read_csv(PRESET_STUDY)
+        old = old[old["kind"] == "gt"].rename(columns={"max_epochs": "epochs"})
+        old = old.assign(lr_schedule="constant", lr_min=0.0, batch_size=32, commit="ebc6a89",
+                         source="preset study (ebc6a89, Zen 4, 2 seeds)",
+                         point=lambda t: "preset-d" + t["d"].astype(str) + "-t" + (t["train_tokens"] // 1000).astype(str)
+                         + "k-e" + t["epochs"].astype(str) + "-constant")
+        frames.append(old[list(runs.columns)])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _tau_pub(mean, archs, n_boot=1000):
+    from nas_eval import metrics, reference
+
+    v = mean[mean.index.isin(list(archs))]
+    if len(v) < 3:
+        return (np.nan, np.nan, np.nan)
+    b = metrics.bootstrap_ci(metrics.kendall_tau, v, reference.published_rank(), n_boot=n_boot, seed=0,
+                             align="inner")
+    return (b.estimate, b.low, b.high)
+
+
+def summarize(args, runs_path):
+    from nas_eval import datasets, evidence, reliability
+
+    budgets = _budgets(load_runs(runs_path))
+    corpus = datasets.load("ptb", root=args.data)
+    rows = []
+    for label, g in budgets.groupby("budget", sort=False):
+        first = g.iloc[0]
+        sel = g[g["arch_id"].isin(SELECTION)]
+        per_seed = sel.groupby("seed")["arch_id"].nunique()
+        if len(per_seed) < 2 or per_seed.max() < len(SELECTION):
+            continue  # not (yet) every arch of the selection half with 2 seeds
+        tidy = sel[["arch_id", "seed", "value"]]
+        uni = evidence.unigram_perplexity(corpus.train[: first.train_tokens], corpus.valid[:VALID_TOKENS],
+                                          corpus.vocab_size)
+        flags = evidence.plateau_flags(g[["arch_id", "seed", "value"]], uni, margin=MARGIN)
+        rel = reliability.reliability(tidy, ks=KS, n_boot=1000, seed=0, target=TARGET).set_index("k")
+        pair = evidence.noise_ceiling_ci(tidy, n_boot=1000, seed=0)
+        mean = g.groupby("arch_id")["value"].mean()
+        tau = _tau_pub(mean, SELECTION)
+        cpu = float(g["cpu_s"].mean())
+        row = {"budget": label, "source": first.source, "d": first.d, "train_tokens": first.train_tokens,
+               "epochs": first.epochs, "lr_schedule": first.lr_schedule, "lr_min": first.lr_min,
+               "batch_size": first.batch_size, "steps": first.epochs * math.ceil((first.train_tokens // first.batch_size - 2) / 35),
+               "seeds": int(len(per_seed)), "archs": int(g["arch_id"].nunique()), "unigram_ppl": uni,
+               "gt_ppl_median": float(mean.median()), "gt_ppl_max": float(mean.max()),
+               "plateau": int(flags["plateau"].sum()), "pair_tau": pair["tau"], "pair_tau_low": pair["low"],
+               "pair_tau_high": pair["high"]}
+        for k in KS:
+            row[f"rel{k}"], row[f"rel{k}_low"], row[f"rel{k}_high"] = (rel.loc[k, c] for c in ("estimate", "low", "high"))
+            row[f"rel{k}_method"] = rel.loc[k, "method"]
+        row["seeds_for_0.8"] = rel["seeds_needed"].iloc[0]
+        row["tau_pub_sel"], row["tau_pub_sel_low"], row["tau_pub_sel_high"] = tau
+        if set(HELDOUT) <= set(g["arch_id"]):
+            row["tau_pub_heldout"], row["tau_pub_heldout_low"], row["tau_pub_heldout_high"] = _tau_pub(mean, HELDOUT)
+            row["tau_pub_all"], row["tau_pub_all_low"], row["tau_pub_all_high"] = _tau_pub(mean, range(32))
+            rel_all = reliability.reliability(g[["arch_id", "seed", "value"]], ks=KS, n_boot=1000, seed=0)
+            for k in KS:
+                r = rel_all.set_index("k").loc[k]
+                row[f"rel{k}_all"], row[f"rel{k}_all_low"], row[f"rel{k}_all_high"] = r["estimate"], r["low"], r["high"]
+        row["cpu_per_run_s"] = cpu
+        row["load1_mean"] = float(g["load1"].mean())
+        for k in (2, 4):
+            row[f"main_job_min_k{k}"] = main_job_min(cpu, k)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def select(table):
+    """The recipe and seed count with the best tau vs the published ranking on the selection
+    half among those whose k-seed reliability (selection half) is >= TARGET, with no
+    architecture on the unigram plateau (seeds agree on *when* archs leave it, not on the
+    ranking: docs/presets.md), and whose predicted main job fits MAIN_BUDGET_MIN; None if
+    none qualifies."""
+    best = None
+    for r in table.itertuples(index=False):
+        for k in KS[1:]:
+            ok = (r.plateau == 0 and getattr(r, f"rel{k}") >= TARGET
+                  and main_job_min(r.cpu_per_run_s, k) <= MAIN_BUDGET_MIN)
+            if ok and (best is None or r.tau_pub_sel > best[0].tau_pub_sel):
+                best = (r, k)
+    return best
+
+
+def plot(table, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    for source, g in table.groupby("source", sort=False):
+        marker = "o" if source.startswith("this") else "s"
+        for ax, col, label in ((axes[0], "rel2", "2-seed-mean reliability"), (axes[1], "tau_pub_sel", "tau vs published")):
+            ax.errorbar(g["cpu_per_run_s"], g[col], yerr=[g[col] - g[col + "_low"], g[col + "_high"] - g[col]],
+                        fmt=marker, capsize=2, alpha=0.8, label=source)
+            for r in g.itertuples(index=False):
+                if source.startswith("this") or r.epochs in (4, 8):
+                    ax.annotate(r.budget.split(" (")[0].replace("preset-", ""), (r.cpu_per_run_s, getattr(r, col)),
+                                fontsize=6, xytext=(3, 3), textcoords="offset points")
+    axes[0].axhline(TARGET, color="k", ls="--", lw=0.8)
+    axes[1].axhline(0.6, color="k", ls="--", lw=0.8)
+    axes[0].set_title("reliability of the 2-seed mean (selection half), 95% CI", fontsize=9)
+    axes[1].set_title("Kendall tau vs the paper's full-scale ranking (selection half), 95% CI", fontsize=9)
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("CPU seconds per standalone run (1 thread)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("PTB, 2-node space, 16-architecture selection half; goal: reliability >= 0.8 and tau >= 0.6",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", default="/work/shared/data", help="directory holding ptb/")
@@ -159,6 +317,17 @@ def main(argv=None):
     runs_path = os.path.join(args.out, "runs.csv")
     if not args.summarize:
         measure(args, runs_path)
+    table = summarize(args, runs_path)
+    if table.empty:
+        return
+    table.to_csv(os.path.join(args.out, "summary.csv"), index=False, float_format="%.4g")
+    plot(table, os.path.join(args.out, "fidelity_study.png"))
+    with pd.option_context("display.width", 250, "display.max_columns", 60):
+        print(table.round(3).to_string(index=False))
+    chosen = select(table)
+    print("chosen:", "none reaches the reliability goal within the budget" if chosen is None else
+          f"{chosen[0].budget} with {chosen[1]} seeds (tau vs published on the selection half "
+          f"{chosen[0].tau_pub_sel:.2f})")
 
 
 if __name__ == "__main__":

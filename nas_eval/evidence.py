@@ -23,6 +23,13 @@ notebook can judge a study's tables on any machine.
   not left the plateau ranks noise.
 * ``tau`` -- per WS seed and for the seed-averaged WS ranking: Kendall tau against the
   ground truth (learned architectures only), its bootstrap CI, and whether the CI excludes 0.
+* ``reliability`` -- the Spearman correlation expected between the study's seed-mean ground
+  truth and an independent one with as many seeds (CI), and the seeds needed for
+  ``ceiling_threshold`` (:mod:`nas_eval.reliability`).
+* ``external_validity`` -- for PTB studies of the 2-node space: Kendall tau (CI) between the
+  paper's published full-scale ranking and the ground truth, then each WS ranking (read
+  against both), worded "agrees / does not agree with the paper's full-scale ranking"
+  (:mod:`nas_eval.fidelity`).
 * ``paired_test`` -- per policy: the paired test of policy vs random over seeds (two-sided
   Wilcoxon signed-rank p, mean difference and its bootstrap CI), the smallest p the number of
   seeds allows (:func:`min_wilcoxon_p`), and the seeds needed to detect the observed mean
@@ -42,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from . import metrics
+from . import fidelity, metrics, reference
 
 __all__ = [
     "unigram_perplexity",
@@ -394,7 +401,7 @@ def _paired_pairs(paired) -> dict:
 def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | None = None,
              margin: float = 0.2, ceiling_threshold: float = 0.8, n_boot: int = 1000,
              ci: float = 0.95, alpha: float = 0.05, power: float = 0.8, max_seeds: int = 50,
-             n_sim: int = 2000, seed: int = 0, scope: str = "study") -> pd.DataFrame:
+             n_sim: int = 2000, seed: int = 0, scope: str = "study", published=None) -> pd.DataFrame:
     """The evidence checks of one study (or of any tables shaped like a study's), one row each.
 
     Parameters
@@ -413,9 +420,13 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
     n_boot, ci, seed : bootstrap resamples, CI level, seed of every random draw.
     alpha, power, max_seeds, n_sim : the paired tests' level and the power calculation.
     scope : a label put in the ``scope`` column (e.g. "2-node space", "sharing subspace").
+    published : a published ranking (Series arch_id -> rank, lower is better;
+        :func:`nas_eval.reference.published_rank`) to set the ground truth and every WS
+        ranking beside: the ``external_validity`` rows (:mod:`nas_eval.fidelity`).
 
     Returns a DataFrame with columns :data:`COLUMNS`: ``check`` (noise_ceiling,
-    unigram_plateau, plateau_arch, ws_plateau, tau, paired_test), ``subject``, ``n``
+    unigram_plateau, plateau_arch, ws_plateau, tau, reliability, external_validity,
+    paired_test), ``subject``, ``n``
     (architectures or seeds), ``estimate`` / ``low`` / ``high`` (value and CI), ``threshold``,
     ``passed`` (True / False / None when not applicable), ``p_value``, ``p_min`` (smallest p the
     seeds allow), ``seeds_needed`` (80 % power), ``statement`` (the sentence the numbers allow).
@@ -423,6 +434,7 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
     rows = []
     excluded: list = []
     gt = None
+    ws_ranked, ws_gt_tau = {}, {}  # for the external-validity rows
     if ground_truth is not None:
         gt = getattr(ground_truth, "runs", ground_truth)
         gt = _tidy(gt, "valid_ppl")
@@ -502,11 +514,22 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
                 b = metrics.bootstrap_ci(metrics.kendall_tau, s, truth, n_boot=n_boot, ci=ci, seed=seed,
                                          align="inner")
                 ok = supported(b.low, b.high, 0.0, "above")
+                ws_ranked[subject], ws_gt_tau[subject] = s, b.estimate
                 rows.append(_row(scope=scope, check="tau", subject=subject, n=int(len(s)),
                                  estimate=b.estimate, low=b.low, high=b.high, threshold=0.0, passed=ok,
                                  statement=verdict("the WS ranking agrees with the ground truth",
                                                    b.estimate, b.low, b.high, level=ci)
                                  + (f" ({len(excluded)} plateau archs excluded)" if excluded else "")))
+    # --- fidelity: reliability of the seed mean, agreement with a published ranking --------
+    if gt is not None:
+        learned_gt = gt[~gt["arch_id"].isin(excluded)]
+        if learned_gt["seed"].nunique() >= 2:
+            rows.append(fidelity.reliability_row(learned_gt, COLUMNS, scope=scope, threshold=ceiling_threshold,
+                                                 n_boot=n_boot, ci=ci, seed=seed))
+        if published is not None:
+            rows += fidelity.external_validity_rows(
+                learned_gt.groupby("arch_id")["value"].mean(), ws_ranked, ws_gt_tau, columns=COLUMNS, scope=scope,
+                published=published, n_boot=n_boot, ci=ci, seed=seed)
     # --- paired tests --------------------------------------------------------------------
     if paired is not None:
         for policy, (a, b) in _paired_pairs(paired).items():
@@ -584,8 +607,11 @@ def study_evidence(study, corpus=None, **kwargs) -> pd.DataFrame:
         df = getattr(df, "runs", df)  # a GroundTruth holds its runs
         return df if isinstance(df, pd.DataFrame) and not df.empty else None
 
+    n_nodes = getattr(spec, 'n_nodes', None) or getattr(spec, 'nodes')
+    # the paper published its full-scale ranking for PTB's 2-node space only
+    published = reference.published_rank() if n_nodes == 2 and fidelity.is_ptb(spec.corpus) else None
     parts = [evidence(frame(study.ground_truth), frame(study.ws), frame(study.retrains), unigram_ppl=uni,
-                      scope=f"{getattr(spec, 'n_nodes', None) or getattr(spec, 'nodes')}-node space", **kwargs)]
+                      scope=f"{n_nodes}-node space", published=published, **kwargs)]
     sgt, sws = frame(study.sharing_ground_truth), frame(study.sharing_ws)
     if sgt is not None or sws is not None:
         parts.append(evidence(sgt, sws, None, unigram_ppl=uni, scope="sharing subspace", **kwargs))
