@@ -272,6 +272,29 @@ def select(table):
     return best
 
 
+def markdown(table):
+    """Every measured budget as a markdown table (docs/fidelity_study.md)."""
+    def ci(r, col):
+        v, lo, hi = getattr(r, col), getattr(r, col + "_low"), getattr(r, col + "_high")
+        return "–" if not np.isfinite(v) else f"{v:.2f} [{lo:.2f}, {hi:.2f}]"
+
+    def rel(r, k):
+        method = getattr(r, f"rel{k}_method")
+        return ci(r, f"rel{k}") + ("" if method == "measured" else " SB")
+
+    lines = ["| budget | source | seeds | steps | median / worst ppl | plateau | pair τ [CI] | reliability k=1 | "
+             "k=2 | k=4 | k=8 | seeds for 0.8 | τ vs published, selection half [CI] | CPU s/run | main job, min (k=2 / 4) |",
+             "|" + "---|" * 15]
+    need = table.columns.get_loc("seeds_for_0.8")  # not a valid attribute name
+    for r in table.itertuples(index=False):
+        lines.append(
+            f"| {r.budget} | {'this study' if r.source.startswith('this') else 'preset study'} | {r.seeds} | {r.steps} | "
+            f"{r.gt_ppl_median:.0f} / {r.gt_ppl_max:.0f} | {r.plateau} of {r.archs} | {ci(r, 'pair_tau')} | "
+            f"{rel(r, 1)} | {rel(r, 2)} | {rel(r, 4)} | {rel(r, 8)} | {r[need]:g} | "
+            f"{ci(r, 'tau_pub_sel')} | {r.cpu_per_run_s:.1f} | {r.main_job_min_k2:.0f} / {r.main_job_min_k4:.0f} |")
+    return "\n".join(lines)
+
+
 def plot(table, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -322,6 +345,8 @@ def main(argv=None):
         return
     table.to_csv(os.path.join(args.out, "summary.csv"), index=False, float_format="%.4g")
     plot(table, os.path.join(args.out, "fidelity_study.png"))
+    with open(os.path.join(args.out, "table.md"), "w") as f:
+        f.write(markdown(table) + "\n")
     with pd.option_context("display.width", 250, "display.max_columns", 60):
         print(table.round(3).to_string(index=False))
     chosen = select(table)
