@@ -299,13 +299,17 @@ def plot(table, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401  (matplotlib.ticker below)
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    for source, g in table.groupby("source", sort=False):
+    for (source, flat), g in table.assign(flat=table["plateau"] > 0).groupby(["source", "flat"], sort=False):
         marker = "o" if source.startswith("this") else "s"
-        for ax, col, label in ((axes[0], "rel2", "2-seed-mean reliability"), (axes[1], "tau_pub_sel", "tau vs published")):
+        color = "C0" if source.startswith("this") else "C1"
+        label = source + (", some archs on the plateau (open)" if flat else "")
+        for ax, col in ((axes[0], "rel2"), (axes[1], "tau_pub_sel")):
             ax.errorbar(g["cpu_per_run_s"], g[col], yerr=[g[col] - g[col + "_low"], g[col + "_high"] - g[col]],
-                        fmt=marker, capsize=2, alpha=0.8, label=source)
+                        fmt=marker, capsize=2, alpha=0.8, label=label, color=color,
+                        mfc="none" if flat else color)
             for r in g.itertuples(index=False):
                 if source.startswith("this") or r.epochs in (4, 8):
                     ax.annotate(r.budget.split(" (")[0].replace("preset-", ""), (r.cpu_per_run_s, getattr(r, col)),
@@ -316,6 +320,9 @@ def plot(table, path):
     axes[1].set_title("Kendall tau vs the paper's full-scale ranking (selection half), 95% CI", fontsize=9)
     for ax in axes:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_xticks([t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500) if t <= 2 * table["cpu_per_run_s"].max()])
         ax.set_xlabel("CPU seconds per standalone run (1 thread)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
