@@ -68,6 +68,7 @@ GRID = [
     point(tokens=400_000, epochs=2, schedule="cosine", lr_min=2.0),   # 4x the data, 2x the steps
     point(epochs=8, schedule="cosine", lr_min=2.0),       # the same steps as 400k x 2, on 100k tokens
     point(d=64, schedule="cosine", lr_min=2.0),           # d = 64 at the standard budget
+    point(d=64),                                          # d = 64, constant rate: every budget e <= 4
     # constant rate: every budget e <= 8 (docs/preset_study has 2 seeds of it at commit ebc6a89)
     point(epochs=8),
     point(schedule="cosine", lr_min=2.0, batch=16),       # twice the steps, same tokens
