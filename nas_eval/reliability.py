@@ -81,9 +81,12 @@ def seeds_needed(r1, target=0.8, max_seeds=10_000):
 
 
 def _wide(truth_by_seed, archs=None):
-    from .evidence import _tidy
-
-    t = _tidy(truth_by_seed, "valid_ppl")
+    t = truth_by_seed
+    col = next((c for c in ("value", "valid_ppl") if isinstance(t, pd.DataFrame) and c in t.columns), None)
+    if col is None or not {"arch_id", "seed"} <= set(t.columns):
+        raise ValueError("truth_by_seed must be a DataFrame with arch_id, seed and value (or valid_ppl) columns")
+    t = pd.DataFrame({"arch_id": t["arch_id"].to_numpy(), "seed": t["seed"].to_numpy(),
+                      "value": pd.to_numeric(t[col], errors="coerce").astype(float).to_numpy()})
     if archs is not None:
         t = t[t["arch_id"].isin(list(archs))]
     wide = t.pivot_table(index="arch_id", columns="seed", values="value", aggfunc="mean").dropna()

@@ -8,7 +8,7 @@ report renders them with the other checks.
 >>> import pandas as pd
 >>> from nas_eval import reference
 >>> truth = reference.published_rank().astype(float)      # a ground truth equal to the paper's
->>> rows = external_validity_rows(truth, n_boot=200)
+>>> rows = external_validity_rows(truth, columns=["check", "estimate", "statement"], n_boot=200)
 >>> AGREES in rows[0]["statement"], rows[0]["estimate"]
 (True, 1.0)
 """
@@ -69,16 +69,14 @@ def _wording(b, level):
     return f"{DOES_NOT_AGREE}: {nums}" + (" includes 0" if np.isfinite(b.low) and b.low <= 0 <= b.high else "")
 
 
-def external_validity_rows(truth, ws=None, gt_tau=None, *, columns=None, scope="2-node space", published=None,
+def external_validity_rows(truth, ws=None, gt_tau=None, *, columns, scope="2-node space", published=None,
                            n_boot=1000, ci=0.95, seed=0):
     """``external_validity`` rows: Kendall tau (bootstrap CI over architectures) between the
     paper's published full-scale ranking and the study's ground truth (``truth``: Series
     arch_id -> mean ppl), then each WS ranking (``ws``: {label: Series arch_id -> ppl}), each
     read against both references: ``gt_tau`` {label: tau against this study's ground truth}.
-    ``published`` defaults to :func:`nas_eval.reference.published_rank` (2-node ids)."""
-    from .evidence import COLUMNS
-
-    columns = columns or COLUMNS
+    ``published`` defaults to :func:`nas_eval.reference.published_rank` (2-node ids);
+    ``columns``: the row keys (``nas_eval.evidence.COLUMNS``)."""
     published = reference.published_rank() if published is None else published
     source = f"({reference.RANKING_SETTING}; {reference.RANKING_SOURCE})"
     rows = []

@@ -1,12 +1,12 @@
-"""The Evidence section's fidelity rows (nas_eval.fidelity): the reliability of the seed-mean
-ground truth, and external validity against the paper's published ranking, which appears for
-PTB studies of the 2-node space and for no other."""
+"""The Evidence section's reliability row (the seed-mean ground truth) and external-validity
+rows (nas_eval.external: agreement with the paper's published ranking), which appear for PTB
+studies of the 2-node space and for no other."""
 import numpy as np
 import pandas as pd
 import pytest
 
 from nas_eval import evidence as ev
-from nas_eval import fidelity, reference
+from nas_eval import external, reference
 from nas_eval.spec import study_preset
 
 
@@ -44,7 +44,7 @@ def ws_table(values):
 
 def test_external_validity_appears_for_a_ptb_2_node_study():
     spec = study_preset("standard")
-    assert spec.n_nodes == 2 and fidelity.is_ptb(spec.corpus)
+    assert spec.n_nodes == 2 and external.is_ptb(spec.corpus)
     rng = np.random.default_rng(1)
     study = FakeStudy(spec, ground_truth(0.5), ws_table(rng.normal(100, 10, 32)))
     table = ev.study_evidence(study, n_boot=200, n_sim=100, max_seeds=8)
@@ -52,10 +52,10 @@ def test_external_validity_appears_for_a_ptb_2_node_study():
     assert list(ext["subject"]) == ["ground truth vs published", "WS seed 0 vs published"]
     gt_row, ws_row = ext.iloc[0], ext.iloc[1]
     assert gt_row["estimate"] > 0.9 and gt_row["low"] > 0 and bool(gt_row["passed"])
-    assert gt_row["statement"].startswith("this study's ground truth " + fidelity.AGREES)
+    assert gt_row["statement"].startswith("this study's ground truth " + external.AGREES)
     assert reference.RANKING_SOURCE in gt_row["statement"]
     # a random WS ranking: read against the published ranking and against the study's own
-    assert fidelity.DOES_NOT_AGREE in ws_row["statement"] and "this study's ground truth τ =" in ws_row["statement"]
+    assert external.DOES_NOT_AGREE in ws_row["statement"] and "this study's ground truth τ =" in ws_row["statement"]
     assert "0.282" in ws_row["statement"]
     md = ev.evidence_markdown(table)
     assert "external validity (ground truth vs published)" in md and "reliability (ground truth" in md
@@ -68,7 +68,7 @@ def test_a_ground_truth_unlike_the_published_one_does_not_agree():
     gt["valid_ppl"] += np.random.default_rng(4).normal(0, 0.1, len(gt))
     table = ev.study_evidence(FakeStudy(study_preset("standard"), gt), n_boot=200, n_sim=100, max_seeds=8)
     row = table[table["check"] == "external_validity"].iloc[0]
-    assert row["statement"].startswith("this study's ground truth " + fidelity.DOES_NOT_AGREE)
+    assert row["statement"].startswith("this study's ground truth " + external.DOES_NOT_AGREE)
     assert not row["passed"]
 
 
@@ -85,8 +85,8 @@ def test_no_external_validity_for_other_corpora_or_spaces(overrides):
 
 
 def test_ptb_corpus_names():
-    assert fidelity.is_ptb("ptb") and fidelity.is_ptb("/work/shared/data/ptb/") and fidelity.is_ptb("data\\PTB")
-    assert not fidelity.is_ptb("wikitext-2") and not fidelity.is_ptb("synthetic:vocab_size=40") and not fidelity.is_ptb(None)
+    assert external.is_ptb("ptb") and external.is_ptb("/work/shared/data/ptb/") and external.is_ptb("data\\PTB")
+    assert not external.is_ptb("wikitext-2") and not external.is_ptb("synthetic:vocab_size=40") and not external.is_ptb(None)
 
 
 def test_reliability_row_sits_beside_the_noise_ceiling():
