@@ -16,7 +16,7 @@ LAYERS = [
     ("loops", {"elementwise.h", "mixed_elementwise.h", "kern_body.h"}),
     ("model", {"lm.h", "decoder.h", "embedding.h", "lstm.h", "optim.h"}),
     ("algorithms", {"darts.h", "enas.h", "nao.h"}),
-    ("bindings", {"py_tokens.h", "py_f64.h", "py_darts.h", "py_enas.h", "py_lstm_adam.h", "py_nao.h"}),
+    ("bindings", {"py_args.h", "py_model.h", "py_darts.h", "py_enas.h", "py_lstm_adam.h", "py_nao.h"}),
 ]
 LAYER = {h: k for k, (_, headers) in enumerate(LAYERS) for h in headers}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

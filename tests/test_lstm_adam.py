@@ -143,8 +143,10 @@ def test_adam_rejects_bad_arguments():
         core.adam_update(p, g, m, v, 1, beta1=1.0)
     with pytest.raises(ValueError, match="grad"):
         core.adam_update(p, np.full(4, np.nan), m, v, 1)
-    with pytest.raises(ValueError, match="param"):
+    with pytest.raises(ValueError, match="param is updated in place"):
         core.adam_update(np.zeros(4, dtype=np.float32), g, m, v, 1)
+    with pytest.raises(ValueError, match="v is updated in place"):
+        core.adam_update(p, g, m, np.zeros(8)[::2], 1)
 
 
 def test_lstm_rejects_bad_arguments():
@@ -154,8 +156,12 @@ def test_lstm_rejects_bad_arguments():
         core.lstm_forward(x, p["h0"], p["c0"][:, :2].copy(), p["W"], p["b"])
     with pytest.raises(ValueError, match="W"):
         core.lstm_forward(x, p["h0"], p["c0"], p["W"][:-1].copy(), p["b"])
-    with pytest.raises(ValueError, match="x"):
-        core.lstm_forward(np.asfortranarray(np.ones((B, I))), p["h0"], p["c0"], p["W"], p["b"])
+    # one float64 contract for every binding (csrc/py_args.h): any layout converts, values are kept
+    fortran = core.lstm_forward(np.asfortranarray(x), p["h0"], p["c0"], p["W"], p["b"])
+    for a, b in zip(fortran, core.lstm_forward(x, p["h0"], p["c0"], p["W"], p["b"])):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="x must be a 2-D array of float64"):
+        core.lstm_forward([["a"]], p["h0"], p["c0"], p["W"], p["b"])
     bad = x.copy()
     bad[0, 0] = np.inf
     with pytest.raises(ValueError, match="x"):
