@@ -78,17 +78,33 @@ void lstm_backward_ws(int B, int In, int H, const double *x, const double *h_pre
             const double *g = gates + (size_t)r * G, *dhr = dh + (size_t)r * H;
             const double *dcr = dc + (size_t)r * H, *cr = c + (size_t)r * H;
             double *dcp = dc_prev + (size_t)r * H;
-            for (int u = 0; u < H; u++) {
-                double tc = tanh(cr[u]);
-                dcp[u] = dcr[u] + dhr[u] * g[3 * H + u] * (1.0 - tc * tc);
+            if (cols == G) {
+                /* whole rows: the four gate gradients in one pass, one tanh(c) per unit
+                 * (the same expressions as gate_grads) */
+                const double *cp = c_prev + (size_t)r * H, *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+                double *da = work + (size_t)(r - r0) * G;
+                for (int u = 0; u < H; u++) {
+                    double tc = tanh(cr[u]), dct = dcr[u] + dhr[u] * go[u] * (1.0 - tc * tc);
+                    dcp[u] = dct;
+                    da[u] = dct * gg[u] * gi[u] * (1.0 - gi[u]);
+                    da[H + u] = dct * cp[u] * gf[u] * (1.0 - gf[u]);
+                    da[2 * H + u] = dct * gi[u] * (1.0 - gg[u] * gg[u]);
+                    da[3 * H + u] = dhr[u] * tc * go[u] * (1.0 - go[u]);
+                }
+            } else {
+                for (int u = 0; u < H; u++) {
+                    double tc = tanh(cr[u]);
+                    dcp[u] = dcr[u] + dhr[u] * g[3 * H + u] * (1.0 - tc * tc);
+                }
             }
         }
         for (int j0 = 0; j0 < G; j0 += cols) {
             int nj = imin(cols, G - j0);
             for (int r = r0; r < r0 + nr; r++) {
                 double *da = work + (size_t)(r - r0) * nj;
-                gate_grads(H, j0, nj, gates + (size_t)r * G, c_prev + (size_t)r * H, c + (size_t)r * H,
-                           dh + (size_t)r * H, dc_prev + (size_t)r * H, da);
+                if (cols < G)
+                    gate_grads(H, j0, nj, gates + (size_t)r * G, c_prev + (size_t)r * H, c + (size_t)r * H,
+                               dh + (size_t)r * H, dc_prev + (size_t)r * H, da);
                 for (int j = 0; j < nj; j++) db[j0 + j] += da[j];
             }
             /* dW += [x, h_prev]^T da; d[x, h_prev] (+)= da W^T over this column block */
