@@ -28,6 +28,16 @@ def _tiny(name, **kw):
     return TrainConfig.preset("tiny", **base)
 
 
+# the policies of every study preset: the paper's four, then ws-random (weight sharing with
+# uniform sampling and a WS top-1 pick: this project's addition, not in the paper)
+PAPER_POLICIES = ("random", "enas", "darts", "nao", "ws-random")
+
+
+def _policy_presets(name, **extra):
+    """ENAS, DARTS and NAO at their preset ``name`` (plus per-policy ``extra`` options)."""
+    return {p: {"preset": name, **extra.get(p, {})} for p in ("enas", "darts", "nao")}
+
+
 @dataclass(frozen=True)
 class StudySpec:
     """What a study runs. ``train`` is the recipe for ground truth and retraining,
@@ -48,6 +58,11 @@ class StudySpec:
     sharing_gt_seeds: Tuple[int, ...] = (0,)
     sharing_ws_seeds: Tuple[int, ...] = (0,)
     policy_options: Dict[str, dict] = field(default_factory=dict)
+    # the policy options that fit this study's data and budget (a preset name plus overrides,
+    # per policy, whether or not the policy is in ``policies``): a study preset names them, so
+    # ``--preset smoke --policies enas`` runs ENAS's ``smoke``. ``policy_options`` wins: its
+    # fields override these, and its own ``preset`` replaces them (docs/design.md §7)
+    policy_defaults: Dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         self.validate()
@@ -89,10 +104,22 @@ class StudySpec:
         unknown = set(self.policy_options) - set(self.policies)
         if unknown:
             raise ValueError(f"policy_options for policies not in the study: {sorted(unknown)}")
-        for policy, options in self.policy_options.items():
-            if not isinstance(options, dict):
-                raise ValueError(f"policy_options.{policy} must be a table of options, got {options!r}")
-            policies.check_options(policy, options)
+        for setting in ("policy_options", "policy_defaults"):
+            for policy, options in getattr(self, setting).items():
+                if not isinstance(options, dict):
+                    raise ValueError(f"{setting}.{policy} must be a table of options, got {options!r}")
+                policies.check_options(policy, options)
+        for policy in self.policies:
+            policies.check_options(policy, self.options_for(policy))
+
+    def options_for(self, policy):
+        """The options ``policy`` runs with in this study: ``policy_defaults`` (the study
+        preset's choice) with ``policy_options`` on top; a ``preset`` in ``policy_options``
+        replaces the defaults whole."""
+        explicit = dict(self.policy_options.get(policy, {}))
+        if "preset" in explicit:
+            return explicit
+        return {**self.policy_defaults.get(policy, {}), **explicit}
 
     @property
     def space(self):
@@ -143,8 +170,9 @@ class StudySpec:
                 if isinstance(d[k], (str, bytes, dict)) or not hasattr(d[k], "__iter__"):
                     raise ValueError(f"study setting {k!r} must be a list, got {d[k]!r}")
                 d[k] = tuple(d[k])
-        if "policy_options" in d and not isinstance(d["policy_options"], dict):
-            raise ValueError(f"policy_options must be a table, got {d['policy_options']!r}")
+        for k in ("policy_options", "policy_defaults"):
+            if k in d and not isinstance(d[k], dict):
+                raise ValueError(f"{k} must be a table, got {d[k]!r}")
         return cls(**d)
 
     @classmethod
@@ -166,7 +194,8 @@ class StudySpec:
 _STUDY_PRESETS = {
     # under 2 minutes here: d = 16, a 6k-token slice of PTB, 2 epochs everywhere
     "smoke": lambda: StudySpec(name="smoke", train=_tiny("study-tiny"), search=_tiny("study-tiny-search"), seeds=(0, 1, 2),
-                              gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2)),
+                              gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2), policies=PAPER_POLICIES,
+                              policy_defaults=_policy_presets("smoke")),
     # about 10 minutes here: d = 64 on a 50k-token slice of PTB, 3 epochs (WS: 4)
     "quick": lambda: StudySpec(
         name="quick",
@@ -175,7 +204,8 @@ _STUDY_PRESETS = {
         search=_tiny("study-quick-search", hidden_size=64, batch_size=32, bptt=35, epochs=4, train_tokens=50000,
                      valid_tokens=5000, test_tokens=5000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
+        policy_defaults=_policy_presets("cpu")),
     # about 30 minutes here: d = 64 on a 200k-token slice of PTB, 4 epochs (WS: 6), two
     # ground-truth seeds, three WS seeds
     "small": lambda: StudySpec(
@@ -185,7 +215,8 @@ _STUDY_PRESETS = {
         search=_tiny("study-small-search", hidden_size=64, batch_size=32, bptt=35, epochs=6, train_tokens=200000,
                      valid_tokens=20000, test_tokens=20000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4, 6),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
+        policy_defaults=_policy_presets("cpu")),
     # the main job, sized by evidence (docs/presets.md): d = 32 on a 100k-token slice of PTB,
     # 4 epochs (~356 SGD steps) for ground truth, retraining and super-nets alike -- the
     # cheapest measured budget where every architecture and the WS super-net are clearly off
@@ -203,13 +234,16 @@ _STUDY_PRESETS = {
         search=_tiny("study-standard-search", hidden_size=32, batch_size=32, bptt=35, epochs=4,
                      train_tokens=100000, valid_tokens=5000, test_tokens=5000),
         seeds=(0, 1, 2, 3, 4, 5), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
+        policy_defaults=_policy_presets("cpu")),
     # the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)
     "paper": lambda: StudySpec(name="paper", train=TrainConfig.preset("paper"),
                                search=TrainConfig.preset("search"), seeds=tuple(range(10)),
                                gt_seeds=(0, 1, 2), ws_seeds=tuple(range(10)),
                                ws_eval_epochs=(10, 20, 30, 40, 50), sharing_gt_seeds=(0, 1, 2),
-                               sharing_ws_seeds=tuple(range(10))),
+                               sharing_ws_seeds=tuple(range(10)), policies=PAPER_POLICIES,
+                               policy_defaults={"enas": {"preset": "paper-2node"}, "darts": {"preset": "reference"},
+                                                "nao": {"preset": "paper-2node"}}),
 }
 
 

@@ -239,10 +239,21 @@ def test_run_exits_1_when_jobs_failed_and_report_still_works(tmp_path, monkeypat
 
     monkeypatch.setattr(engine, "ground_truth_run", flaky)
     out = str(tmp_path / "s")
-    rc = cli.main(["run", "--out", out, "--preset", "smoke", "--corpus", SMALL_CORPUS, "--seeds", "0",
+    rc = cli.main(["run", "--out", out, "--preset", "smoke", "--corpus", SMALL_CORPUS, "--seeds", "0", "--policies", "random,ws-random",
                    "--gt-seeds", "0", "--ws-seeds", "0", "--executor", "serial", "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1 and "1 job(s) failed" in err and failed
+    assert f"nas-eval status {out}" in err.strip().splitlines()[-1]  # the run's last line says where to look
+    # status says which job failed and why: kind, parameters in one line, the error's last line
+    assert cli.main(["status", out]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("failed train"))
+    assert f"arch={failed[0]}" in lines[at] and "n_nodes=3" in lines[at] and "seed=0" in lines[at]
+    assert lines[at + 1].strip() == f"FloatingPointError: training {failed[0]} diverged (deliberate)"
+    # --failed: the whole traceback
+    assert cli.main(["status", out, "--failed"]) == 0
+    full = capsys.readouterr().out
+    assert "Traceback (most recent call last)" in full and "in flaky" in full and "diverged (deliberate)" in full
     assert cli.main(["report", out]) == 0
     results = json.load(open(os.path.join(out, "results.json")))
     assert results  # written

@@ -142,6 +142,18 @@ def check_options(name, options):
     return _get(name).make_config(options)
 
 
+def check_feasible(name, options, sizes, train_config, space):
+    """Check policy ``name`` with ``options`` against the data its search will get (``sizes``:
+    tokens per split under ``train_config``, the search recipe) before anything runs; a
+    config's own ``check_feasible(sizes, train_config, space)`` raises ValueError naming the
+    option, its value and the fix. Policies without one pass."""
+    config = check_options(name, options)
+    check = getattr(config, "check_feasible", None)
+    if check is not None:
+        check(sizes, train_config, space)
+    return config
+
+
 def presets(name):
     """The :class:`Presets` of a policy (None for a policy without a config)."""
     return _get(name).presets

@@ -135,6 +135,18 @@ class ENASConfig:
         _choice("final_pool", self.final_pool, FINAL_POOLS)
         return self
 
+    def check_feasible(self, sizes, train_config, space=None):
+        """Refuse, before any job runs, a search the data cannot feed: ``sizes`` are the
+        split lengths (tokens) the search recipe ``train_config`` gives."""
+        window = self.reward_batch_size * (self.reward_bptt + 1)
+        if sizes["valid"] < window:
+            fit = sizes["valid"] // (self.reward_bptt + 1)
+            raise ValueError(
+                f"policy enas, option reward_batch_size={self.reward_batch_size}: one reward batch needs "
+                f"{self.reward_batch_size} x ({self.reward_bptt} + 1) = {window:,} validation tokens and the "
+                f"search recipe gives {sizes['valid']:,}; fix: reward_batch_size <= {fit} (or a smaller "
+                f"reward_bptt), or the enas preset that fits the study (e.g. preset = \"smoke\")")
+
 
 PRESETS = Presets("enas")
 PRESETS.add("reference", ENASConfig,

@@ -130,6 +130,24 @@ class NAOConfig:
         if not isinstance(self.shuffle, bool):
             raise ValueError(f"nao option shuffle must be true or false, got {self.shuffle!r}")
 
+    def check_feasible(self, sizes, train_config, space):
+        """Refuse, before any job runs, a search that would not be NAO (``sizes``: split
+        lengths under the search recipe ``train_config``; ``space``: the search space): at
+        least one controller round (a scoring round before the last epoch) and a pool of two
+        architectures or more for the predictor to rank."""
+        epochs = self.epochs or train_config.epochs
+        if self.eval_every >= epochs:
+            raise ValueError(
+                f"policy nao, option eval_every={self.eval_every}: with {epochs} search epochs the only "
+                f"scoring round is the last, so the controller never trains; fix: eval_every < {epochs} "
+                f"(e.g. preset = \"cpu\", which scores after every epoch) or more epochs")
+        pool = self.pool_for(len(space))
+        if pool < 2:
+            option = "pool_size" if self.pool_fraction is None else "pool_fraction"
+            raise ValueError(
+                f"policy nao, option {option}={getattr(self, option)!r}: the pool holds {pool} architecture "
+                f"of the {len(space):,} in the space, and a predictor needs two to rank; fix: a larger {option}")
+
     def pool_for(self, space_size):
         """Pool size in a space of ``space_size`` architectures (never more than it holds)."""
         n = self.pool_size if self.pool_fraction is None else max(1, round(self.pool_fraction * space_size))
