@@ -42,7 +42,7 @@ def _differences(old, new):
         if hasattr(a, "to_dict"):
             da, db = a.to_dict(), b.to_dict()
             out += [f"{name}.{k}: {da.get(k)!r} -> {db.get(k)!r}" for k in sorted(set(da) | set(db))
-                    if da.get(k) != db.get(k) and k != "name"]
+                    if da.get(k) != db.get(k)]
         else:
             out.append(f"{name}: {a!r} -> {b!r}")
     for p in sorted(set(old.policies) & set(new.policies)):
@@ -65,6 +65,35 @@ def grow(old, new):
     options = {p: (old if p in old.policies else new).options_for(p) for p in union["policies"]}
     return new.replace(**union, sharing=old.sharing or new.sharing, policy_defaults={},
                        policy_options={p: o for p, o in options.items() if o})
+
+
+MAIN_STUDY = os.path.join("runs", "standard")  # the main job's store (README: nas-eval reproduce)
+
+
+def find_study(path=None, start=None):
+    """The study directory to open: ``path`` if given (it must exist), else
+    ``$NAS_EVAL_STUDY``, else the main job's ``runs/standard`` looked up from ``start``
+    (default: the working directory) and each folder above it, then beside the package's
+    source tree -- so a notebook finds it wherever Jupyter was started in the checkout."""
+    explicit = path or os.environ.get("NAS_EVAL_STUDY")
+    if explicit:
+        if not os.path.exists(explicit):
+            raise FileNotFoundError(f"no study store at {explicit!r}"
+                                    + ("" if path else " (from $NAS_EVAL_STUDY)"))
+        return explicit
+    here = os.path.abspath(start or os.getcwd())
+    bases = [here]
+    while os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+        bases.append(here)
+    bases.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    tried = [os.path.join(b, MAIN_STUDY) for b in dict.fromkeys(bases)]
+    for candidate in tried:
+        if os.path.exists(os.path.join(candidate, "study.db")):
+            return candidate
+    raise FileNotFoundError(f"no study store found: looked for {MAIN_STUDY} in {', '.join(tried[:3])}, ... "
+                            "Run the main job (nas-eval reproduce --preset standard --out runs/standard) "
+                            "or set NAS_EVAL_STUDY to a study directory")
 
 
 def params_line(params):
