@@ -797,8 +797,11 @@ def rank_changes(
 
 
 # --------------------------------------------------------------------------- paired tests
-def _finite_or_nan(values):
-    """Floats, with None / non-numbers / non-finite values as NaN."""
+def _finite_or_nan(values, name="values"):
+    """Floats, with None / non-numbers / non-finite values as NaN (``values`` itself must be
+    a sequence: ``name`` names it in the error)."""
+    if values is None or isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of numbers (one per seed), got {values!r}")
     out = []
     for x in values:
         try:
@@ -822,8 +825,8 @@ def paired_stats(policy, random, n_boot=10000, ci=0.95, seed=0):
     >>> r["wins"], r["ties"], r["losses"], r["mean_diff"]
     (2, 1, 0, -1.0)
     """
-    a = _finite_or_nan(policy)
-    b = _finite_or_nan(random)
+    a = _finite_or_nan(policy, "policy")
+    b = _finite_or_nan(random, "random")
     if a.shape != b.shape:
         raise ValueError(f"policy and random must be aligned by seed: {a.shape} vs {b.shape}")
     ok = np.isfinite(a) & np.isfinite(b)

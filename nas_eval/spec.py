@@ -91,6 +91,9 @@ class StudySpec:
                 raise ValueError(f"{name} has duplicates: {values!r}")
         if not self.seeds:
             raise ValueError("seeds must name at least one search seed")
+        if not self.policies:
+            raise ValueError("policies must name at least one policy (e.g. [\"random\", \"enas\"]): a study "
+                             "without one compares nothing")
         if any(e < 1 or e > self.search.epochs for e in self.ws_eval_epochs):
             raise ValueError(f"ws_eval_epochs must be in 1..{self.search.epochs} (search.epochs)")
         if self.ws_seeds and self.space.size > 100_000:

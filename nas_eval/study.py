@@ -201,6 +201,8 @@ class Study:
         ``checkpoint_dir`` (default :attr:`checkpoint_dir`, ``<study dir>/checkpoints/``;
         give a shared path when workers run on other machines); a rerun resumes a killed
         job from its last epoch with the numbers of an uninterrupted run."""
+        if isinstance(threads_per_job, bool) or not isinstance(threads_per_job, int) or threads_per_job < 1:
+            raise ValueError(f"threads_per_job must be a positive integer, got {threads_per_job!r}")
         if spec is not None:
             check_data(spec)  # before anything is written
             self.configure(spec)

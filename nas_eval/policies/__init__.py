@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 
 from ..presets import Presets
@@ -181,6 +182,13 @@ def _takes_checkpoint(fn):
         return False
 
 
+def _seed(seed):
+    """A search seed: a non-negative integer (a float or a string is refused, not truncated)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
     """Run policy ``name`` with ``seed`` and return its :class:`SearchResult`.
 
@@ -193,6 +201,7 @@ def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
     policy = _get(name)
     if not isinstance(space, SearchSpace):
         raise ValueError(f"space must be a nas_eval.SearchSpace, got {type(space).__name__}")
+    seed = _seed(seed)
     config = policy.make_config(options)
     t0 = time.perf_counter()
     extra = {"checkpoint": checkpoint} if checkpoint is not None and _takes_checkpoint(policy.search) else {}
@@ -215,4 +224,4 @@ def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
 def random_arch(space, seed):
     """The uniformly random architecture of seed s (the baseline r_s of the protocol;
     docs/design.md §12, stream 33)."""
-    return space.sample(Draws(int(seed), STREAM_RANDOM_BASELINE, 0))
+    return space.sample(Draws(_seed(seed), STREAM_RANDOM_BASELINE, 0))
