@@ -165,6 +165,7 @@ def _run(args, spec):
     spec = study.configure(spec)
     print(f"nas_eval {__version__}: {spec.describe()}", file=sys.stderr)
     print(f"store: {os.path.join(args.out, 'study.db')}", file=sys.stderr)
+    reused = study.storage.state_counts().get("done", 0)  # finished before: never rerun
     t0 = time.time()
     ex = _executor(args)
     try:
@@ -174,7 +175,8 @@ def _run(args, spec):
     finally:
         shutdown(ex, wait=False)
     rerun = f", {counts['retried']} rerun after their worker died" if counts.get("retried") else ""
-    print(f"ran {counts['done']} jobs ({counts['failed']} failed{rerun}) in {time.time() - t0:.0f}s", file=sys.stderr)
+    print(f"ran {counts['done']} jobs ({counts['failed']} failed{rerun}) in {time.time() - t0:.0f}s; "
+          f"{reused} finished jobs reused", file=sys.stderr)
     status = study.status()
     failed = int(status["failed"].sum())
     if failed:
