@@ -206,6 +206,8 @@ def _print_failed(study, tracebacks=False):
             print(f"    {f['error_line']}")
     if failed and not tracebacks:
         print(f"full tracebacks: nas-eval status {study.path} --failed")
+    elif tracebacks and not failed:
+        print("no failed jobs")
 
 
 def _status(path, tracebacks=False):
