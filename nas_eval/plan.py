@@ -60,7 +60,7 @@ def check_feasible(spec, corpus_sizes):
         _check_recipe(setting, getattr(spec, setting), split_sizes(getattr(spec, setting), corpus_sizes))
     sizes = split_sizes(spec.search, corpus_sizes)
     for policy in spec.policies:
-        policies.check_feasible(policy, spec.options_for(policy), sizes, spec.search, spec.space)
+        policies.check_feasible(policy, spec.options_for(policy), spec.search, spec.space, sizes=sizes)
 
 
 def corpus_sizes(corpus):

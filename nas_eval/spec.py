@@ -197,7 +197,8 @@ _STUDY_PRESETS = {
     # seconds per job: d = 16, a 6k-token slice of PTB, 2 epochs everywhere, the policies' smoke presets
     "smoke": lambda: StudySpec(name="smoke", train=_tiny("study-tiny"), search=_tiny("study-tiny-search"), seeds=(0, 1, 2),
                               gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2), policies=PAPER_POLICIES,
-                              policy_defaults=_policy_presets("smoke")),
+                              # NAO refuses fewer than 3 controller rounds: 4 super-net epochs, not the 2 of the recipe
+                              policy_defaults=_policy_presets("smoke", nao={"epochs": 4})),
     # d = 64 on a 50k-token slice of PTB, 3 epochs (WS: 4)
     "quick": lambda: StudySpec(
         name="quick",

@@ -122,7 +122,7 @@ API = [
     ("executor-workers-float", lambda m, p: make_executor("process", workers=2.5), ValueError, "workers must be a positive integer, got 2.5"),
     ("study-threads-per-job-float", lambda m, p: _study(p).run(executor="serial", threads_per_job=1.5, progress=False), ValueError, "threads_per_job must be a positive integer, got 1.5"),
     ("paired-stats-none", lambda m, p: metrics.paired_stats(None, [1.0, 2.0]), ValueError, "policy must be a sequence of numbers"),
-    ("study-policy-option-infeasible", lambda m, p: check_feasible(study_preset("smoke", policy_options={"enas": {"preset": "reference"}}), {"train": 6000, "valid": 1500, "test": 1500}), ValueError, "policy enas, option reward_batch_size=64: .* fix: "),
+    ("study-policy-option-infeasible", lambda m, p: check_feasible(study_preset("smoke", policy_options={"enas": {"preset": "reference", "reward_mode": "eval", "final_scoring": "split"}}), {"train": 6000, "valid": 1500, "test": 1500}), ValueError, "policy enas, option reward_batch_size=64: .*2,304 .* fix: "),
     ("study-grow-changes-a-recipe", lambda m, p: _study(p).configure(tiny_spec(sharing=False).replace(train=_study(p).spec.train.replace(epochs=3))), ValueError, r"train\.epochs: 2 -> 3.*use a new directory"),
 ]
 
@@ -203,7 +203,7 @@ CLI = [
     ("cli-unknown-command", ["frobnicate"], "invalid choice"),
     ("cli-policies-empty", ["run", "--out", "{tmp}/o", "--policies", ""], "policies must name at least one policy"),
     ("cli-train-data-missing", ["train", "0:tanh", "--data", "{tmp}/nodata"], "root argument .*nodata: no such directory"),
-    ("cli-policy-option-infeasible", ["run", "--out", "{tmp}/o", "--corpus", SMALL_CORPUS, "--config", '{toml:preset = "smoke"\npolicies = ["random", "enas"]\n[policy_options]\nenas = {reward_batch_size = 100}}'], "policy enas, option reward_batch_size=100: .*fix: "),
+    ("cli-policy-option-infeasible", ["run", "--out", "{tmp}/o", "--corpus", SMALL_CORPUS, "--config", '{toml:preset = "smoke"\npolicies = ["random", "enas"]\n[policy_options]\nenas = {reward_batch_size = 150}}'], "policy enas, option reward_batch_size=150: .*fix: "),
 ]
 
 

@@ -41,6 +41,7 @@ def test_every_study_preset_runs_the_papers_policies_and_fits_ptb(name):
 def test_policy_presets_follow_the_study_preset_and_explicit_options_win():
     smoke, standard = study_preset("smoke"), study_preset("standard")
     assert smoke.options_for("enas") == {"preset": "smoke"} and standard.options_for("nao") == {"preset": "cpu"}
+    assert smoke.options_for("nao") == {"preset": "smoke", "epochs": 4}  # NAO's 3 controller rounds
     assert smoke.options_for("ws-random") == {}  # one preset only: the reference
     # a field on top of the study's preset; an explicit preset replaces it whole
     spec = study_preset("smoke", policy_options={"enas": {"controller_steps": 3},
@@ -55,10 +56,12 @@ def test_policy_presets_follow_the_study_preset_and_explicit_options_win():
 
 # --- item 3: plan-time validation ------------------------------------------------------------
 @pytest.mark.parametrize("options, words", [
-    ({"enas": {"preset": "reference"}}, ["policy enas", "reward_batch_size=64", "2,304", "1,500", "fix:"]),
-    ({"nao": {"eval_every": 5}}, ["policy nao", "eval_every=5", "controller never trains", "fix: eval_every < 2"]),
+    ({"enas": {"preset": "reference", "reward_mode": "eval", "final_scoring": "split"}},
+     ["policy enas", "reward_batch_size=64", "2,304", "1,500", "fix:"]),
+    ({"enas": {"reward_batch_size": 1000}}, ["policy enas", "reward_batch_size=1000", "2,000", "fix:"]),
+    ({"nao": {"eval_every": 5}}, ["nao option eval_every=5", "0 controller round(s)", "min_controller_rounds=3"]),
     ({"darts": {"batch_size": 1000}}, ["policy darts", "batch_size=1000", "fix: batch_size <= 750"]),
-    ({"nao": {"pool_fraction": 0.01}}, ["policy nao", "pool_fraction=0.01", "fix: a larger pool_fraction"]),
+    ({"nao": {"pool_fraction": 0.01}}, ["nao option pool_size/pool_fraction", "pool of 1", "at least 2"]),
 ])
 def test_an_impossible_policy_option_names_policy_option_value_and_fix(options, words):
     spec = study_preset("smoke", policy_options=options)
@@ -83,12 +86,12 @@ def test_study_run_checks_before_any_job_or_write(tmp_path):
 def test_cli_fails_in_seconds_and_writes_nothing(tmp_path):
     config = tmp_path / "bad.toml"
     config.write_text(f'preset = "smoke"\ncorpus = "{CORPUS}"\npolicies = ["enas", "random"]\n'
-                      "[policy_options]\nenas = {reward_batch_size = 200}\n")
+                      "[policy_options]\nenas = {reward_batch_size = 400}\n")
     t0 = time.time()
     r = subprocess.run([sys.executable, "-m", "nas_eval", "run", "--config", str(config), "--out",
                         str(tmp_path / "out"), "--gt-seeds", "0", "--ws-seeds", "", "--no-sharing"],
                        capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 2 and "policy enas, option reward_batch_size=200" in r.stderr, r.stderr
+    assert r.returncode == 2 and "policy enas, option reward_batch_size=400" in r.stderr, r.stderr
     assert "fix:" in r.stderr and time.time() - t0 < 60
     assert not (tmp_path / "out").exists()
 
@@ -140,7 +143,8 @@ def test_8node_micro_study_reports_table_2_and_figure_3(tmp_path):
 
     smoke = {p: {"preset": "smoke"} for p in ("enas", "darts")}
     spec = study_preset("8node", corpus=CORPUS, train=dict(SMALL), search=dict(SMALL), seeds=[0, 1],
-                        policy_defaults={**smoke, "nao": {"preset": "smoke", "pool_fraction": None, "pool_size": 4}},
+                        policy_defaults={**smoke, "nao": {"preset": "smoke", "pool_fraction": None, "pool_size": 4,
+                                                         "epochs": 4}},
                         policy_options={"ws-random": {"candidates": 4}})
     assert spec.n_nodes == 8 and not spec.gt_seeds and not spec.ws_seeds and not spec.sharing
     study = nas_eval.Study(str(tmp_path / "s"))

@@ -143,15 +143,18 @@ def check_options(name, options):
     return _get(name).make_config(options)
 
 
-def check_feasible(name, options, sizes, train_config, space):
-    """Check policy ``name`` with ``options`` against the data its search will get (``sizes``:
-    tokens per split under ``train_config``, the search recipe) before anything runs; a
-    config's own ``check_feasible(sizes, train_config, space)`` raises ValueError naming the
-    option, its value and the fix. Policies without one pass."""
+def check_feasible(name, options, train_config=None, space=None, sizes=None):
+    """Validate ``options`` for policy ``name`` and check that, with the search recipe
+    ``train_config`` and ``space``, the policy runs its own algorithm (ENAS: a controller that
+    learns; NAO: at least ``min_controller_rounds`` controller rounds) and, given ``sizes``
+    (tokens per split under ``train_config``), that the data can feed it (ENAS's reward
+    windows, DARTS's validation batches); raises ValueError naming the policy, the option, the
+    value and the fix. Returns the config. A study calls this for every policy before any job
+    runs (nas_eval.plan.check_feasible)."""
     config = check_options(name, options)
     check = getattr(config, "check_feasible", None)
     if check is not None:
-        check(sizes, train_config, space)
+        check(train_config, space, sizes=sizes)
     return config
 
 
