@@ -101,6 +101,20 @@ class DARTSConfig:
             if v is not None and (not _is_int(v) or not low <= v <= high):
                 bad(field, f"None (the study's search recipe) or an integer in {low}..{high}")
 
+    def check_feasible(self, train_config=None, space=None, sizes=None):
+        """Refuse, before any job runs, a search the data cannot feed (``sizes``: split
+        lengths in tokens under ``train_config``): the validation split is batched at the
+        training batch size for the architecture steps (two rows at least). Returns self."""
+        if sizes is None or train_config is None:
+            return self
+        batch = self.recipe(train_config).batch_size
+        if sizes["valid"] < 2 * batch:
+            raise ValueError(
+                f"policy darts, option batch_size={batch}: alpha steps batch the validation split "
+                f"({sizes['valid']:,} tokens) into {batch} rows, which needs at least {2 * batch:,} tokens; "
+                f"fix: batch_size <= {sizes['valid'] // 2}, or more validation tokens in [search]")
+        return self
+
     def recipe(self, train_config):
         """The search recipe: ``train_config`` with this config's overrides."""
         changes = {f: getattr(self, f) for f in ("hidden_size", "batch_size", "epochs", "max_steps_per_epoch")
