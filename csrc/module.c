@@ -16,6 +16,7 @@
 #include "py_lstm_adam.h"
 #include "py_tokens.h"
 #include "py_nao.h"
+#include "py_xent.h"
 
 typedef struct {
     PyObject_HEAD
@@ -428,6 +429,11 @@ PyMODINIT_FUNC PyInit__core(void) {
         PyErr_SetString(PyExc_ValueError, isa_error);
         return NULL;
     }
+    const char *decoder_error = lm_decoder_init(getenv("NAS_EVAL_DECODER"));
+    if (decoder_error) {
+        PyErr_SetString(PyExc_ValueError, decoder_error);
+        return NULL;
+    }
     if (PyType_Ready(&ModelType) < 0) return NULL;
     PyObject *mod = PyModule_Create(&core_module);
     if (!mod) return NULL;
@@ -442,6 +448,7 @@ PyMODINIT_FUNC PyInit__core(void) {
     if (enas_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     if (nao_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     if (darts_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
+    if (xent_add_functions(mod) < 0) { Py_DECREF(mod); return NULL; }
     /* the core's own pool does all its parallelism; OpenBLAS stays on the calling thread */
     blas_set_num_threads(1);
     return mod;

@@ -15,7 +15,7 @@ ctypes.CDLL(os.path.join(_lib_dir, _lib), mode=ctypes.RTLD_GLOBAL)
 
 from .. import _core as core  # noqa: E402  (must follow the preload)
 
-__all__ = ["core", "openblas_info", "isa_info", "set_isa"]
+__all__ = ["core", "openblas_info", "isa_info", "set_isa", "xent"]
 
 
 def openblas_info():
@@ -35,3 +35,12 @@ def set_isa(name):
     computes the same to rounding, each deterministically. ValueError for an unknown level or
     one this CPU cannot run."""
     core.set_isa(name)
+
+
+def xent(H, E, bias, targets, scale=1.0, grads=2, method="fused"):
+    """The core's tied decoder + softmax cross-entropy on its own (tests, benchmarks):
+    ``(loss, dH, dE, dbias)``, the summed loss of the rows of ``H`` (N, d) against
+    ``targets`` with embedding ``E`` (V, d) and ``bias`` (V,), and the gradients of
+    ``scale * loss`` (None beyond ``grads``: 0 none, 1 dH, 2 all). ``method``: "fused"
+    (csrc/fused_xent.h, the core's threads) or "stored" (csrc/decoder.h, one thread)."""
+    return core.xent(H, E, bias, targets, scale=scale, grads=grads, method=method)
