@@ -112,6 +112,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
     /* a decoder pass that no step of this model takes gets no buffers */
     int stored = lm_decoder_stored((int)d, 1) || lm_decoder_stored((int)d, 0);
     int fused = !lm_decoder_stored((int)d, 1) || !lm_decoder_stored((int)d, 0);
+    int fused_grads = lm_decoder_stored((int)d, 1) ? 0 : 2; /* forward only: no gradient buffers */
     size_t sizes[] = {
         rows * d,            /* X */
         cf_blocks * rows * 2 * d, /* CF */
@@ -121,7 +122,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
         (rows + B) * d,      /* HM */
         rows * d,            /* HD */
         rows * d,            /* dHD */
-        fused ? xent_workspace_floats((int)rows, (int)d, (int)V, workers, 2) : 0, /* xent */
+        fused ? xent_workspace_floats((int)rows, (int)d, (int)V, workers, fused_grads) : 0, /* xent */
         stored ? nw * chunk * V : 0,      /* logits */
         stored ? (slots - 1) * V * d : 0, /* dE_part */
         stored ? slots * V : 0,           /* dbias_part */
@@ -149,7 +150,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
                       &m->mask_emb, &m->packed};
     float *p = m->acts;
     for (int i = 0; i < N_BUF; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
-    if (fused) xent_bind(&m->xent, xent, (int)rows, (int)d, (int)V, workers, 2);
+    if (fused) xent_bind(&m->xent, xent, (int)rows, (int)d, (int)V, workers, fused_grads);
     m->act_rows = rows; m->act_T = T; m->act_B = B; m->act_nodes = n; m->act_workers = workers;
     m->act_panels = panels; m->act_split_d = split_d;
     return 0;
