@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "decoder.h"
 #include "fused_xent.h"
 #include "parallel.h"
@@ -38,11 +39,6 @@ static int all_finite(PyArrayObject *a, const char *name) {
             return 0;
         }
     return 1;
-}
-
-static float *floats(size_t n) {
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    return aligned_alloc(64, bytes ? bytes : 64);
 }
 
 PyDoc_STRVAR(xent_doc,
@@ -101,7 +97,7 @@ static PyObject *py_xent(PyObject *self, PyObject *args, PyObject *kw) {
     int workers = fused ? pool_threads() : 1, chunk = N < 128 ? (int)N : 128;
     size_t n_ws = fused ? xent_workspace_floats((int)N, (int)d, (int)V, workers, grads)
                         : (size_t)chunk * V;
-    if (!(ws = floats(n_ws))) { PyErr_NoMemory(); goto fail; }
+    if (!(ws = alloc_floats(n_ws))) { PyErr_NoMemory(); goto fail; }
     float *dH = out[0] ? PyArray_DATA(out[0]) : NULL, *dE = out[1] ? PyArray_DATA(out[1]) : NULL;
     float *db = out[2] ? PyArray_DATA(out[2]) : NULL;
     const float *H = PyArray_DATA(in[0]), *E = PyArray_DATA(in[1]), *bias = PyArray_DATA(in[2]);
