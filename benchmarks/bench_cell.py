@@ -80,8 +80,9 @@ ARCHS = {
 }
 
 # default (warm-up, timed steps, eval segments) per hidden size; --quick uses fewer
-STEPS = {64: (2, 30, 40), 256: (2, 12, 12), 850: (1, 5, 3)}
-QUICK_STEPS = {64: (1, 8, 10), 256: (1, 4, 4), 850: (1, 2, 1)}
+# d = 32: the main job's size (issue 20), on request only (--d 32)
+STEPS = {32: (2, 40, 40), 64: (2, 30, 40), 256: (2, 12, 12), 850: (1, 5, 3)}
+QUICK_STEPS = {32: (1, 10, 10), 64: (1, 8, 10), 256: (1, 4, 4), 850: (1, 2, 1)}
 
 TUNED_ENV = {
     "OMP_WAIT_POLICY": "PASSIVE",

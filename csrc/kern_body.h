@@ -91,6 +91,8 @@ FP_CONTRACT_FAST static void panel_gemm_isa(int m, int n, int k, const float *A,
 }
 #undef TILE
 
+#include "xent_elementwise.h" /* after FP_CONTRACT_FAST */
+
 const Kernels KERN_TABLE = {
     .name = KERN_NAME,
     .isa = KERN_ISA,
@@ -107,6 +109,8 @@ const Kernels KERN_TABLE = {
     .block_mean = block_mean,
     .row_exp = row_exp,
     .row_grad = row_grad,
+    .xent_online = xent_online,
+    .xent_grad = xent_grad,
     .embedding_forward = embedding_forward_rows,
     .embedding_backward = embedding_backward_rows,
     .sq_norm = sq_norm,

@@ -45,6 +45,11 @@ typedef struct {
     float (*row_exp)(int V, float *l, const float *bias, int target, float *target_logit,
                      float *sum_out);
     void (*row_grad)(int V, float *l, float sum, int target, float scale, float *dbias);
+    /* the fused cross-entropy's tile loops (xent_elementwise.h, fused_xent.h) */
+    void (*xent_online)(int rows, int vt, float *l, int ld, const float *bias, const int32_t *tgt,
+                        int v0, float *mx, float *sm, float *tl, float *acc, int d, int first);
+    void (*xent_grad)(int vt, int rows, float *l, int ld, const float *bias, const float *lse,
+                      const int32_t *tgt, int v0, float scale, float *dbias, int first);
     void (*embedding_forward)(int rows, int B, int d, const int32_t *tok, const float *E,
                               const float *row_scale, const float *mask, float *X);
     void (*embedding_backward)(int rows, int B, int d, const int32_t *tok, const float *dX,

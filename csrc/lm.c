@@ -20,6 +20,25 @@
  * in cache for the softmax passes, large enough that the decoder products do not re-pack
  * the embedding too often; small hidden sizes prefer the smaller block (measured) */
 #define DECODER_CHUNK(d) ((d) < 128 ? 128 : 256)
+/* training steps take the stored-logits decoder from this hidden size (lm.h) */
+#define LM_STORED_TRAIN_MIN_D 64
+
+enum { DECODER_AUTO, DECODER_FUSED, DECODER_STORED };
+static int decoder_mode = DECODER_AUTO;
+
+const char *lm_decoder_init(const char *env_value) {
+    decoder_mode = DECODER_AUTO;
+    if (!env_value || !*env_value) return NULL;
+    if (strcmp(env_value, "fused") == 0) decoder_mode = DECODER_FUSED;
+    else if (strcmp(env_value, "stored") == 0) decoder_mode = DECODER_STORED;
+    else return "NAS_EVAL_DECODER must be fused, stored or empty";
+    return NULL;
+}
+
+int lm_decoder_stored(int d, int backward) {
+    if (decoder_mode != DECODER_AUTO) return decoder_mode == DECODER_STORED;
+    return backward && d >= LM_STORED_TRAIN_MIN_D;
+}
 #define INIT_RANGE 0.04f
 
 /* The decoder's rows are split into this many slots, each with its own partial embedding
@@ -84,6 +103,10 @@ int lm_reserve(LM *m, int T, int B, int n) {
     size_t cf_blocks = m->mix ? 1 + np1 * n / 2 : np1;
     size_t nw = (size_t)workers, V = (size_t)m->V, slots = (size_t)decoder_slots(workers);
     size_t chunk = rows < (size_t)DECODER_CHUNK(d) ? rows : (size_t)DECODER_CHUNK(d);
+    /* a decoder pass that no step of this model takes gets no buffers */
+    int stored = lm_decoder_stored((int)d, 1) || lm_decoder_stored((int)d, 0);
+    int fused = !lm_decoder_stored((int)d, 1) || !lm_decoder_stored((int)d, 0);
+    int fused_grads = lm_decoder_stored((int)d, 1) ? 0 : 2; /* forward only: no gradient buffers */
     size_t sizes[] = {
         rows * d,            /* X */
         cf_blocks * rows * 2 * d, /* CF */
@@ -93,9 +116,10 @@ int lm_reserve(LM *m, int T, int B, int n) {
         (rows + B) * d,      /* HM */
         rows * d,            /* HD */
         rows * d,            /* dHD */
-        nw * chunk * V,      /* logits */
-        (slots - 1) * V * d, /* dE_part */
-        slots * V,           /* dbias_part */
+        fused ? xent_workspace_floats((int)rows, (int)d, (int)V, workers, fused_grads) : 0, /* xent */
+        stored ? nw * chunk * V : 0,      /* logits */
+        stored ? (slots - 1) * V * d : 0, /* dE_part */
+        stored ? slots * V : 0,           /* dbias_part */
         np1 * bd,            /* dS */
         np1 * bd,            /* G */
         bd, bd,              /* dh, tmp */
@@ -113,12 +137,14 @@ int lm_reserve(LM *m, int T, int B, int n) {
         if (!m->acts) { m->act_floats = 0; m->act_T = 0; return -1; }
         m->act_floats = total;
     }
-    float **ptrs[] = {&m->X, &m->CF, &m->S, &m->SM, &m->H, &m->HM, &m->HD, &m->dHD, &m->logits, &m->dE_part,
+    float *xent = NULL;
+    float **ptrs[] = {&m->X, &m->CF, &m->S, &m->SM, &m->H, &m->HM, &m->HD, &m->dHD, &xent, &m->logits, &m->dE_part,
                       &m->dbias_part, &m->dS,
                       &m->G, &m->dh, &m->tmp, &m->mask_x, &m->mask_h, &m->mask_out,
                       &m->mask_emb, &m->packed};
     float *p = m->acts;
     for (int i = 0; i < N_BUF; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
+    if (fused) xent_bind(&m->xent, xent, (int)rows, (int)d, (int)V, workers, fused_grads);
     m->act_rows = rows; m->act_T = T; m->act_B = B; m->act_nodes = n; m->act_workers = workers;
     m->act_panels = panels; m->act_split_d = split_d;
     return 0;
@@ -374,9 +400,17 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
     float *dHD = opt.backward ? m->dHD : NULL;
     job.HD = HD;
     const int slots = decoder_slots(m->act_workers), workers = m->act_workers;
-    pool_for(decoder_item, &job, slots, workers);
-    for (int s = 0; s < slots; s++) st.loss_sum += job.loss[s];
-    if (opt.backward) pool_for(reduce_decoder_item, &job, workers > 1 ? 2 * workers : 1, workers);
+    if (!lm_decoder_stored(d, opt.backward)) {
+        /* a pass for d loss / d alpha only needs no embedding or bias gradient */
+        int weights = opt.backward && !(m->mix && !m->mix->weight_grad);
+        st.loss_sum = xent_run(&m->xent, workers, (int)rows, d, m->V, HD, E, m->params + m->lay.bias,
+                               targets, 1.0f / (float)rows, dHD, weights ? m->grads + m->lay.embedding : NULL,
+                               weights ? m->grads + m->lay.bias : NULL);
+    } else {
+        pool_for(decoder_item, &job, slots, workers);
+        for (int s = 0; s < slots; s++) st.loss_sum += job.loss[s];
+        if (opt.backward) pool_for(reduce_decoder_item, &job, workers > 1 ? 2 * workers : 1, workers);
+    }
     st.tokens = (long)rows;
     st.reg = ar_penalty(rows * d, HD, opt.ar, dHD);
     /* dHD -> gradient with respect to the raw outputs h_0..h_{T-1} */

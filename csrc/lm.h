@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "arch.h"
+#include "fused_xent.h"
 
 typedef struct {
     float out, h, x, in, emb; /* dropout probabilities (docs/design.md §4) */
@@ -49,6 +50,9 @@ typedef struct {
     float *HM;      /* ((T+1)*B, d): H times m_h */
     float *HD;      /* (T*B, d): h after output dropout, the decoder's input */
     float *dHD;     /* (T*B, d): gradient of the loss with respect to HD, then to H */
+    /* the decoder + softmax cross-entropy: fused (fused_xent.h), or with stored logits
+     * (decoder.h; lm_decoder_stored says when); a pass's unused buffers are empty */
+    XentWork xent;  /* the fused pass's workspace */
     float *logits;  /* workers x (chunk, V) */
     float *dE_part; /* (workers - 1) x (V, d): other workers' partial embedding gradients */
     float *dbias_part; /* workers x (V,) */
@@ -95,6 +99,14 @@ const char *lm_check_arch(const LM *m, const CellArch *a);
  * h0 (B, d) is the incoming hidden state; h_out (B, d) receives h_T. */
 StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t *targets,
                   int T, int B, const float *h0, float *h_out, StepOptions opt);
+
+/* Which decoder pass a step takes: $NAS_EVAL_DECODER = "fused" (always fused_xent.h),
+ * "stored" (always decoder.h's stored logits: the core before the fused pass) or unset/""
+ * (fused for forward passes, and for training steps below d = LM_STORED_TRAIN_MIN_D, which
+ * lm.c sets from measurements: fused training does 8NVd FLOPs against 6NVd). lm_decoder_init reads the variable once (import); returns
+ * NULL or a static message for an unknown value (then the default is used). */
+const char *lm_decoder_init(const char *env_value);
+int lm_decoder_stored(int d, int backward);
 
 /* Sum of token cross-entropy over a batchified stream data (N, B): windows of bptt,
  * hidden carried from zero, no dropout (the DARTS evaluation protocol). */

@@ -17,6 +17,7 @@
 #include "py_lstm_adam.h"
 #include "py_model.h"
 #include "py_nao.h"
+#include "py_xent.h"
 #include "rng.h"
 
 /* --- construction ------------------------------------------------------------------------- */
@@ -420,12 +421,17 @@ PyMODINIT_FUNC PyInit__core(void) {
         PyErr_SetString(PyExc_ValueError, isa_error);
         return NULL;
     }
+    const char *decoder_error = lm_decoder_init(getenv("NAS_EVAL_DECODER"));
+    if (decoder_error) {
+        PyErr_SetString(PyExc_ValueError, decoder_error);
+        return NULL;
+    }
     PyObject *mod = PyModule_Create(&core_module);
     if (!mod) return NULL;
     ModelType.tp_flags |= Py_TPFLAGS_BASETYPE; /* MixedModel (py_darts.c) extends it */
     if (py_add_type(mod, "Model", &ModelType) < 0 || PyModule_AddIntConstant(mod, "MAX_NODES", LM_MAX_NODES) < 0 ||
         lstm_adam_add_types(mod) < 0 || enas_add_types(mod) < 0 || nao_add_types(mod) < 0 ||
-        darts_add_types(mod) < 0) {
+        darts_add_types(mod) < 0 || xent_add_functions(mod) < 0) {
         Py_DECREF(mod);
         return NULL;
     }

@@ -93,8 +93,9 @@ def build_parser():
     p.add_argument("--data", help="directory holding ptb/ (else $NAS_EVAL_DATA, the cache, a download)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="core threads (default: all cores)")
-    p = sub.add_parser("status", help="jobs by state, progress and ETA")
+    p = sub.add_parser("status", help="jobs by state, progress and ETA; failed jobs and why")
     p.add_argument("dir")
+    p.add_argument("--failed", action="store_true", help="print the full traceback of each failed job")
     p = sub.add_parser("report", help="write report.md, results.json, CSVs and figures")
     p.add_argument("dir")
     p.add_argument("--out", help="where to write (default: the study directory)")
@@ -125,10 +126,11 @@ def _spec_from_args(args):
 
 
 def _check_corpus(spec):
-    """Load the corpus in the driver first: a missing or corrupt corpus fails before any job."""
-    from . import datasets
+    """Load the corpus in the driver first and check every job's settings against it: a
+    missing or corrupt corpus, or options the data cannot feed, fail before any job."""
+    from .study import check_data
 
-    datasets.from_spec(spec.corpus, root=os.environ.get("NAS_EVAL_DATA"))
+    check_data(spec)
 
 
 def _executor(args):
@@ -160,9 +162,10 @@ def _run(args, spec):
         raise ValueError(f"--checkpoint-dir: checkpoint_dir {args.checkpoint_dir} is a file, not a directory")
     os.makedirs(args.out, exist_ok=True)
     study = Study(args.out)
-    study.configure(spec)
+    spec = study.configure(spec)
     print(f"nas_eval {__version__}: {spec.describe()}", file=sys.stderr)
     print(f"store: {os.path.join(args.out, 'study.db')}", file=sys.stderr)
+    reused = study.storage.state_counts().get("done", 0)  # finished before: never rerun
     t0 = time.time()
     ex = _executor(args)
     try:
@@ -172,12 +175,14 @@ def _run(args, spec):
     finally:
         shutdown(ex, wait=False)
     rerun = f", {counts['retried']} rerun after their worker died" if counts.get("retried") else ""
-    print(f"ran {counts['done']} jobs ({counts['failed']} failed{rerun}) in {time.time() - t0:.0f}s", file=sys.stderr)
+    print(f"ran {counts['done']} jobs ({counts['failed']} failed{rerun}) in {time.time() - t0:.0f}s; "
+          f"{reused} finished jobs reused", file=sys.stderr)
     status = study.status()
     failed = int(status["failed"].sum())
     if failed:
         print(status.to_string(index=False), file=sys.stderr)
-        print(f"{failed} job(s) failed; see `nas-eval status` and rerun with --retry-failed", file=sys.stderr)
+        print(f"{failed} job(s) failed; why: `nas-eval status {args.out}` (tracebacks: --failed); "
+              "rerun with --retry-failed", file=sys.stderr)
     return study, failed
 
 
@@ -189,12 +194,31 @@ def _report(study, out):
     return results
 
 
-def _status(path):
+def _print_failed(study, tracebacks=False):
+    """Each failed job: kind, parameters in one line, and the last line of its error (with
+    ``tracebacks``, the whole traceback)."""
+    failed = study.failed()
+    for f in failed:
+        print(f"failed {f['kind']} ({f['role']}, job {f['key']}): {f['params_line']}")
+        if tracebacks:
+            print("    " + f["error"].replace("\n", "\n    "))
+        else:
+            print(f"    {f['error_line']}")
+    if failed and not tracebacks:
+        print(f"full tracebacks: nas-eval status {study.path} --failed")
+    elif tracebacks and not failed:
+        print("no failed jobs")
+
+
+def _status(path, tracebacks=False):
     from .study import Study
 
     if not os.path.exists(os.path.join(path, "study.db")):
         raise ValueError(f"{path} holds no study (no study.db)")
     study = Study(path)
+    if tracebacks:
+        _print_failed(study, tracebacks=True)
+        return
     table = study.status()
     print(study.spec.describe())
     print(table.to_string(index=False))
@@ -204,6 +228,7 @@ def _status(path):
     left = from_records(study.storage.records()) if 0 < done < total else None
     eta = "" if left is None else f", ETA ~{left / 60:.1f} min at the rate so far (cost model of nas_eval.eta)"
     print(f"{done}/{total} jobs done{eta}")
+    _print_failed(study)
 
 
 def _train(args):
@@ -248,7 +273,7 @@ def main(argv=None):
         if args.command == "train":
             return _train(args)
         if args.command == "status":
-            _status(args.dir)
+            _status(args.dir, tracebacks=args.failed)
         elif args.command == "report":
             from .study import Study
 

@@ -211,14 +211,25 @@ def _not_found(name, searched, cache, reason):
 
 
 def _resolve(name, root, download):
-    """Directory holding the named corpus, downloading into the cache as a last resort."""
+    """Directory holding the named corpus, downloading into the cache as a last resort. A
+    directory named explicitly (``root``, else ``$NAS_EVAL_DATA``) is the only place looked
+    in: a missing one, or one without the corpus, is an error, never a fall back to the
+    cache or a download."""
     candidates = []
+    cache = cache_dir()
     for base, why in ((root, "root argument"), (os.environ.get("NAS_EVAL_DATA"), "$NAS_EVAL_DATA")):
         if base:
             base = Path(base).expanduser()
+            if not base.is_dir():
+                raise FileNotFoundError(f"{why} {base}: no such directory (it should hold {name}/ with "
+                                        "train.txt, valid.txt and test.txt)")
             candidates += [(base / sub, why) for sub in _SUBDIRS[name]]
             candidates.append((base, f"{why}, the corpus directory itself"))
-    cache = cache_dir()
+            for directory, _ in candidates:
+                if _has_files(directory):
+                    return directory
+            raise _not_found(name, candidates, cache, f"The {why} names a directory without it; "
+                                                      "no other place is searched.")
     candidates.append((cache / name, "cache"))
     for directory, _ in candidates:
         if _has_files(directory):
@@ -278,6 +289,8 @@ def synthetic(vocab_size=50, train_tokens=20000, valid_tokens=4000, test_tokens=
         if key != "seed" and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
                               or value < 1):
             raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if vocab_size < 2:
         raise ValueError(f"vocab_size must be >= 2 (one word plus <eos>), got {vocab_size}")
     rng = np.random.default_rng(seed)

@@ -90,6 +90,9 @@ def make_executor(spec="process", workers: Optional[int] = None, threads_per_job
     use it as a context manager to shut it down."""
     if isinstance(spec, cf.Executor):
         return spec
+    for name, value in (("workers", workers), ("threads_per_job", threads_per_job)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if hasattr(spec, "get_executor"):  # a distributed.Client
         return spec.get_executor(pure=False)
     if spec == "serial":

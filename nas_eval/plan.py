@@ -26,7 +26,7 @@ def train_job(spec, arch, seed, n_nodes=None):
 def search_job(spec, policy, seed):
     return Job("search", {"n_nodes": spec.n_nodes, "policy": policy, "corpus": spec.corpus,
                           "config": spec.search.to_dict(), "seed": int(seed),
-                          "options": spec.policy_options.get(policy, {})})
+                          "options": spec.options_for(policy)})
 
 
 def ws_job(spec, archs, seed, sharing="node", n_nodes=None, epochs=None):
@@ -34,6 +34,38 @@ def ws_job(spec, archs, seed, sharing="node", n_nodes=None, epochs=None):
     return Job("ws", {"n_nodes": space.n_nodes, "archs": [str(a) for a in archs],
                       "corpus": spec.corpus, "config": spec.ws_recipe.to_dict(), "seed": int(seed),
                       "eval_epochs": list(epochs or spec.eval_epochs), "sharing": sharing})
+
+
+# --- plan-time validation ------------------------------------------------------------------
+def split_sizes(config, corpus_sizes):
+    """Tokens per split that ``config`` (a TrainConfig) uses of a corpus of ``corpus_sizes``."""
+    return {split: min(n, getattr(config, f"{split}_tokens") or n) for split, n in corpus_sizes.items()}
+
+
+def _check_recipe(setting, config, sizes):
+    for split, batch in (("train", "batch_size"), ("valid", "eval_batch_size"), ("test", "test_batch_size")):
+        rows = getattr(config, batch)
+        if sizes[split] < 2 * rows:
+            raise ValueError(f"[{setting}] {batch}={rows}: the {split} split gives {sizes[split]:,} tokens, fewer "
+                             f"than two rows of {rows}; fix: {batch} <= {sizes[split] // 2} or more {split} tokens")
+
+
+def check_feasible(spec, corpus_sizes):
+    """Check every job of ``spec`` against the data it will get, before anything runs or is
+    written: each recipe against the splits it cuts, each policy's options (the study's
+    ``options_for``) against the search recipe's splits. ``corpus_sizes``: tokens per split
+    of the study's corpus, e.g. ``{"train": 929589, "valid": 73760, "test": 82430}``.
+    Raises ValueError naming the setting, its value and the fix."""
+    for setting in ("train", "search"):
+        _check_recipe(setting, getattr(spec, setting), split_sizes(getattr(spec, setting), corpus_sizes))
+    sizes = split_sizes(spec.search, corpus_sizes)
+    for policy in spec.policies:
+        policies.check_feasible(policy, spec.options_for(policy), spec.search, spec.space, sizes=sizes)
+
+
+def corpus_sizes(corpus):
+    """Tokens per split of a loaded corpus."""
+    return {split: len(getattr(corpus, split)) for split in ("train", "valid", "test")}
 
 
 # --- the plan ------------------------------------------------------------------------------

@@ -179,6 +179,9 @@ def markdown(results, figures_written=()):
                      _f(r.get("regret_mean")), _algorithm(r["policy"], results)])
     L += [_md_table(["policy", "n", "valid ppl", "test ppl", "best valid / test", "mean GT rank",
                      "mean regret", "algorithm (docs/fidelity.md)"], rows), ""]
+    if "ws-random" in spec.policies:
+        L += ["ws-random (a weight-sharing super-net trained with uniform sampling, its WS top-1 the "
+              "pick) is this project's addition: the paper has no such row.", ""]
     if results.get("exhaustive_best"):
         ex = results["exhaustive_best"]
         L += [f"Exhaustive best: arch {ex['arch_id']} (`{ex['arch']}`), mean over "

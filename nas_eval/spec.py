@@ -27,6 +27,16 @@ def _tiny(name, **kw):
     return TrainConfig.preset("tiny", **base)
 
 
+# the policies of every study preset: the paper's four, then ws-random (weight sharing with
+# uniform sampling and a WS top-1 pick: this project's addition, not in the paper)
+PAPER_POLICIES = ("random", "enas", "darts", "nao", "ws-random")
+
+
+def _policy_presets(name, **extra):
+    """ENAS, DARTS and NAO at their preset ``name`` (plus per-policy ``extra`` options)."""
+    return {p: {"preset": name, **extra.get(p, {})} for p in ("enas", "darts", "nao")}
+
+
 @dataclass(frozen=True)
 class StudySpec:
     """What a study runs. ``train`` is the recipe for ground truth and retraining,
@@ -50,6 +60,11 @@ class StudySpec:
     sharing_gt_seeds: Tuple[int, ...] = (0,)
     sharing_ws_seeds: Tuple[int, ...] = (0,)
     policy_options: Dict[str, dict] = field(default_factory=dict)
+    # the policy options that fit this study's data and budget (a preset name plus overrides,
+    # per policy, whether or not the policy is in ``policies``): a study preset names them, so
+    # ``--preset smoke --policies enas`` runs ENAS's ``smoke``. ``policy_options`` wins: its
+    # fields override these, and its own ``preset`` replaces them (docs/design.md §7)
+    policy_defaults: Dict[str, dict] = field(default_factory=dict)
 
     def __post_init__(self):
         self.validate()
@@ -80,6 +95,9 @@ class StudySpec:
                 raise ValueError(f"{name} has duplicates: {values!r}")
         if not self.seeds:
             raise ValueError("seeds must name at least one search seed")
+        if not self.policies:
+            raise ValueError("policies must name at least one policy (e.g. [\"random\", \"enas\"]): a study "
+                             "without one compares nothing")
         if any(e < 1 or e > self.ws_recipe.epochs for e in self.ws_eval_epochs):
             which = "ws" if self.ws is not None else "search"
             raise ValueError(f"ws_eval_epochs must be in 1..{self.ws_recipe.epochs} ({which}.epochs)")
@@ -94,10 +112,22 @@ class StudySpec:
         unknown = set(self.policy_options) - set(self.policies)
         if unknown:
             raise ValueError(f"policy_options for policies not in the study: {sorted(unknown)}")
-        for policy, options in self.policy_options.items():
-            if not isinstance(options, dict):
-                raise ValueError(f"policy_options.{policy} must be a table of options, got {options!r}")
-            policies.check_options(policy, options)
+        for setting in ("policy_options", "policy_defaults"):
+            for policy, options in getattr(self, setting).items():
+                if not isinstance(options, dict):
+                    raise ValueError(f"{setting}.{policy} must be a table of options, got {options!r}")
+                policies.check_options(policy, options)
+        for policy in self.policies:
+            policies.check_options(policy, self.options_for(policy))
+
+    def options_for(self, policy):
+        """The options ``policy`` runs with in this study: ``policy_defaults`` (the study
+        preset's choice) with ``policy_options`` on top; a ``preset`` in ``policy_options``
+        replaces the defaults whole."""
+        explicit = dict(self.policy_options.get(policy, {}))
+        if "preset" in explicit:
+            return explicit
+        return {**self.policy_defaults.get(policy, {}), **explicit}
 
     @property
     def space(self):
@@ -158,8 +188,9 @@ class StudySpec:
                 if isinstance(d[k], (str, bytes, dict)) or not hasattr(d[k], "__iter__"):
                     raise ValueError(f"study setting {k!r} must be a list, got {d[k]!r}")
                 d[k] = tuple(d[k])
-        if "policy_options" in d and not isinstance(d["policy_options"], dict):
-            raise ValueError(f"policy_options must be a table, got {d['policy_options']!r}")
+        for k in ("policy_options", "policy_defaults"):
+            if k in d and not isinstance(d[k], dict):
+                raise ValueError(f"{k} must be a table, got {d[k]!r}")
         return cls(**d)
 
     @classmethod
@@ -179,10 +210,12 @@ class StudySpec:
 
 
 _STUDY_PRESETS = {
-    # under 2 minutes here: d = 16, a 6k-token slice of PTB, 2 epochs everywhere
+    # seconds per job: d = 16, a 6k-token slice of PTB, 2 epochs everywhere, the policies' smoke presets
     "smoke": lambda: StudySpec(name="smoke", train=_tiny("study-tiny"), search=_tiny("study-tiny-search"), seeds=(0, 1, 2),
-                              gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2)),
-    # about 10 minutes here: d = 64 on a 50k-token slice of PTB, 3 epochs (WS: 4)
+                              gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(1, 2), policies=PAPER_POLICIES,
+                              # NAO refuses fewer than 3 controller rounds: 4 super-net epochs, not the 2 of the recipe
+                              policy_defaults=_policy_presets("smoke", nao={"epochs": 4})),
+    # d = 64 on a 50k-token slice of PTB, 3 epochs (WS: 4)
     "quick": lambda: StudySpec(
         name="quick",
         train=_tiny("study-quick", hidden_size=64, batch_size=32, bptt=35, epochs=3, train_tokens=50000,
@@ -190,8 +223,9 @@ _STUDY_PRESETS = {
         search=_tiny("study-quick-search", hidden_size=64, batch_size=32, bptt=35, epochs=4, train_tokens=50000,
                      valid_tokens=5000, test_tokens=5000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
-    # about 30 minutes here: d = 64 on a 200k-token slice of PTB, 4 epochs (WS: 6), two
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
+        policy_defaults=_policy_presets("cpu")),
+    # d = 64 on a 200k-token slice of PTB, 4 epochs (WS: 6), two
     # ground-truth seeds, three WS seeds
     "small": lambda: StudySpec(
         name="small",
@@ -200,7 +234,8 @@ _STUDY_PRESETS = {
         search=_tiny("study-small-search", hidden_size=64, batch_size=32, bptt=35, epochs=6, train_tokens=200000,
                      valid_tokens=20000, test_tokens=20000),
         seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4, 6),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
+        policy_defaults=_policy_presets("cpu")),
     # the main job, sized by evidence (docs/presets.md): d = 32 on a 100k-token slice of PTB,
     # 4 epochs (~356 SGD steps) for ground truth, retraining and super-nets alike -- the
     # cheapest measured budget where every architecture and the WS super-net are clearly off
@@ -208,9 +243,9 @@ _STUDY_PRESETS = {
     # agree only to tau = 0.37 [-0.01, 0.71]: the noise ceiling of 0.8 was not reached at any
     # budget a 2-core machine affords (0.50 at twice this one), and its reports say so.
     # Two ground-truth, three WS and six search seeds (the fewest with which a two-sided
-    # Wilcoxon test can reach p < 0.05). Estimated 16 min on 2 idle Zen 4 cores (AVX-512)
-    # from the CPU time of its runs (benchmarks/preset_study.py); several times that on a
-    # loaded machine.
+    # Wilcoxon test can reach p < 0.05). With random and ws-random only it ran in 19 min 34 s
+    # on an idle 2-vCPU Zen 3 (issue 22); ENAS, DARTS and NAO at their "cpu" presets (the
+    # search recipe's 4 epochs, each algorithm's loop intact) bring it to ~27 min, estimated.
     "standard": lambda: StudySpec(
         name="standard",
         train=_tiny("study-standard", hidden_size=32, batch_size=32, bptt=35, epochs=4, train_tokens=100000,
@@ -218,26 +253,49 @@ _STUDY_PRESETS = {
         search=_tiny("study-standard-search", hidden_size=32, batch_size=32, bptt=35, epochs=4,
                      train_tokens=100000, valid_tokens=5000, test_tokens=5000),
         seeds=(0, 1, 2, 3, 4, 5), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2)),
-    # the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months); the WS
-    # super-nets as the paper's WS code trained them (TrainConfig preset "paper-ws": d=850,
-    # batch 64, NT-ASGD, 1000 epochs, hidden state carried across switches and norm-clipped,
-    # scored at batch 256 every 50 epochs, its save_every_epoch); the policies keep the
-    # search-time recipe.
+        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
+        policy_defaults=_policy_presets("cpu")),
+    # the paper's 8-node experiment (its Table 2 and Figure 3) at a 2-core scale: each policy's
+    # pick against the random architecture of each of 10 search seeds, all retrained with the
+    # standard recipe; 2.6e9 architectures, so no exhaustive ground truth, no WS ranking and no
+    # amount-of-sharing experiment. NAO's pool is 20 architectures (20% of this space is
+    # not a pool), DARTS first order (its mixed 8-node cell relaxes 36 edges x 4 ops)
+    "8node": lambda: StudySpec(
+        name="8node", n_nodes=8,
+        train=_tiny("study-standard", hidden_size=32, batch_size=32, bptt=35, epochs=4, train_tokens=100000,
+                    valid_tokens=5000, test_tokens=5000),
+        search=_tiny("study-standard-search", hidden_size=32, batch_size=32, bptt=35, epochs=4,
+                     train_tokens=100000, valid_tokens=5000, test_tokens=5000),
+        seeds=tuple(range(10)), gt_seeds=(), ws_seeds=(), sharing=False, policies=PAPER_POLICIES,
+        policy_defaults={"enas": {"preset": "cpu"}, "darts": {"preset": "cpu-first-order"},
+                         "nao": {"preset": "cpu", "pool_fraction": None, "pool_size": 20}}),
+    # the paper's 2-node protocol: final-training recipe, 10 seeds (GPU-months)
     "paper": lambda: StudySpec(name="paper", train=TrainConfig.preset("paper"),
                                search=TrainConfig.preset("search"), ws=TrainConfig.preset("paper-ws"),
                                seeds=tuple(range(10)), gt_seeds=(0, 1, 2), ws_seeds=tuple(range(10)),
                                ws_eval_epochs=tuple(range(50, 1001, 50)), sharing_gt_seeds=(0, 1, 2),
-                               sharing_ws_seeds=tuple(range(10))),
+                               sharing_ws_seeds=tuple(range(10)), policies=PAPER_POLICIES,
+                               policy_defaults={"enas": {"preset": "paper-2node"}, "darts": {"preset": "reference"},
+                                                "nao": {"preset": "paper-2node"}}),
 }
 
 
+# durations: estimated with benchmarks/estimate_study.py (nas_eval.eta's cost model, calibrated
+# on the standard study with random and ws-random, measured at 19 min 34 s on an idle 2-vCPU
+# AMD EPYC Zen 3 in issue 22), not measured with ENAS, DARTS and NAO
+_EST = "on 2 Zen 3 cores, estimated"
 _DOCS = {
-    "smoke": ("a smoke test of the whole protocol: d=16 on a 6k-token slice, 2 epochs", "~40 s here"),
-    "quick": ("d=64 on a 50k-token slice, 3 epochs (WS: 4); mostly noise, see docs/presets.md", ""),
-    "small": ("d=64 on a 200k-token slice, 4 epochs (WS: 6), 2 ground-truth and 3 WS seeds", "~21 min here"),
+    "smoke": ("a smoke test of the whole protocol: d=16 on a 6k-token slice, 2 epochs, every policy at its "
+              "'smoke' preset", f"~1 min {_EST}"),
+    "quick": ("d=64 on a 50k-token slice, 3 epochs (WS: 4), policies at 'cpu'; mostly noise, see docs/presets.md",
+              f"~28 min {_EST}"),
+    "small": ("d=64 on a 200k-token slice, 4 epochs (WS: 6), 2 ground-truth and 3 WS seeds, policies at 'cpu'",
+              f"~2.5 h {_EST}"),
     "standard": ("the main job, sized by evidence (docs/presets.md): d=32 on a 100k-token slice, 4 epochs "
-                 "(WS too), 2 ground-truth, 3 WS and 6 search seeds", "~16 min on 2 idle Zen 4 cores, estimated"),
+                 "(WS too), 2 ground-truth, 3 WS and 6 search seeds; random, ENAS, DARTS, NAO at their 'cpu' "
+                 "presets and ws-random", f"~27 min {_EST}"),
+    "8node": ("the paper's 8-node experiment (Table 2, Figure 3) at the standard recipe: each policy's pick "
+              "against random picks, 10 search seeds, no exhaustive ground truth", f"~36 min {_EST}"),
     "paper": ("the paper's 2-node protocol: final-training recipe, the paper's WS super-net recipe, 10 seeds "
               "(GPU-months)", ""),
 }

@@ -191,8 +191,11 @@ def wilcoxon_exact_p(d) -> np.ndarray | float:
 
 
 # --------------------------------------------------------------------- paired comparison
-def _finite_or_nan(values) -> np.ndarray:
-    """Floats, with None / non-numbers / non-finite values as NaN."""
+def _finite_or_nan(values, name="values") -> np.ndarray:
+    """Floats, with None / non-numbers / non-finite values as NaN (``values`` itself must be
+    a sequence: ``name`` names it in the error)."""
+    if values is None or isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of numbers (one per seed), got {values!r}")
     out = []
     for x in values:
         try:
@@ -207,7 +210,7 @@ def paired_differences(policy, random) -> np.ndarray:
     """``policy - random`` over the seeds where both are finite numbers (the others dropped).
 
     ``policy``, ``random``: equal-length sequences aligned by seed; ValueError otherwise."""
-    a, b = _finite_or_nan(policy), _finite_or_nan(random)
+    a, b = _finite_or_nan(policy, "policy"), _finite_or_nan(random, "random")
     if a.shape != b.shape:
         raise ValueError(f"policy and random must be aligned by seed: {a.shape} vs {b.shape}")
     ok = np.isfinite(a) & np.isfinite(b)

@@ -10,20 +10,111 @@ Opening an existing store resumes it: finished jobs are never rerun, jobs a dead
 left running rerun. The store holds only JSON (SQLite, WAL).
 """
 import os
+import time
 
 import pandas as pd
 
-from . import jobkinds  # noqa: F401  (registers the job kinds the plan uses)
+from . import datasets, jobkinds  # noqa: F401  (jobkinds registers the job kinds the plan uses)
 from .executors import make_executor, run_pending, shutdown
 from . import policies
 from .eta import Estimator, job_cost
-from .plan import plan_first_phase, plan_retrains, train_job
+from .plan import check_feasible, corpus_sizes, plan_first_phase, plan_retrains, train_job
 from .space import Arch
 from .spec import StudySpec
 from .store import Storage
 from .summaries import GroundTruth
 
 SPEC_KEY = "spec"
+HISTORY_KEY = "spec_history"
+# settings that are part of finished jobs' parameters: a study cannot change them
+FIXED_SETTINGS = ("n_nodes", "corpus", "train", "search", "train_seed", "ws_eval_epochs", "sharing_fixed")
+# settings a study can grow: their values are the union of every spec it ran
+GROWING_SETTINGS = ("policies", "seeds", "gt_seeds", "ws_seeds", "sharing_gt_seeds", "sharing_ws_seeds")
+
+
+def _differences(old, new):
+    """``"train.epochs: 2 -> 3"``-style lines for the fixed settings that differ."""
+    out = []
+    for name in FIXED_SETTINGS:
+        a, b = getattr(old, name), getattr(new, name)
+        if a == b:
+            continue
+        if hasattr(a, "to_dict"):
+            da, db = a.to_dict(), b.to_dict()
+            out += [f"{name}.{k}: {da.get(k)!r} -> {db.get(k)!r}" for k in sorted(set(da) | set(db))
+                    if da.get(k) != db.get(k)]
+        else:
+            out.append(f"{name}: {a!r} -> {b!r}")
+    for p in sorted(set(old.policies) & set(new.policies)):
+        if old.options_for(p) != new.options_for(p):
+            out.append(f"options of {p}: {old.options_for(p)!r} -> {new.options_for(p)!r}")
+    return out
+
+
+def grow(old, new):
+    """The spec of a study that ran ``old`` and is now asked to run ``new``: the union of
+    their policies and seeds (``sharing`` if either has it), each policy with the options it
+    had. Raises ValueError naming every setting whose change would alter finished jobs'
+    parameters (recipes, corpus, space, training seed, policy options)."""
+    diff = _differences(old, new)
+    if diff:
+        raise ValueError("this directory already holds a study with another spec, and the change would alter "
+                         "the parameters of its jobs: " + "; ".join(diff)
+                         + ". A study can only grow (more policies or seeds); use a new directory")
+    union = {name: tuple(dict.fromkeys(getattr(old, name) + getattr(new, name))) for name in GROWING_SETTINGS}
+    options = {p: (old if p in old.policies else new).options_for(p) for p in union["policies"]}
+    return new.replace(**union, sharing=old.sharing or new.sharing, policy_defaults={},
+                       policy_options={p: o for p, o in options.items() if o})
+
+
+MAIN_STUDY = os.path.join("runs", "standard")  # the main job's store (README: nas-eval reproduce)
+
+
+def find_study(path=None, start=None):
+    """The study directory to open: ``path`` if given (it must exist), else
+    ``$NAS_EVAL_STUDY``, else the main job's ``runs/standard`` looked up from ``start``
+    (default: the working directory) and each folder above it, then beside the package's
+    source tree -- so a notebook finds it wherever Jupyter was started in the checkout."""
+    explicit = path or os.environ.get("NAS_EVAL_STUDY")
+    if explicit:
+        if not os.path.exists(explicit):
+            raise FileNotFoundError(f"no study store at {explicit!r}"
+                                    + ("" if path else " (from $NAS_EVAL_STUDY)"))
+        return explicit
+    here = os.path.abspath(start or os.getcwd())
+    bases = [here]
+    while os.path.dirname(here) != here:
+        here = os.path.dirname(here)
+        bases.append(here)
+    bases.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    tried = [os.path.join(b, MAIN_STUDY) for b in dict.fromkeys(bases)]
+    for candidate in tried:
+        if os.path.exists(os.path.join(candidate, "study.db")):
+            return candidate
+    raise FileNotFoundError(f"no study store found: looked for {MAIN_STUDY} in {', '.join(tried[:3])}, ... "
+                            "Run the main job (nas-eval reproduce --preset standard --out runs/standard) "
+                            "or set NAS_EVAL_STUDY to a study directory")
+
+
+def params_line(params):
+    """A job's parameters in one line: scalars as they are, a recipe by its preset name and
+    scale, lists of architectures by their count."""
+    parts = []
+    for k, v in sorted(params.items()):
+        if k == "config" and isinstance(v, dict):
+            v = f"{v.get('name')}(d={v.get('hidden_size')},epochs={v.get('epochs')})"
+        elif isinstance(v, list) and len(v) > 4:
+            v = f"[{len(v)} items]"
+        parts.append(f"{k}={v}")
+    return " ".join(parts)
+
+
+def check_data(spec):
+    """Check ``spec``'s jobs against its corpus (loaded here, in the driver) before any job
+    runs or anything is written (nas_eval.plan.check_feasible)."""
+    corpus = datasets.from_spec(spec.corpus, root=os.environ.get("NAS_EVAL_DATA"))
+    check_feasible(spec, corpus_sizes(corpus))
+    return corpus
 
 
 def _checkpoint_dir(path):
@@ -58,17 +149,36 @@ class Study:
         return StudySpec.from_dict(d) if d else None
 
     def configure(self, spec):
-        """Record the spec; a store keeps one spec for its lifetime (a different one is an
-        error, so results of two protocols never mix)."""
+        """Record the spec. A store grows but never changes: a spec that adds policies or
+        seeds extends the study (finished jobs are reused, being content-addressed; the
+        study's spec becomes the union, see :func:`grow`, and every spec asked for is kept
+        in :meth:`spec_history`); one that changes a recipe, the corpus, the space or a
+        policy's options is refused, so results of two protocols never mix."""
         if not isinstance(spec, StudySpec):
             raise ValueError(f"spec must be a StudySpec, got {type(spec).__name__}")
         current = self.storage.get_meta(SPEC_KEY)
-        if current is not None and current != spec.to_dict():
-            raise ValueError(f"{self.path} already holds a study with another spec "
-                             f"({StudySpec.from_dict(current).describe()}); use a new directory")
-        if current is None:
-            self.storage.set_meta(SPEC_KEY, spec.to_dict())
-        return spec
+        if current == spec.to_dict():
+            return spec
+        merged = spec
+        if current is not None:
+            try:
+                merged = grow(StudySpec.from_dict(current), spec)
+            except ValueError as e:
+                raise ValueError(f"{self.path}: {e}") from None
+        history = self.storage.get_meta(HISTORY_KEY) or ([{"time": None, "spec": current}] if current else [])
+        if merged.to_dict() != current:
+            self.storage.set_meta(SPEC_KEY, merged.to_dict())
+        if history[-1:] and history[-1]["spec"] == spec.to_dict():
+            return merged
+        history.append({"time": time.time(), "spec": spec.to_dict()})
+        self.storage.set_meta(HISTORY_KEY, history)
+        return merged
+
+    def spec_history(self):
+        """Every spec this study was asked to run, oldest first: ``[{"time": unix s or None,
+        "spec": StudySpec}]`` (the study's :attr:`spec` is their union)."""
+        return [{"time": h["time"], "spec": StudySpec.from_dict(h["spec"])}
+                for h in self.storage.get_meta(HISTORY_KEY) or []]
 
     def _plan(self):
         spec = self.spec
@@ -91,8 +201,13 @@ class Study:
         ``checkpoint_dir`` (default :attr:`checkpoint_dir`, ``<study dir>/checkpoints/``;
         give a shared path when workers run on other machines); a rerun resumes a killed
         job from its last epoch with the numbers of an uninterrupted run."""
+        if isinstance(threads_per_job, bool) or not isinstance(threads_per_job, int) or threads_per_job < 1:
+            raise ValueError(f"threads_per_job must be a positive integer, got {threads_per_job!r}")
         if spec is not None:
+            check_data(spec)  # before anything is written
             self.configure(spec)
+        elif self.spec is not None:
+            check_data(self.spec)
         spec, plan = self._plan()
         # longest jobs first (super-nets, searches), so the pool does not end on a straggler
         for role in ("ws", "sharing_ws", "search", "ground_truth", "random", "sharing_gt"):
@@ -172,6 +287,25 @@ class Study:
                 table[col] = 0
         cols = ["role", "jobs", "done", "running", "interrupted", "pending", "stale", "failed"]
         return table[cols].astype({c: int for c in cols[1:]})
+
+    def failed(self):
+        """The study's failed jobs, one dict each: role, kind, params, params_line (the
+        parameters in one line), error (the full traceback) and error_line (its last line)."""
+        spec, plan = self._plan()
+        plan["retrain"] = plan_retrains(spec, self._picks(plan))
+        out, seen = [], set()
+        for role, items in plan.items():
+            for _, job in items:
+                if job.key in seen or job.key not in self.storage:
+                    continue
+                seen.add(job.key)
+                rec = self.storage.get(job.key)
+                if rec["state"] == "failed":
+                    error = (rec.get("error") or "").rstrip()
+                    out.append({"role": role, "kind": job.kind, "key": job.key, "params": job.params,
+                                "params_line": params_line(job.params), "error": error,
+                                "error_line": error.splitlines()[-1] if error else "(no error recorded)"})
+        return out
 
     # --- results as DataFrames ---------------------------------------------------------------
     def _train_rows(self, items, label_names=()):

@@ -18,8 +18,9 @@ _BUILT = {}
 
 
 def tiny_spec(**overrides):
-    """The tiny study preset on the synthetic corpus, d = 8, 2 epochs (``overrides`` as in
-    ``study_preset``)."""
+    """The tiny study preset on the synthetic corpus, d = 8, 2 epochs, policies random and
+    ws-random unless ``overrides`` (as in ``study_preset``) say otherwise."""
+    overrides.setdefault("policies", ["random", "ws-random"])
     return study_preset("smoke", corpus=CORPUS, train=dict(SMALL), search=dict(SMALL), **overrides)
 
 

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 import nas_eval
-from nas_eval import Arch, SearchSpace, TrainConfig, datasets, jobs, policies
+from nas_eval import Arch, SearchSpace, TrainConfig, datasets, jobs, metrics, policies
 from nas_eval.checkpoint import Checkpoint
-from nas_eval.spec import StudySpec
+from nas_eval.executors import make_executor
+from nas_eval.plan import check_feasible
+from nas_eval.spec import StudySpec, study_preset
+from study_fixture import tiny_spec
 from nas_eval.store import Storage, StoreError
 
 V = 20
@@ -106,6 +109,21 @@ API = [
     ("checkpoint-key-path", lambda m, p: Checkpoint(p, "../x"), ValueError, "job_key must be"),
     ("checkpoint-object-array", lambda m, p: Checkpoint(p, "k").save({"x": np.array([None], dtype=object)}), TypeError, "object arrays are not storable"),
     ("study-checkpoint-dir-a-file", lambda m, p: _study(p).run(executor="serial", progress=False, checkpoint_dir=_write(p, "cf", "x")), ValueError, "checkpoint_dir .* is a file"),
+    # issue 22: explicit paths never fall back, wrong types are refused (not truncated), empty
+    # collections where nothing can run are refused, None names the argument
+    ("load-root-missing-no-fallback", lambda m, p: _with_data_env(p, lambda: datasets.load("ptb", root=os.path.join(str(p), "nowhere"))), FileNotFoundError, "root argument .*nowhere: no such directory"),
+    ("load-root-without-corpus-no-fallback", lambda m, p: _with_data_env(p, lambda: datasets.load("ptb", root=str(p))), FileNotFoundError, "no other place is searched"),
+    ("load-env-missing", lambda m, p: _with_data_env(p, lambda: datasets.load("ptb"), env="nowhere"), FileNotFoundError, r"\$NAS_EVAL_DATA .*nowhere: no such directory"),
+    ("study-policies-empty", lambda m, p: StudySpec(policies=()), ValueError, "policies must name at least one policy"),
+    ("policy-seed-float", lambda m, p: policies.search("random", SearchSpace(2), None, None, seed=2.7), ValueError, "seed must be a non-negative integer, got 2.7"),
+    ("random-arch-seed-string", lambda m, p: policies.random_arch(SearchSpace(2), "3"), ValueError, "seed must be a non-negative integer, got '3'"),
+    ("ws-eval-epochs-float", lambda m, p: nas_eval.ws_ranking(SearchSpace(1), _corpus(), TrainConfig.preset("tiny"), seeds=[0], eval_epochs=[1.5]), ValueError, "eval_epochs must be positive integers"),
+    ("synthetic-seed-float", lambda m, p: datasets.synthetic(seed=2.7), ValueError, "seed must be a non-negative integer, got 2.7"),
+    ("executor-workers-float", lambda m, p: make_executor("process", workers=2.5), ValueError, "workers must be a positive integer, got 2.5"),
+    ("study-threads-per-job-float", lambda m, p: _study(p).run(executor="serial", threads_per_job=1.5, progress=False), ValueError, "threads_per_job must be a positive integer, got 1.5"),
+    ("paired-stats-none", lambda m, p: metrics.paired_stats(None, [1.0, 2.0]), ValueError, "policy must be a sequence of numbers"),
+    ("study-policy-option-infeasible", lambda m, p: check_feasible(study_preset("smoke", policy_options={"enas": {"preset": "reference", "reward_mode": "eval", "final_scoring": "split"}}), {"train": 6000, "valid": 1500, "test": 1500}), ValueError, "policy enas, option reward_batch_size=64: .*2,304 .* fix: "),
+    ("study-grow-changes-a-recipe", lambda m, p: _study(p).configure(tiny_spec(sharing=False).replace(train=_study(p).spec.train.replace(epochs=3))), ValueError, r"train\.epochs: 2 -> 3.*use a new directory"),
 ]
 
 
@@ -116,8 +134,24 @@ def _write(path, name, text):
     return full
 
 
+def _with_data_env(path, call, env="env"):
+    """``call()`` with $NAS_EVAL_DATA naming ``<path>/<env>``, which holds a ptb/ corpus (when
+    ``env`` is "env"): an explicit path elsewhere must not fall back to it."""
+    for split in ("train", "valid", "test"):
+        os.makedirs(os.path.join(str(path), "env", "ptb"), exist_ok=True)
+        _write(os.path.join(str(path), "env", "ptb"), f"{split}.txt", "a b\n")
+    old = os.environ.get("NAS_EVAL_DATA")
+    os.environ["NAS_EVAL_DATA"] = os.path.join(str(path), env)
+    try:
+        return call()
+    finally:
+        if old is None:
+            del os.environ["NAS_EVAL_DATA"]
+        else:
+            os.environ["NAS_EVAL_DATA"] = old
+
+
 def _study(path):
-    from study_fixture import tiny_spec
     study = nas_eval.Study(os.path.join(str(path), "study"))
     study.configure(tiny_spec(sharing=False))
     return study
@@ -167,6 +201,9 @@ CLI = [
     ("cli-train-threads-0", ["train", "0:tanh", "--threads", "0", "--corpus", "synthetic"], "threads must be a positive integer"),
     ("cli-train-seed-negative", ["train", "0:tanh", "--seed", "-1", "--corpus", "synthetic", "--preset", "tiny"], "seed must be a non-negative integer"),
     ("cli-unknown-command", ["frobnicate"], "invalid choice"),
+    ("cli-policies-empty", ["run", "--out", "{tmp}/o", "--policies", ""], "policies must name at least one policy"),
+    ("cli-train-data-missing", ["train", "0:tanh", "--data", "{tmp}/nodata"], "root argument .*nodata: no such directory"),
+    ("cli-policy-option-infeasible", ["run", "--out", "{tmp}/o", "--corpus", SMALL_CORPUS, "--config", '{toml:preset = "smoke"\npolicies = ["random", "enas"]\n[policy_options]\nenas = {reward_batch_size = 150}}'], "policy enas, option reward_batch_size=150: .*fix: "),
 ]
 
 
@@ -239,10 +276,21 @@ def test_run_exits_1_when_jobs_failed_and_report_still_works(tmp_path, monkeypat
 
     monkeypatch.setattr(engine, "ground_truth_run", flaky)
     out = str(tmp_path / "s")
-    rc = cli.main(["run", "--out", out, "--preset", "smoke", "--corpus", SMALL_CORPUS, "--seeds", "0",
+    rc = cli.main(["run", "--out", out, "--preset", "smoke", "--corpus", SMALL_CORPUS, "--seeds", "0", "--policies", "random,ws-random",
                    "--gt-seeds", "0", "--ws-seeds", "0", "--executor", "serial", "--no-progress"])
     err = capsys.readouterr().err
     assert rc == 1 and "1 job(s) failed" in err and failed
+    assert f"nas-eval status {out}" in err.strip().splitlines()[-1]  # the run's last line says where to look
+    # status says which job failed and why: kind, parameters in one line, the error's last line
+    assert cli.main(["status", out]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("failed train"))
+    assert f"arch={failed[0]}" in lines[at] and "n_nodes=3" in lines[at] and "seed=0" in lines[at]
+    assert lines[at + 1].strip() == f"FloatingPointError: training {failed[0]} diverged (deliberate)"
+    # --failed: the whole traceback
+    assert cli.main(["status", out, "--failed"]) == 0
+    full = capsys.readouterr().out
+    assert "Traceback (most recent call last)" in full and "in flaky" in full and "diverged (deliberate)" in full
     assert cli.main(["report", out]) == 0
     results = json.load(open(os.path.join(out, "results.json")))
     assert results  # written

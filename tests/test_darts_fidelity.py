@@ -248,6 +248,9 @@ def test_the_plan_time_check_refuses_a_degenerate_darts():
         nas_eval.policies.check_feasible("darts", {"epochs": 1, "max_steps_per_epoch": 1}, _recipe())
     with pytest.raises(ValueError, match="darts: batch_size=3000"):  # the recipe's 5000-token valid slice
         nas_eval.policies.check_feasible("darts", {"batch_size": 3000}, _recipe())
+    with pytest.raises(ValueError, match="darts: max_steps_per_epoch=1"):  # with the split sizes too
+        nas_eval.policies.check_feasible("darts", {"epochs": 1, "max_steps_per_epoch": 1}, _recipe(),
+                                         sizes={"train": 20000, "valid": 5000, "test": 5000})
     nas_eval.policies.check_feasible("darts", {"preset": "cpu"}, _recipe())
 
 

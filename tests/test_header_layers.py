@@ -13,10 +13,10 @@ LAYERS = [
               "panel.h"}),
     ("cell", {"cell.h", "mixed_cell.h"}),
     # the per-instruction-set loop bodies read the cell headers' constants and tables
-    ("loops", {"elementwise.h", "mixed_elementwise.h", "kern_body.h"}),
-    ("model", {"lm.h", "decoder.h", "embedding.h", "lstm.h", "optim.h"}),
+    ("loops", {"elementwise.h", "mixed_elementwise.h", "xent_elementwise.h", "kern_body.h"}),
+    ("model", {"lm.h", "decoder.h", "fused_xent.h", "embedding.h", "lstm.h", "optim.h"}),
     ("algorithms", {"darts.h", "enas.h", "nao.h"}),
-    ("bindings", {"py_args.h", "py_model.h", "py_darts.h", "py_enas.h", "py_lstm_adam.h", "py_nao.h"}),
+    ("bindings", {"py_args.h", "py_model.h", "py_darts.h", "py_enas.h", "py_lstm_adam.h", "py_nao.h", "py_xent.h"}),
 ]
 LAYER = {h: k for k, (_, headers) in enumerate(LAYERS) for h in headers}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

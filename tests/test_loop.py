@@ -68,11 +68,14 @@ def test_standalone_training_resumes_bitwise(corpus):
     """Stop after any epoch, restore the state in a fresh object, finish: the same numbers as
     an uninterrupted run (NT-ASGD switches on the way: nonmono=1)."""
     c = config(epochs=4)
-    full = nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=2, progress=False)
+    # seed 0: the validation loss rises at epoch 2, so ASGD is on when the state is saved, at
+    # every instruction-set level and with either decoder pass (seed 2 switched at epoch 4 or
+    # not at all, depending on float rounding)
+    full = nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=0, progress=False)
     states = []
-    nas_eval.train("0:sigmoid 1:tanh", corpus, c.replace(epochs=2), seed=2, progress=False,
+    nas_eval.train("0:sigmoid 1:tanh", corpus, c.replace(epochs=2), seed=0, progress=False,
                    on_epoch=lambda run: states.append(run.state()))
-    resumed = nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=2, progress=False, resume=states[-1])
+    resumed = nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=0, progress=False, resume=states[-1])
     assert resumed.valid_ppl == full.valid_ppl and resumed.test_ppl == full.test_ppl
     assert resumed.best_epoch == full.best_epoch
     assert resumed.history["valid_loss"].tolist() == full.history["valid_loss"].tolist()

@@ -17,6 +17,7 @@ CORPUS = "synthetic:vocab_size=40,train_tokens=6000,valid_tokens=1500,test_token
 MICRO_TOML = f"""
 preset = "smoke"
 corpus = "{CORPUS}"
+policies = ["random", "ws-random"]
 seeds = [0, 1]
 gt_seeds = [0]
 ws_seeds = [0]
@@ -32,7 +33,7 @@ hidden = 8
 
 
 def micro(epochs=2):
-    return study_preset("smoke", corpus=CORPUS, seeds=[0, 1], gt_seeds=[0], ws_seeds=[0], ws_eval_epochs=[1, 2],
+    return study_preset("smoke", corpus=CORPUS, policies=["random", "ws-random"], seeds=[0, 1], gt_seeds=[0], ws_seeds=[0], ws_eval_epochs=[1, 2],
                         sharing_gt_seeds=[0], sharing_ws_seeds=[0], train={"hidden_size": 8, "epochs": epochs},
                         search={"hidden_size": 8})
 

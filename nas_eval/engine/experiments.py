@@ -96,6 +96,9 @@ def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, c
     _check_config(config)
     space, archs, full_ids = _archs(archs)
     ids = full_ids if ids is None else list(ids)
+    eval_epochs = list(eval_epochs)
+    if any(isinstance(e, bool) or not isinstance(e, (int, np.integer)) for e in eval_epochs):
+        raise ValueError(f"eval_epochs must be positive integers (epoch numbers), got {eval_epochs!r}")
     eval_epochs = sorted({int(e) for e in eval_epochs})
     if not eval_epochs or eval_epochs[0] < 1:
         raise ValueError(f"eval_epochs must be positive epoch numbers, got {eval_epochs!r}")

@@ -23,7 +23,7 @@ except ImportError as e:
         raise
     raise ImportError(why) from e
 
-__all__ = ["core", "openblas_info", "isa_info", "set_isa"]
+__all__ = ["core", "openblas_info", "isa_info", "set_isa", "xent"]
 
 
 def openblas_info():
@@ -43,3 +43,12 @@ def set_isa(name):
     computes the same to rounding, each deterministically. ValueError for an unknown level or
     one this CPU cannot run."""
     core.set_isa(name)
+
+
+def xent(H, E, bias, targets, scale=1.0, grads=2, method="fused"):
+    """The core's tied decoder + softmax cross-entropy on its own (tests, benchmarks):
+    ``(loss, dH, dE, dbias)``, the summed loss of the rows of ``H`` (N, d) against
+    ``targets`` with embedding ``E`` (V, d) and ``bias`` (V,), and the gradients of
+    ``scale * loss`` (None beyond ``grads``: 0 none, 1 dH, 2 all). ``method``: "fused"
+    (csrc/fused_xent.h, the core's threads) or "stored" (csrc/decoder.h, one thread)."""
+    return core.xent(H, E, bias, targets, scale=scale, grads=grads, method=method)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Callable, Optional
 
+import numpy as np
 import pandas as pd
 
 from ..presets import Presets
@@ -142,16 +143,18 @@ def check_options(name, options):
     return _get(name).make_config(options)
 
 
-def check_feasible(name, options, train_config=None, space=None):
+def check_feasible(name, options, train_config=None, space=None, sizes=None):
     """Validate ``options`` for policy ``name`` and check that, with the search recipe
     ``train_config`` and ``space``, the policy runs its own algorithm (ENAS: a controller that
-    learns; NAO: at least ``min_controller_rounds`` controller rounds); raises ValueError naming
-    the policy, the option, the value and the fix. Returns the config. A study calls this for
-    every policy before any job runs."""
+    learns; NAO: at least ``min_controller_rounds`` controller rounds) and, given ``sizes``
+    (tokens per split under ``train_config``), that the data can feed it (ENAS's reward
+    windows, DARTS's validation batches); raises ValueError naming the policy, the option, the
+    value and the fix. Returns the config. A study calls this for every policy before any job
+    runs (nas_eval.plan.check_feasible)."""
     config = check_options(name, options)
     check = getattr(config, "check_feasible", None)
     if check is not None:
-        check(train_config, space)
+        check(train_config, space, sizes=sizes)
     return config
 
 
@@ -192,6 +195,13 @@ def _takes_checkpoint(fn):
         return False
 
 
+def _seed(seed):
+    """A search seed: a non-negative integer (a float or a string is refused, not truncated)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
     """Run policy ``name`` with ``seed`` and return its :class:`SearchResult`.
 
@@ -204,6 +214,7 @@ def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
     policy = _get(name)
     if not isinstance(space, SearchSpace):
         raise ValueError(f"space must be a nas_eval.SearchSpace, got {type(space).__name__}")
+    seed = _seed(seed)
     config = policy.make_config(options)
     t0 = time.perf_counter()
     extra = {"checkpoint": checkpoint} if checkpoint is not None and _takes_checkpoint(policy.search) else {}
@@ -227,4 +238,4 @@ def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
 def random_arch(space, seed):
     """The uniformly random architecture of seed s (the baseline r_s of the protocol;
     docs/design.md §12, stream 33)."""
-    return space.sample(Draws(int(seed), STREAM_RANDOM_BASELINE, 0))
+    return space.sample(Draws(_seed(seed), STREAM_RANDOM_BASELINE, 0))

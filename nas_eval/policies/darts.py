@@ -129,6 +129,26 @@ class DARTSConfig:
             if v is not None and (not _is_int(v) or not low <= v <= high):
                 bad(field, f"None (the study's search recipe) or an integer in {low}..{high}")
 
+    def check_feasible(self, train_config=None, space=None, sizes=None):
+        """Refuse, before any job runs, a search the data cannot feed (``sizes``: split
+        lengths in tokens under ``train_config``): the validation split is batched at the
+        training batch size for the architecture steps (two rows at least); and, with or
+        without ``sizes``, :meth:`check_loop` (DARTS's alternating loop). Returns self."""
+        if train_config is None:
+            return self
+        if sizes is None:
+            r = self.recipe(train_config)
+            self.check_loop(train_config, r.train_tokens, r.valid_tokens)
+            return self
+        batch = self.recipe(train_config).batch_size
+        if sizes["valid"] < 2 * batch:
+            raise ValueError(
+                f"policy darts, option batch_size={batch}: alpha steps batch the validation split "
+                f"({sizes['valid']:,} tokens) into {batch} rows, which needs at least {2 * batch:,} tokens; "
+                f"fix: batch_size <= {sizes['valid'] // 2}, or more validation tokens in [search]")
+        self.check_loop(train_config, sizes.get("train"), sizes["valid"])
+        return self
+
     def recipe(self, train_config):
         """The search recipe: ``train_config`` (or the ``recipe_preset`` with its data slices)
         with this config's overrides."""
@@ -143,13 +163,6 @@ class DARTSConfig:
         if not changes:
             return train_config
         return dataclasses.replace(train_config, name=f"{train_config.name}+darts", **changes)
-
-    def check_feasible(self, train_config=None, space=None):
-        """The plan-time check (``policies.check_feasible``): :meth:`check_loop` with the
-        recipe's data slices as the token counts where it sets them."""
-        if train_config is not None:
-            r = self.recipe(train_config)
-            self.check_loop(train_config, r.train_tokens, r.valid_tokens)
 
     def check_loop(self, train_config, train_tokens=None, valid_tokens=None):
         """Refuse (ValueError naming the policy, option, value and fix) a configuration under

@@ -168,12 +168,16 @@ class ENASConfig:
         _choice("final_scoring", self.final_scoring, FINAL_SCORINGS)
         return self
 
-    def check_feasible(self, train_config=None, space=None):
+    def check_feasible(self, train_config=None, space=None, sizes=None):
         """Raise ValueError when this config (with the study's search recipe ``train_config``
         and ``space``) would not run ENAS's loop -- a shared and a controller phase every
-        epoch, a controller that learns -- but silently become another algorithm. Returns self.
+        epoch, a controller that learns -- but silently become another algorithm, or (given
+        ``sizes``, tokens per split under the recipe) when the validation split cannot feed
+        its reward windows. Returns self.
         """
         self.validate()
+        if sizes is not None:
+            self._check_reward_data(sizes["valid"])
         if self.controller_steps < 1:
             raise ValueError("enas option controller_steps=0 trains no controller: ENAS would become "
                              "uniform sampling with a super-net; set controller_steps >= 1 (reference "
@@ -189,6 +193,24 @@ class ENASConfig:
             raise ValueError(f"enas option restrict_s0=True forbids s0 as predecessor of nodes >= 2, "
                              f"but {space!r} fixes one to s0: set restrict_s0=false")
         return self
+
+    def _check_reward_data(self, valid):
+        # as ENASSearch reads the validation split: batched in reward_batch_size columns (two
+        # rows at least) for train-mode rewards or a "batch" final scoring; whole windows of
+        # reward_batch_size x (reward_bptt + 1) tokens for eval-mode rewards
+        needs = []
+        if self.reward_mode == "train" or self.final_scoring == "batch":
+            needs.append((2 * self.reward_batch_size, f"two rows of {self.reward_batch_size} columns"))
+        if self.reward_mode == "eval":
+            needs.append((self.reward_batch_size * (self.reward_bptt + 1),
+                          f"a window of {self.reward_batch_size} x ({self.reward_bptt} + 1)"))
+        need, what = max(needs)
+        if valid < need:
+            raise ValueError(
+                f"policy enas, option reward_batch_size={self.reward_batch_size}: rewards need {what} = "
+                f"{need:,} validation tokens and the search recipe gives {valid:,}; fix: a smaller "
+                f"reward_batch_size (or reward_bptt), or the enas preset that fits the study "
+                f"(e.g. preset = \"smoke\")")
 
     def shared_lr(self, base_lr, epoch):
         """The shared phase's learning rate in (1-based) ``epoch``."""

@@ -168,11 +168,12 @@ class NAOConfig:
     def controller_rounds(self, epochs):
         return len(self.schedule(epochs)) - 1
 
-    def check_feasible(self, train_config=None, space=None):
+    def check_feasible(self, train_config=None, space=None, sizes=None):
         """Raise ValueError when this config, with the study's search recipe ``train_config``
         (its ``epochs`` when ``epochs`` is None) and ``space`` (a SearchSpace),
         would run fewer than ``min_controller_rounds`` controller rounds -- NAO would become
-        the WS-best of a random pool -- or a round that cannot train or propose. Returns self."""
+        the WS-best of a random pool -- or a round that cannot train or propose. Returns self.
+        (``sizes``, the split lengths, are the recipe's concern: NAO scores whole splits.)"""
         self.validate()
         epochs = self.epochs if self.epochs is not None else (train_config.epochs if train_config else None)
         if epochs is not None:
