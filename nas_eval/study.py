@@ -14,7 +14,7 @@ import os
 import pandas as pd
 
 from . import jobkinds  # noqa: F401  (registers the job kinds the plan uses)
-from .executors import make_executor, run_pending, shutdown
+from .executors import check_workers, make_executor, run_pending, shutdown
 from . import policies
 from .eta import Estimator, job_cost
 from .plan import plan_first_phase, plan_retrains, train_job
@@ -90,7 +90,9 @@ class Study:
         Long jobs (training, searches, super-nets) save a checkpoint every epoch in
         ``checkpoint_dir`` (default :attr:`checkpoint_dir`, ``<study dir>/checkpoints/``;
         give a shared path when workers run on other machines); a rerun resumes a killed
-        job from its last epoch with the numbers of an uninterrupted run."""
+        job from its last epoch with the numbers of an uninterrupted run. On Dask, every
+        worker must run the driver's nas_eval build and load the corpus
+        (:func:`nas_eval.executors.check_workers`), else nothing runs."""
         if spec is not None:
             self.configure(spec)
         spec, plan = self._plan()
@@ -103,6 +105,7 @@ class Study:
         checkpoint_dir = _checkpoint_dir(checkpoint_dir or self.checkpoint_dir)
         eta = self._estimator(spec, plan, retry_failed)
         try:
+            check_workers(ex, corpus=spec.corpus)  # Dask: same code and the corpus on every worker
             for phase in (1, 2):
                 if phase == 2:
                     retrains = [job for _, job in plan_retrains(spec, self._picks(plan))]
