@@ -28,9 +28,10 @@ _EXPORTS = {
     "set_num_threads": "engine",
     "get_num_threads": "engine",
     "build_info": "engine",
+    "plan_study": "costplan",
 }
 _SUBMODULES = {"datasets", "metrics", "plots", "sharing", "summaries", "policies", "report", "cli",
-               "engine", "rng", "spec", "plan", "presets"}
+               "engine", "rng", "spec", "plan", "presets", "costplan"}
 
 __all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"__version__"})
 
