@@ -371,7 +371,7 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
             bar.set_postfix(postfix, refresh=False)
 
         def top_up():
-            while len(inflight) < max_in_flight:
+            while len(inflight) < max_in_flight and not lost:
                 if (suspects or alone) and inflight:
                     return  # a job whose worker died reruns with nothing beside it
                 rec = suspects.popleft() if suspects else next(queue, None)
@@ -397,17 +397,22 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 else:
                     inflight[fut] = rec["key"]
 
+        def stop_if_lost():
+            if lost:
+                for key in inflight.values():
+                    storage.mark_stale(key, "lost with the executor (its Dask scheduler died?)")
+                raise ExecutorLost(_lost_message(executor, len(lost) + len(inflight)))
+
         try:
             top_up()
+            stop_if_lost()
             while inflight:
                 finished, _ = cf.wait(list(inflight), return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     record(fut, inflight.pop(fut))
-                if lost:
-                    for key in inflight.values():
-                        storage.mark_stale(key, "lost with the executor (its Dask scheduler died?)")
-                    raise ExecutorLost(_lost_message(executor, len(lost) + len(inflight)))
+                stop_if_lost()
                 top_up()
+                stop_if_lost()
         except KeyboardInterrupt:
             for fut, key in inflight.items():
                 if fut.cancel():  # never started
