@@ -60,7 +60,8 @@ def until(cond, proc, what, poll=0.05):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", required=True)
-    ap.add_argument("--seeds", type=int, default=8, help="retraining jobs (the random picks of seeds 0..N-1)")
+    ap.add_argument("--seeds", type=int, default=8,
+                    help="search seeds: their random picks are the retraining jobs (two seeds may pick alike)")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--work", help="working directory (default: a temporary one)")
     args = ap.parse_args()
@@ -98,7 +99,7 @@ def main():
         st_done = lambda: results(out)[0].__len__()  # noqa: E731
         until(lambda: n_ckpt() >= 1 and st_done() >= args.seeds // 2, proc, "half the jobs done", poll=0.5)
         c.kill_scheduler()
-        note(f"SIGKILLed the scheduler with {st_done()} of {args.seeds} jobs done")
+        note(f"SIGKILLed the scheduler with {st_done()} of {len(serial)} jobs done")
         rc, last = wait(proc)
         note(f"driver: rc {rc}: {last[:160]}...")
         for name in list(c.workers):
@@ -114,8 +115,9 @@ def main():
     events = st.events()
     counts = events["kind"].value_counts().to_dict() if len(events) else {}
     print("\nsummary")
-    print(f"  study: {args.seeds} retraining jobs x {args.epochs} epochs, smoke scale (d=16, 6k-token PTB slice), "
-          f"seeds 0..{args.seeds - 1}, train seed 0; 2 dask workers x 1 thread on 127.0.0.1")
+    print(f"  study: {len(serial)} retraining jobs x {args.epochs} epochs (the random picks of seeds "
+          f"0..{args.seeds - 1}, train seed 0), smoke scale (d=16, 6k-token PTB slice); 2 dask workers x 1 thread "
+          f"on 127.0.0.1")
     print(f"  jobs done {len(done)} of {len(serial)}; store events: {counts}")
     print(f"  checkpoints left in the shared directory: {len(glob.glob(os.path.join(ckpt, '*.ckpt')))}")
     same = done == serial
