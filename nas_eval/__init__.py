@@ -7,6 +7,12 @@ networks) loads it on first use. See docs/design.md §13 for the layers.
 """
 from importlib import import_module
 
+from . import _source_tree
+
+# A source checkout without its built core, shadowing an installed copy, fails here, at once
+# (docs/design.md §13.1); without an install elsewhere the analysis layer still works.
+_source_tree.check()
+
 __version__ = "0.2.0"
 
 # public name -> submodule that defines it
@@ -30,8 +36,9 @@ _EXPORTS = {
     "build_info": "engine",
     "plan_study": "costplan",
 }
-_SUBMODULES = {"datasets", "metrics", "plots", "sharing", "summaries", "policies", "report", "cli",
-               "engine", "rng", "spec", "plan", "presets", "costplan"}
+_SUBMODULES = {"datasets", "metrics", "stats", "evidence", "plots", "sharing", "summaries", "policies",
+               "report", "results", "render", "serial", "cli", "engine", "rng", "spec", "plan", "presets",
+               "costplan"}
 
 __all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"__version__"})
 

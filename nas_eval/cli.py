@@ -231,12 +231,10 @@ def _status(path):
     print(study.spec.describe())
     print(table.to_string(index=False))
     total, done = int(table["jobs"].sum()), int(table["done"].sum())
-    runs = study.storage.results()
-    finished = runs[runs["state"] == "done"]
-    eta = ""
-    if 0 < done < total and "wall_time" in finished:
-        per_job = finished["wall_time"].mean()
-        eta = f", ETA ~{per_job * (total - done) / max(1, os.cpu_count() or 1) / 60:.1f} min on this machine"
+    from .eta import from_records
+
+    left = from_records(study.storage.records()) if 0 < done < total else None
+    eta = "" if left is None else f", ETA ~{left / 60:.1f} min at the rate so far (cost model of nas_eval.eta)"
     print(f"{done}/{total} jobs done{eta}")
 
 

@@ -114,3 +114,16 @@ class Estimator:
         if eta is None:
             return "?"
         return f"{int(eta // 60)}m{int(eta % 60):02d}s"
+
+
+def from_records(records):
+    """Seconds left for the jobs of a store (``Storage.records()``) at the rate its done jobs
+    ran: their cost over the wall time from the first start to the last finish (which folds
+    in the workers), the cost model above for every job not done. None before a job is done."""
+    est = Estimator({r["key"]: job_cost(r["kind"], r["params"] or {}) for r in records})
+    done = [r for r in records if r["state"] == "done" and r["started"] and r["finished"]]
+    for r in done:
+        est.done(r["key"])
+    if not done:
+        return None
+    return est.eta_seconds(elapsed=max(r["finished"] for r in done) - min(r["started"] for r in done))

@@ -1,7 +1,9 @@
 """Does a study's data carry its conclusions? Checks of the evidence, with numbers.
 
-Pure analysis: NumPy, SciPy, pandas and :mod:`nas_eval.metrics` only (no C core), so a
-notebook can judge a study's tables on any machine.
+Pure analysis: NumPy, SciPy, pandas, :mod:`nas_eval.metrics` and :mod:`nas_eval.stats` only
+(no C core), so a notebook can judge a study's tables on any machine. The statistics (tau-b,
+the bootstrap, the exact signed-rank test, the power calculation) are :mod:`nas_eval.stats`'s;
+:func:`evidence` runs one function per check, in the order below.
 
 :func:`evidence` returns one row per check (a :class:`pandas.DataFrame`):
 
@@ -24,7 +26,8 @@ notebook can judge a study's tables on any machine.
 * ``tau`` -- per WS seed and for the seed-averaged WS ranking: Kendall tau against the
   ground truth (learned architectures only), its bootstrap CI, and whether the CI excludes 0.
 * ``paired_test`` -- per policy: the paired test of policy vs random over seeds (two-sided
-  Wilcoxon signed-rank p, mean difference and its bootstrap CI), the smallest p the number of
+  exact Wilcoxon signed-rank p, :func:`nas_eval.stats.paired_stats`, the same test as the
+  report's paired table, mean difference and its bootstrap CI), the smallest p the number of
   seeds allows (:func:`min_wilcoxon_p`), and the seeds needed to detect the observed mean
   difference with 80 % power (:func:`seeds_for_power`).
 
@@ -36,13 +39,16 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Mapping
+import warnings
+from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import metrics
+from .stats import (bootstrap, min_seeds_for_p, min_wilcoxon_p, paired_differences, paired_stats,
+                    seeds_for_power, tau_b, wilcoxon_exact_p)  # noqa: F401 (public here too)
 
 __all__ = [
     "unigram_perplexity",
@@ -156,25 +162,16 @@ def plateau_flags(values, unigram_ppl: float, margin: float = 0.2) -> pd.DataFra
 
 
 # ------------------------------------------------------------------------ noise ceiling
-def _tau_b_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kendall tau-b of each row pair of (B, n) arrays (NaN when a side is constant)."""
-    sx = np.sign(x[:, :, None] - x[:, None, :])
-    sy = np.sign(y[:, :, None] - y[:, None, :])
-    num = (sx * sy).sum(axis=(1, 2))
-    den = np.sqrt(np.abs(sx).sum(axis=(1, 2)) * np.abs(sy).sum(axis=(1, 2)))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-
-
 def noise_ceiling_ci(truth_by_seed, n_boot: int = 1000, ci: float = 0.95, seed: int = 0,
                      archs=None) -> dict:
     """Noise ceiling (mean Kendall tau over pairs of ground-truth seeds) with a CI.
 
     ``truth_by_seed``: tidy DataFrame (``arch_id``, ``seed``, ``value``/``valid_ppl``);
     architectures missing from a seed are dropped; ``archs`` restricts to those ids. The CI
-    is the percentile bootstrap over architectures (the same resample for every seed pair;
-    ``numpy.random.default_rng(seed)``). Returns ``tau``, ``low``, ``high``, ``n_seeds``,
-    ``n_archs``; NaN values with fewer than 2 seeds or 3 architectures.
+    is the percentile bootstrap over architectures (:func:`nas_eval.stats.bootstrap`: the
+    same resample for every seed pair; ``numpy.random.default_rng(seed)``). Returns ``tau``,
+    ``low``, ``high``, ``n_seeds``, ``n_archs``; NaN values with fewer than 2 seeds or 3
+    architectures.
     """
     t = _tidy(truth_by_seed)
     if archs is not None:
@@ -188,129 +185,13 @@ def noise_ceiling_ci(truth_by_seed, n_boot: int = 1000, ci: float = 0.95, seed: 
     vals = np.where(np.isfinite(wide.to_numpy()), wide.to_numpy(), np.finfo(float).max)
     pairs = list(itertools.combinations(range(len(seeds)), 2))
     out["tau"] = float(np.nanmean([metrics.kendall_tau(vals[:, i], vals[:, j]) for i, j in pairs]))
-    n = vals.shape[0]
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    boot = np.nanmean(np.stack([_tau_b_rows(vals[idx, i], vals[idx, j]) for i, j in pairs]), axis=0)
-    boot = boot[np.isfinite(boot)]
-    if boot.size:
-        out["low"], out["high"] = (float(q) for q in np.quantile(boot, [(1 - ci) / 2, (1 + ci) / 2]))
-    return out
 
+    def mean_tau(idx):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample with every pair constant
+            return np.nanmean(np.stack([tau_b(vals[idx, i], vals[idx, j]) for i, j in pairs]), axis=0)
 
-# ------------------------------------------------------------------- signed-rank test
-def min_wilcoxon_p(n: int, alternative: str = "two-sided") -> float:
-    """The smallest p-value the exact Wilcoxon signed-rank test can give with ``n`` pairs.
-
-    It is reached when all ``n`` differences have the same sign: of the ``2**n`` equally
-    likely sign patterns under the null, one (per tail) is that extreme, so
-    ``p = 2 / 2**n`` two-sided and ``1 / 2**n`` one-sided (scipy's exact distribution,
-    ``scipy.stats.wilcoxon(..., method="exact")``). With 5 seeds the two-sided test can never
-    go below 0.0625, so never below 0.05.
-
-    >>> min_wilcoxon_p(5), min_wilcoxon_p(6)
-    (0.0625, 0.03125)
-    """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    if alternative not in ("two-sided", "less", "greater"):
-        raise ValueError(f"alternative must be 'two-sided', 'less' or 'greater', got {alternative!r}")
-    p = 0.5 ** int(n)
-    return min(1.0, 2 * p) if alternative == "two-sided" else p
-
-
-def min_seeds_for_p(alpha: float = 0.05, alternative: str = "two-sided") -> int:
-    """The fewest seeds with which the exact signed-rank test can reach ``p <= alpha``."""
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    n = 1
-    while min_wilcoxon_p(n, alternative) > alpha:
-        n += 1
-    return n
-
-
-_NULL_CACHE: dict = {}
-
-
-def _signed_rank_null(n: int) -> np.ndarray:
-    """P(T+ = t), t = 0..n(n+1)/2, for n untied nonzero differences (exact; a subset-sum count)."""
-    if n not in _NULL_CACHE:
-        counts = np.zeros(n * (n + 1) // 2 + 1)
-        counts[0] = 1.0
-        for r in range(1, n + 1):
-            counts[r:] = counts[r:] + counts[:-r].copy()
-        _NULL_CACHE[n] = counts / counts.sum()
-    return _NULL_CACHE[n]
-
-
-def wilcoxon_exact_p(d) -> np.ndarray | float:
-    """Two-sided exact signed-rank p of each row of differences ``d`` (1-D or (B, n)).
-
-    Zeros are dropped (scipy's ``zero_method="wilcox"``); the statistic is the sum of the
-    (average) ranks of |d| of the positive differences, compared with the exact no-ties null
-    distribution of the remaining count (scipy's ``method="exact"``; with ties the statistic
-    may be half-integer and the tail is taken conservatively). p = 1 when every difference
-    is zero.
-    """
-    d = np.asarray(d, dtype=np.float64)
-    scalar = d.ndim == 1
-    d = np.atleast_2d(d)
-    out = np.ones(d.shape[0])
-    nz = d != 0
-    absd = np.where(nz, np.abs(d), np.inf)  # zeros rank after every nonzero value, then ignored
-    ranks = stats.rankdata(absd, axis=1, method="average")
-    m = nz.sum(axis=1)
-    t_plus = np.where(d > 0, ranks, 0.0).sum(axis=1)
-    for k in np.unique(m):
-        if k == 0:
-            continue
-        rows = m == k
-        pmf = _signed_rank_null(int(k))
-        cdf = np.cumsum(pmf)
-        total = k * (k + 1) / 2
-        t = t_plus[rows]
-        lo = np.minimum(t, total - t)
-        p = 2 * cdf[np.floor(lo + 1e-9).astype(int)]
-        out[rows] = np.minimum(1.0, p)
-    return float(out[0]) if scalar else out
-
-
-def seeds_for_power(differences, alpha: float = 0.05, power: float = 0.8, max_seeds: int = 50,
-                    n_sim: int = 2000, seed: int = 0) -> dict:
-    """Seeds needed to detect the observed mean difference at ``power`` (paired bootstrap).
-
-    Rule: for n = 2, 3, ..., ``max_seeds``, draw ``n_sim`` samples of n paired differences
-    with replacement from the observed ones (``numpy.random.default_rng(seed)``), so each
-    simulated study has the observed mean effect and spread; run the two-sided exact
-    signed-rank test on each (:func:`wilcoxon_exact_p`), and the power is the fraction with
-    ``p <= alpha`` **and** the same sign of the mean difference as observed. Returns
-    ``{"n": smallest n with power >= power (None if none up to max_seeds), "power": power
-    reached at that n (or at max_seeds), "observed_n", "mean_diff"}``. Caveat: a bootstrap
-    from few observed pairs knows only their spread; with fewer than ~5 pairs, read it as an
-    order of magnitude.
-    """
-    d = np.asarray([x for x in differences if x is not None and np.isfinite(x)], dtype=np.float64)
-    if not 0 < alpha < 1:
-        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
-    if not 0 < power < 1:
-        raise ValueError(f"power must be in (0, 1), got {power!r}")
-    if isinstance(max_seeds, bool) or not isinstance(max_seeds, (int, np.integer)) or max_seeds < 2:
-        raise ValueError(f"max_seeds must be an integer >= 2, got {max_seeds!r}")
-    out = {"n": None, "power": math.nan, "observed_n": int(d.size), "mean_diff": float(d.mean()) if d.size else math.nan}
-    if d.size < 2 or np.all(d == 0) or d.mean() == 0:
-        return out
-    sign = np.sign(d.mean())
-    rng = np.random.default_rng(seed)
-    for n in range(2, int(max_seeds) + 1):
-        if min_wilcoxon_p(n) > alpha:
-            continue
-        sample = d[rng.integers(0, d.size, size=(n_sim, n))]
-        p = wilcoxon_exact_p(sample)
-        hit = (p <= alpha) & (np.sign(sample.mean(axis=1)) == sign)
-        out["power"] = float(hit.mean())
-        if out["power"] >= power:
-            out["n"] = n
-            return out
+    out["low"], out["high"] = bootstrap(mean_tau, vals.shape[0], n_boot, ci, seed)
     return out
 
 
@@ -391,6 +272,166 @@ def _paired_pairs(paired) -> dict:
     return {p: (list(a), list(b)) for p, (a, b) in dict(paired).items()}
 
 
+@dataclass(frozen=True)
+class _Settings:
+    """What every check of :func:`evidence` reads (its keyword arguments)."""
+
+    scope: str
+    unigram_ppl: float | None
+    margin: float
+    ceiling_threshold: float
+    n_boot: int
+    ci: float
+    alpha: float
+    power: float
+    max_seeds: int
+    n_sim: int
+    seed: int
+
+    @property
+    def plateau_threshold(self) -> float:
+        return (1 - self.margin) * self.unigram_ppl
+
+    def row(self, **kw) -> dict:
+        return _row(scope=self.scope, **kw)
+
+
+def _plateau_check(gt: pd.DataFrame, s: _Settings) -> tuple[list, list]:
+    """unigram_plateau and one plateau_arch row per architecture that did not learn; and the
+    ids of those architectures (excluded from every ranking statistic after it)."""
+    if s.unigram_ppl is None:
+        return [s.row(check="unigram_plateau", subject="ground truth",
+                      statement="plateau test skipped: no unigram perplexity given")], []
+    flags = plateau_flags(gt, s.unigram_ppl, s.margin)
+    bad = flags[flags["plateau"]]
+    thr, n_all = s.plateau_threshold, int(len(flags))
+    rows = [s.row(check="unigram_plateau", subject="ground truth", n=n_all, estimate=float(len(bad)),
+                  threshold=thr, passed=len(bad) == 0,
+                  statement=(f"{len(bad)} of {n_all} architectures did not learn (a run at >= "
+                             f"{thr:.1f} = {1 - s.margin:.0%} of the unigram perplexity {s.unigram_ppl:.1f})"
+                             + ("; excluded from every ranking statistic below" if len(bad) else "")))]
+    for r in bad.itertuples(index=False):
+        rows.append(s.row(check="plateau_arch", subject=str(r.arch_id), n=int(r.runs), estimate=float(r.worst),
+                          threshold=thr, passed=False,
+                          statement=f"arch {r.arch_id}: {r.plateau_runs} of {r.runs} runs on the plateau "
+                                    f"(worst {r.worst:.1f} = {r.ratio:.2f} x unigram); excluded"))
+    return rows, bad["arch_id"].tolist()
+
+
+def _noise_ceiling_check(gt: pd.DataFrame, excluded: list, s: _Settings) -> list:
+    """noise_ceiling: do the ground-truth seeds agree (on the architectures that learned)?"""
+    learned = [a for a in pd.unique(gt["arch_id"]) if a not in set(excluded)]
+    nc = noise_ceiling_ci(gt, n_boot=s.n_boot, ci=s.ci, seed=s.seed, archs=learned)
+    n_seeds = int(gt["seed"].nunique())
+    thr = s.ceiling_threshold
+    if n_seeds < 2 or nc["n_archs"] < 3:
+        why = (f"{n_seeds} ground-truth seed(s) (needs 2)" if n_seeds < 2 else
+               f"only {nc['n_archs']} architecture(s) learned (needs 3)")
+        return [s.row(check="noise_ceiling", subject="ground truth", n=nc["n_archs"], threshold=thr,
+                      passed=False if n_seeds >= 2 else None, statement=f"no noise ceiling: {why}")]
+    ok = bool(np.isfinite(nc["tau"]) and nc["tau"] >= thr)
+    ci_text = f"CI [{nc['low']:.2f}, {nc['high']:.2f}]"
+    statement = (f"seeds agree (noise ceiling τ = {nc['tau']:.2f}, {ci_text}, >= {thr})" if ok else
+                 f"ground truth is noisy: seeds agree only to τ = {nc['tau']:.2f} ({ci_text}) < {thr}; "
+                 "rankings against it are bounded by that")
+    if excluded:
+        statement += (f"; {len(excluded)} plateau archs excluded (with them: τ = "
+                      f"{noise_ceiling_ci(gt, n_boot=1, seed=s.seed)['tau']:.2f})")
+    return [s.row(check="noise_ceiling", subject=f"ground truth, {nc['n_seeds']} seeds", n=nc["n_archs"],
+                  estimate=nc["tau"], low=nc["low"], high=nc["high"], threshold=thr, passed=ok,
+                  statement=statement)]
+
+
+def _ws_plateau_check(by_seed: dict, s: _Settings) -> list:
+    """ws_plateau: has the super-net left the plateau for every architecture?"""
+    if s.unigram_ppl is None:
+        return []
+    allws = pd.concat([v.rename("value").rename_axis("arch_id").reset_index().assign(seed=k)
+                       for k, v in by_seed.items()], ignore_index=True)
+    flags = plateau_flags(allws, s.unigram_ppl, s.margin)
+    nb, n = int(flags["plateau"].sum()), int(len(flags))
+    return [s.row(check="ws_plateau", subject="WS ranking", n=n, estimate=float(nb),
+                  threshold=s.plateau_threshold, passed=nb == 0,
+                  statement=(f"the super-net left the plateau for all {n} architectures" if nb == 0 else
+                             f"{nb} of {n} architectures still on the plateau under WS: "
+                             "the super-net was not trained long enough to rank them"))]
+
+
+def _tau_check(by_seed: dict, gt: pd.DataFrame, excluded: list, s: _Settings) -> list:
+    """tau: per WS seed (and for the mean over seeds), Kendall τ against the ground truth of
+    the architectures that learned, and whether its CI excludes 0."""
+    truth = gt[~gt["arch_id"].isin(excluded)].groupby("arch_id")["value"].mean()
+    truth = truth[np.isfinite(truth)]
+    series = dict(by_seed)
+    if len(by_seed) > 1:
+        series["mean over seeds"] = pd.concat(by_seed.values(), axis=1).mean(axis=1)
+    rows = []
+    for label, v in series.items():
+        v = v[v.index.isin(truth.index)]
+        v = v.where(np.isfinite(v), np.finfo(float).max)
+        subject = {"ws": "WS ranking", "mean over seeds": "WS, mean over seeds"}.get(label, f"WS seed {label}")
+        if len(v) < 3:
+            rows.append(s.row(check="tau", subject=subject, n=int(len(v)), passed=None,
+                              statement="too few learned architectures for a rank correlation"))
+            continue
+        b = metrics.bootstrap_ci(metrics.kendall_tau, v, truth, n_boot=s.n_boot, ci=s.ci, seed=s.seed,
+                                 align="inner")
+        rows.append(s.row(check="tau", subject=subject, n=int(len(v)), estimate=b.estimate, low=b.low,
+                          high=b.high, threshold=0.0, passed=supported(b.low, b.high, 0.0, "above"),
+                          statement=verdict("the WS ranking agrees with the ground truth",
+                                            b.estimate, b.low, b.high, level=s.ci)
+                          + (f" ({len(excluded)} plateau archs excluded)" if excluded else "")))
+    return rows
+
+
+def _paired_check(paired, s: _Settings) -> list:
+    """paired_test: per policy, the exact signed-rank test against random over seeds, the
+    bootstrap CI of the mean difference, the smallest p the seeds allow and the seeds needed
+    for ``power``."""
+    rows = []
+    for policy, (a, b) in _paired_pairs(paired).items():
+        subject = f"{policy} vs random"
+        try:
+            d = paired_differences(a, b)
+        except ValueError:
+            raise ValueError(f"paired[{policy!r}]: policy and random values must align by seed") from None
+        n = int(d.size)
+        if n == 0:
+            rows.append(s.row(check="paired_test", subject=subject, n=0, statement="no paired seeds"))
+            continue
+        r = paired_stats(a, b, n_boot=max(s.n_boot, 1000) * 10, ci=s.ci, seed=s.seed)
+        p, (lo, hi), mean = r["wilcoxon_p"], r["mean_diff_ci"], r["mean_diff"]
+        pmin = min_wilcoxon_p(n)
+        pw = seeds_for_power(d, alpha=s.alpha, power=s.power, max_seeds=s.max_seeds, n_sim=s.n_sim, seed=s.seed)
+        need = pw["n"]
+        # a winner is named only when the CI of the mean difference excludes 0 on its side
+        # AND the signed-rank test reaches alpha (a bootstrap over 5 seeds is too narrow
+        # to be trusted alone)
+        better = "below" if mean <= 0 else "above"
+        who = f"{policy} beats random" if better == "below" else f"random beats {policy}"
+        claim = verdict(who, mean, lo, hi, direction=better, name="mean Δppl (policy − random)", level=s.ci)
+        if supported(lo, hi, 0.0, better) and p > s.alpha:
+            claim = (f"{NOT_DISTINGUISHABLE}: mean Δppl (policy − random) = {mean:.2f}, "
+                     f"{100 * s.ci:g}% CI [{lo:.2f}, {hi:.2f}], but Wilcoxon p = {p:.3g} > {s.alpha}")
+        tail = (f"; with {n} seeds the smallest possible Wilcoxon p is {pmin:.3g}"
+                + (f" (> {s.alpha}: this test cannot reach significance; needs >= {min_seeds_for_p(s.alpha)} seeds)"
+                   if pmin > s.alpha else "")
+                + (f"; ~{need} seeds for {s.power:.0%} power at the observed mean difference" if need else
+                   f"; more than {s.max_seeds} seeds for {s.power:.0%} power at the observed mean difference"
+                   if np.isfinite(pw["mean_diff"]) and pw["mean_diff"] != 0 else "; no difference observed"))
+        rows.append(s.row(check="paired_test", subject=subject, n=n, estimate=mean, low=lo, high=hi,
+                          threshold=s.alpha, passed=bool(p <= s.alpha), p_value=float(p), p_min=pmin,
+                          seeds_needed=need, statement=claim + tail))
+    return rows
+
+
+def _checks_table(rows: list) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for col in ("n", "seeds_needed"):
+        table[col] = pd.array([None if v is None or v != v else int(v) for v in table[col]], dtype="Int64")
+    return table
+
+
 def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | None = None,
              margin: float = 0.2, ceiling_threshold: float = 0.8, n_boot: int = 1000,
              ci: float = 0.95, alpha: float = 0.05, power: float = 0.8, max_seeds: int = 50,
@@ -420,138 +461,21 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
     ``passed`` (True / False / None when not applicable), ``p_value``, ``p_min`` (smallest p the
     seeds allow), ``seeds_needed`` (80 % power), ``statement`` (the sentence the numbers allow).
     """
-    rows = []
-    excluded: list = []
-    gt = None
-    if ground_truth is not None:
-        gt = getattr(ground_truth, "runs", ground_truth)
-        gt = _tidy(gt, "valid_ppl")
-    # --- the plateau -----------------------------------------------------------------
+    s = _Settings(scope, unigram_ppl, margin, ceiling_threshold, n_boot, ci, alpha, power, max_seeds,
+                  n_sim, seed)
+    gt = None if ground_truth is None else _tidy(getattr(ground_truth, "runs", ground_truth), "valid_ppl")
+    by_seed = None if ws is None else _ws_by_seed(ws)
+    rows, excluded = [], []
     if gt is not None:
-        if unigram_ppl is None:
-            rows.append(_row(scope=scope, check="unigram_plateau", subject="ground truth",
-                             statement="plateau test skipped: no unigram perplexity given"))
-        else:
-            flags = plateau_flags(gt, unigram_ppl, margin)
-            bad = flags[flags["plateau"]]
-            excluded = bad["arch_id"].tolist()
-            thr = (1 - margin) * unigram_ppl
-            n_all = int(len(flags))
-            rows.append(_row(
-                scope=scope, check="unigram_plateau", subject="ground truth", n=n_all,
-                estimate=float(len(bad)), threshold=thr, passed=len(bad) == 0,
-                statement=(f"{len(bad)} of {n_all} architectures did not learn (a run at >= "
-                           f"{thr:.1f} = {1 - margin:.0%} of the unigram perplexity {unigram_ppl:.1f})"
-                           + ("; excluded from every ranking statistic below" if len(bad) else ""))))
-            for r in bad.itertuples(index=False):
-                rows.append(_row(scope=scope, check="plateau_arch", subject=str(r.arch_id), n=int(r.runs),
-                                 estimate=float(r.worst), threshold=thr, passed=False,
-                                 statement=f"arch {r.arch_id}: {r.plateau_runs} of {r.runs} runs on the plateau "
-                                           f"(worst {r.worst:.1f} = {r.ratio:.2f} x unigram); excluded"))
-        learned = [a for a in pd.unique(gt["arch_id"]) if a not in set(excluded)]
-        nc = noise_ceiling_ci(gt, n_boot=n_boot, ci=ci, seed=seed, archs=learned)
-        n_seeds = int(gt["seed"].nunique())
-        if n_seeds < 2 or nc["n_archs"] < 3:
-            why = (f"{n_seeds} ground-truth seed(s) (needs 2)" if n_seeds < 2 else
-                   f"only {nc['n_archs']} architecture(s) learned (needs 3)")
-            rows.append(_row(scope=scope, check="noise_ceiling", subject="ground truth", n=nc["n_archs"],
-                             threshold=ceiling_threshold, passed=False if n_seeds >= 2 else None,
-                             statement=f"no noise ceiling: {why}"))
-        else:
-            ok = bool(np.isfinite(nc["tau"]) and nc["tau"] >= ceiling_threshold)
-            rows.append(_row(
-                scope=scope, check="noise_ceiling", subject=f"ground truth, {nc['n_seeds']} seeds",
-                n=nc["n_archs"], estimate=nc["tau"], low=nc["low"], high=nc["high"],
-                threshold=ceiling_threshold, passed=ok,
-                statement=(f"seeds agree (noise ceiling τ = {nc['tau']:.2f}, CI [{nc['low']:.2f}, {nc['high']:.2f}]"
-                           f", >= {ceiling_threshold})" if ok else
-                           f"ground truth is noisy: seeds agree only to τ = {nc['tau']:.2f} "
-                           f"(CI [{nc['low']:.2f}, {nc['high']:.2f}]) < {ceiling_threshold}; "
-                           "rankings against it are bounded by that")
-                + (f"; {len(excluded)} plateau archs excluded (with them: τ = "
-                   f"{noise_ceiling_ci(gt, n_boot=1, seed=seed)['tau']:.2f})" if excluded else "")))
-    # --- the WS ranking ----------------------------------------------------------------
-    if ws is not None:
-        by_seed = _ws_by_seed(ws)
-        if unigram_ppl is not None:
-            allws = pd.concat([s.rename("value").rename_axis("arch_id").reset_index().assign(seed=k)
-                               for k, s in by_seed.items()], ignore_index=True)
-            wflags = plateau_flags(allws, unigram_ppl, margin)
-            nb = int(wflags["plateau"].sum())
-            rows.append(_row(scope=scope, check="ws_plateau", subject="WS ranking", n=int(len(wflags)),
-                             estimate=float(nb), threshold=(1 - margin) * unigram_ppl, passed=nb == 0,
-                             statement=(f"the super-net left the plateau for all {len(wflags)} architectures"
-                                        if nb == 0 else
-                                        f"{nb} of {len(wflags)} architectures still on the plateau under WS: "
-                                        "the super-net was not trained long enough to rank them")))
+        rows, excluded = _plateau_check(gt, s)
+        rows += _noise_ceiling_check(gt, excluded, s)
+    if by_seed is not None:
+        rows += _ws_plateau_check(by_seed, s)
         if gt is not None:
-            truth = gt[~gt["arch_id"].isin(excluded)].groupby("arch_id")["value"].mean()
-            truth = truth[np.isfinite(truth)]
-            series = dict(by_seed)
-            if len(by_seed) > 1:
-                series["mean over seeds"] = pd.concat(by_seed.values(), axis=1).mean(axis=1)
-            for label, s in series.items():
-                s = s[s.index.isin(truth.index)]
-                s = s.where(np.isfinite(s), np.finfo(float).max)
-                subject = f"WS seed {label}" if label not in ("ws", "mean over seeds") else \
-                    ("WS ranking" if label == "ws" else "WS, mean over seeds")
-                if len(s) < 3:
-                    rows.append(_row(scope=scope, check="tau", subject=subject, n=int(len(s)), passed=None,
-                                     statement="too few learned architectures for a rank correlation"))
-                    continue
-                b = metrics.bootstrap_ci(metrics.kendall_tau, s, truth, n_boot=n_boot, ci=ci, seed=seed,
-                                         align="inner")
-                ok = supported(b.low, b.high, 0.0, "above")
-                rows.append(_row(scope=scope, check="tau", subject=subject, n=int(len(s)),
-                                 estimate=b.estimate, low=b.low, high=b.high, threshold=0.0, passed=ok,
-                                 statement=verdict("the WS ranking agrees with the ground truth",
-                                                   b.estimate, b.low, b.high, level=ci)
-                                 + (f" ({len(excluded)} plateau archs excluded)" if excluded else "")))
-    # --- paired tests --------------------------------------------------------------------
+            rows += _tau_check(by_seed, gt, excluded, s)
     if paired is not None:
-        for policy, (a, b) in _paired_pairs(paired).items():
-            a = np.asarray([np.nan if x is None else x for x in a], dtype=float)
-            b = np.asarray([np.nan if x is None else x for x in b], dtype=float)
-            if a.shape != b.shape:
-                raise ValueError(f"paired[{policy!r}]: policy and random values must align by seed")
-            ok = np.isfinite(a) & np.isfinite(b)
-            d = a[ok] - b[ok]
-            n = int(d.size)
-            if n == 0:
-                rows.append(_row(scope=scope, check="paired_test", subject=f"{policy} vs random", n=0,
-                                 statement="no paired seeds"))
-                continue
-            p = wilcoxon_exact_p(d)
-            pmin = min_wilcoxon_p(n)
-            rng = np.random.default_rng(seed)
-            means = d[rng.integers(0, n, size=(max(n_boot, 1000) * 10, n))].mean(axis=1)
-            lo, hi = (float(q) for q in np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2]))
-            pw = seeds_for_power(d, alpha=alpha, power=power, max_seeds=max_seeds, n_sim=n_sim, seed=seed)
-            need = pw["n"]
-            # a winner is named only when the CI of the mean difference excludes 0 on its side
-            # AND the signed-rank test reaches alpha (a bootstrap over 5 seeds is too narrow
-            # to be trusted alone)
-            better = "below" if d.mean() <= 0 else "above"
-            who = f"{policy} beats random" if better == "below" else f"random beats {policy}"
-            claim = verdict(who, float(d.mean()), lo, hi, direction=better,
-                            name="mean Δppl (policy − random)", level=ci)
-            if supported(lo, hi, 0.0, better) and p > alpha:
-                claim = (f"{NOT_DISTINGUISHABLE}: mean Δppl (policy − random) = {d.mean():.2f}, "
-                         f"{100 * ci:g}% CI [{lo:.2f}, {hi:.2f}], but Wilcoxon p = {p:.3g} > {alpha}")
-            tail = (f"; with {n} seeds the smallest possible Wilcoxon p is {pmin:.3g}"
-                    + (f" (> {alpha}: this test cannot reach significance; needs >= {min_seeds_for_p(alpha)} seeds)"
-                       if pmin > alpha else "")
-                    + (f"; ~{need} seeds for {power:.0%} power at the observed mean difference" if need else
-                       f"; more than {max_seeds} seeds for {power:.0%} power at the observed mean difference"
-                       if np.isfinite(pw["mean_diff"]) and pw["mean_diff"] != 0 else "; no difference observed"))
-            rows.append(_row(scope=scope, check="paired_test", subject=f"{policy} vs random", n=n,
-                             estimate=float(d.mean()), low=lo, high=hi, threshold=alpha,
-                             passed=bool(p <= alpha), p_value=float(p), p_min=pmin,
-                             seeds_needed=need, statement=claim + tail))
-    table = pd.DataFrame(rows, columns=COLUMNS)
-    for col in ("n", "seeds_needed"):
-        table[col] = pd.array([None if v is None or v != v else int(v) for v in table[col]], dtype="Int64")
-    return table
+        rows += _paired_check(paired, s)
+    return _checks_table(rows)
 
 
 def study_evidence(study, corpus=None, **kwargs) -> pd.DataFrame:
@@ -609,7 +533,7 @@ def evidence_markdown(table: pd.DataFrame, title: str = "## Evidence", caption: 
     if not isinstance(table, pd.DataFrame) or not set(COLUMNS) <= set(table.columns):
         raise ValueError("expected the DataFrame returned by nas_eval.evidence.evidence()")
     lines = [title, "",
-             "What this study's numbers can and cannot carry (nas_eval.metrics.evidence). A claim "
+             "What this study's numbers can and cannot carry (nas_eval.evidence). A claim "
              "is stated only when its confidence interval supports it; otherwise it reads "
              f"\"{NOT_DISTINGUISHABLE}\".", ""]
     for scope, g in table.groupby("scope", sort=False):

@@ -34,8 +34,9 @@ Contents: :func:`kendall_tau`, :func:`spearman`, :func:`sparse_kendall_tau`,
 :func:`precision_at_k`, :func:`top_k_overlap`, :func:`rank_of_true_best`,
 :func:`regret_of_top1`, :func:`bootstrap_ci`, :func:`permutation_pvalue`,
 :func:`noise_ceiling`, :func:`seed_spread`, :func:`ranking_summary`,
-:func:`rank_changes`; :func:`evidence` (the checks of a study's evidence, from
-:mod:`nas_eval.evidence`).
+:func:`rank_changes`, :func:`paired_stats`.  The statistics under them (tau-b batched over
+resamples, the percentile bootstrap, the paired test) live in :mod:`nas_eval.stats`; the
+checks of a study's evidence in :mod:`nas_eval.evidence`.
 """
 from __future__ import annotations
 
@@ -48,6 +49,12 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from ._moved import moved
+from .stats import DRAW_BLOCK as _DRAW_BLOCK
+from .stats import bootstrap as _bootstrap
+from .stats import paired_stats  # noqa: F401 (public here: nas_eval.metrics.paired_stats)
+from .stats import tau_b as _kendall_tau_b
 
 __all__ = [
     "kendall_tau",
@@ -65,17 +72,7 @@ __all__ = [
     "ranking_summary",
     "rank_changes",
     "paired_stats",
-    "evidence",
 ]
-
-# Above this many architectures the O(n^2) sign-matrix Kendall tau is replaced by scipy's
-# O(n log n) implementation (one call per resample).
-_DENSE_TAU_MAX_N = 2000
-# Elements of the (batch, n, n) sign tensors processed at once (memory bound, ~tens of MB).
-_DENSE_BLOCK_ELEMS = 4_000_000
-# Random draws (bootstrap resamples / permutations) are generated in blocks of this many
-# rows, independently of the evaluation path, so fast and generic paths see the same draws.
-_DRAW_BLOCK = 256
 
 _ALIGN_MODES = ("strict", "inner")
 
@@ -202,48 +199,6 @@ def _order_best_first(x: np.ndarray, higher_is_better: bool) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ vectorised kernels
-def _sign_matrix(x: np.ndarray) -> np.ndarray:
-    """sign(x_i - x_j) as int8 for the last axis: shape (..., n, n). Exact (no subtraction)."""
-    xi, xj = x[..., :, None], x[..., None, :]
-    return (xi > xj).astype(np.int8) - (xi < xj).astype(np.int8)
-
-
-def _kendall_tau_b(x: np.ndarray, y: np.ndarray) -> np.ndarray | float:
-    """Kendall tau-b of ``x`` and ``y`` along the last axis, batched.
-
-    ``x``, ``y``: shape ``(n,)`` or ``(B, n)`` (broadcastable).  Uses the identity
-    ``tau_b = sum(Sx*Sy) / sqrt(sum|Sx| * sum|Sy|)`` with ``S = sign(v_i - v_j)``
-    (the full matrices count each pair twice, numerator and denominator alike), with
-    integer sums, so it equals :func:`scipy.stats.kendalltau` up to float rounding
-    of the final division.  Returns NaN where either side is constant.  O(n^2) memory
-    per row, processed in blocks; above ``n = 2000`` it loops over scipy instead.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    scalar = x.ndim == 1 and y.ndim == 1
-    x2, y2 = np.broadcast_arrays(np.atleast_2d(x), np.atleast_2d(y))
-    bsz, n = x2.shape
-    out = np.empty(bsz, dtype=np.float64)
-    if n > _DENSE_TAU_MAX_N:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for r in range(bsz):
-                out[r] = stats.kendalltau(x2[r], y2[r]).statistic
-    else:
-        step = max(1, _DENSE_BLOCK_ELEMS // (n * n))
-        for s in range(0, bsz, step):
-            sx = _sign_matrix(x2[s : s + step])
-            sy = _sign_matrix(y2[s : s + step])
-            num = np.einsum("bij,bij->b", sx, sy, dtype=np.int64)
-            dx = np.abs(sx).sum(axis=(1, 2), dtype=np.int64)
-            dy = np.abs(sy).sum(axis=(1, 2), dtype=np.int64)
-            den = np.sqrt(dx.astype(np.float64) * dy.astype(np.float64))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                tau = np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
-            out[s : s + step] = tau
-    return float(out[0]) if scalar else out
-
-
 def _spearman_batch(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Spearman rho along the last axis of ``(B, n)`` arrays (average ranks); NaN if constant."""
     rx = stats.rankdata(x, axis=-1, method="average")
@@ -500,24 +455,10 @@ def bootstrap_ci(
     (1.0, 1.0, 1.0)
     """
     a, b, _ = _aligned(ws, truth, align)
-    if not 0 < ci < 1:
-        raise ValueError(f"ci must be in (0, 1), got {ci!r}")
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot!r}")
     estimate = float(metric(a, b))
     kind = _fast_kind(metric)
-    n = len(a)
-    rng = np.random.default_rng(seed)
-    vals = []
-    for start in range(0, n_boot, _DRAW_BLOCK):
-        idx = rng.integers(0, n, size=(min(_DRAW_BLOCK, n_boot - start), n))
-        vals.append(_batched(metric, kind, a[idx], b[idx]))
-    v = np.concatenate(vals)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return BootstrapCI(estimate, math.nan, math.nan)
-    lo, hi = np.quantile(v, [(1 - ci) / 2, (1 + ci) / 2])
-    return BootstrapCI(estimate, float(lo), float(hi))
+    low, high = _bootstrap(lambda idx: _batched(metric, kind, a[idx], b[idx]), len(a), n_boot, ci, seed)
+    return BootstrapCI(estimate, low, high)
 
 
 def permutation_pvalue(
@@ -796,70 +737,6 @@ def rank_changes(
     ).reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------- paired tests
-def _finite_or_nan(values):
-    """Floats, with None / non-numbers / non-finite values as NaN."""
-    out = []
-    for x in values:
-        try:
-            x = float(x)
-        except (TypeError, ValueError):
-            x = math.nan
-        out.append(x if math.isfinite(x) else math.nan)
-    return np.asarray(out, dtype=float)
-
-
-def paired_stats(policy, random, n_boot=10000, ci=0.95, seed=0):
-    """Paired comparison over seeds of a policy's values and random's (lower is better).
-
-    ``policy``, ``random``: equal-length sequences aligned by seed (``None`` / NaN pairs are
-    dropped). Returns ``n``, ``wins`` (policy lower), ``ties``, ``losses``, ``win_rate``
-    (wins / n), ``wilcoxon_p`` (two-sided signed-rank; 1.0 when every difference is 0; None
-    without pairs), ``mean_diff`` = mean(policy − random) and ``mean_diff_ci`` = [low, high],
-    the percentile bootstrap over seeds (``n_boot`` resamples, ``numpy.random.default_rng(seed)``).
-
-    >>> r = paired_stats([60.0, 61.0, 62.0], [61.0, 61.0, 64.0], n_boot=200)
-    >>> r["wins"], r["ties"], r["losses"], r["mean_diff"]
-    (2, 1, 0, -1.0)
-    """
-    a = _finite_or_nan(policy)
-    b = _finite_or_nan(random)
-    if a.shape != b.shape:
-        raise ValueError(f"policy and random must be aligned by seed: {a.shape} vs {b.shape}")
-    ok = np.isfinite(a) & np.isfinite(b)
-    d = a[ok] - b[ok]
-    n = int(d.size)
-    out = {"n": n, "wins": int((d < 0).sum()), "ties": int((d == 0).sum()),
-           "losses": int((d > 0).sum()), "win_rate": None, "wilcoxon_p": None,
-           "mean_diff": None, "mean_diff_ci": [None, None]}
-    if n == 0:
-        return out
-    out["win_rate"] = out["wins"] / n
-    out["mean_diff"] = float(d.mean())
-    if np.all(d == 0):
-        out["wilcoxon_p"] = 1.0
-    else:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                p = float(stats.wilcoxon(d).pvalue)
-            out["wilcoxon_p"] = p if math.isfinite(p) else None
-        except ValueError:
-            out["wilcoxon_p"] = None
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, n, size=(n_boot, n))].mean(axis=1)
-    lo, hi = np.quantile(means, [(1 - ci) / 2, (1 + ci) / 2])
-    out["mean_diff_ci"] = [float(lo), float(hi)]
-    return out
-
-
-def evidence(*args, **kwargs) -> pd.DataFrame:
-    """Does a study's data carry its conclusions? One row per check (noise ceiling, plateau
-    architectures, tau's CI, the paired tests' attainable p and seeds for 80 % power).
-
-    The same function as :func:`nas_eval.evidence.evidence` (see there for the arguments),
-    imported on first use.
-    """
-    from .evidence import evidence as _evidence
-
-    return _evidence(*args, **kwargs)
+# nas_eval.metrics.evidence was a forwarder to nas_eval.evidence.evidence (issue 18 removed it:
+# evidence builds on metrics, so metrics must not import evidence back)
+__getattr__ = moved(__name__, {"evidence": "nas_eval.evidence:evidence"})

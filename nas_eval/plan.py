@@ -14,8 +14,7 @@ Params hold everything that changes an outcome and nothing machine-specific.
 """
 from . import policies
 from .jobs import Job
-from .sharing import sharing_space
-from .space import SearchSpace
+from .space import SearchSpace, sharing_space
 
 
 def train_job(spec, arch, seed, n_nodes=None):

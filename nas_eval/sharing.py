@@ -1,6 +1,7 @@
 """The amount-of-sharing experiment (paper §4.3.1, docs/design.md §9): its subspace and its
-tables. Pure analysis; ``nas_eval.engine.experiments.amount_of_sharing`` runs it serially and
-a Study runs it as jobs.
+tables. Pure analysis; :func:`nas_eval.serial.amount_of_sharing` runs it serially and a Study
+runs it as jobs. The subspace itself (:func:`sharing_space`, :func:`shared_matrices`) is
+defined in :mod:`nas_eval.space`, which every layer may import.
 
 In the 3-node space with nodes 1 and 2 fixed (default: node 1 = tanh on s0, node 2 = relu on
 node 1), node 3 enumerates its 12 choices. Node 3's input chain reaches 0, 1 or 2 of the
@@ -12,30 +13,8 @@ worse; ``sharing="none"`` (every architecture its own cell matrices) is the cont
 import pandas as pd
 
 from . import metrics
-from .space import SearchSpace
+from .space import DEFAULT_FIXED, shared_matrices, sharing_space  # noqa: F401 (defined with the space)
 from .summaries import rank_min
-
-DEFAULT_FIXED = {1: ("tanh", 0), 2: ("relu", 1)}
-
-
-def shared_matrices(arch, node=None, fixed_nodes=(1, 2)):
-    """How many of the fixed nodes' matrices the input of ``node`` (default: the last node)
-    depends on: the fixed nodes on its chain of predecessors."""
-    node = arch.n_nodes if node is None else node
-    chain, p = set(), arch.preds[node - 1]
-    while p > 0:
-        chain.add(p)
-        p = arch.preds[p - 1]
-    return len(chain & set(fixed_nodes))
-
-
-def sharing_space(fixed=None, n_nodes=3):
-    """The subspace of the experiment: ``n_nodes`` nodes, all but the last fixed."""
-    fixed = dict(DEFAULT_FIXED if fixed is None else fixed)
-    if sorted(fixed) != list(range(1, n_nodes)):
-        raise ValueError(f"fix exactly nodes 1..{n_nodes - 1}, got nodes {sorted(fixed)}")
-    return SearchSpace(n_nodes).fix(fixed)
-
 
 def sharing_table(gt_summary, ws, ws_control=None, fixed=None):
     """The experiment's table from a ground-truth summary and WS rows (last epoch used).

@@ -21,6 +21,12 @@ import numpy as np
 
 OPS = ("tanh", "relu", "sigmoid", "identity")
 
+# The super-net's granularities of weight sharing (docs/design.md §5), defined once for the
+# engine and the policies: "none" (every architecture its own cell matrices) is the
+# amount-of-sharing experiment's control, not a way to search, so a policy offers the others.
+SHARINGS = ("node", "edge", "edge_op", "none")
+SEARCH_SHARINGS = SHARINGS[:-1]
+
 # Enumerating (or materialising all ids of) a larger space is almost certainly a mistake.
 _MAX_ENUMERATE = 10**7
 
@@ -464,3 +470,28 @@ class SearchSpace:
         if not 0 <= b < self._size // r:
             raise ValueError(f"block {b} out of range for {self!r} (0..{self._size // r - 1})")
         return [self.arch(b * r + t) for t in range(r)]
+
+
+# ------------------------------------------------------------- the amount-of-sharing subspace
+# (the paper's §4.3.1; its tables are nas_eval.sharing's): here, with the space, so that the
+# engine, the study's plan and the analysis all build it from one definition
+DEFAULT_FIXED = {1: ("tanh", 0), 2: ("relu", 1)}
+
+
+def shared_matrices(arch, node=None, fixed_nodes=(1, 2)):
+    """How many of the fixed nodes' matrices the input of ``node`` (default: the last node)
+    depends on: the fixed nodes on its chain of predecessors."""
+    node = arch.n_nodes if node is None else node
+    chain, p = set(), arch.preds[node - 1]
+    while p > 0:
+        chain.add(p)
+        p = arch.preds[p - 1]
+    return len(chain & set(fixed_nodes))
+
+
+def sharing_space(fixed=None, n_nodes=3):
+    """The subspace of the experiment: ``n_nodes`` nodes, all but the last fixed."""
+    fixed = dict(DEFAULT_FIXED if fixed is None else fixed)
+    if sorted(fixed) != list(range(1, n_nodes)):
+        raise ValueError(f"fix exactly nodes 1..{n_nodes - 1}, got nodes {sorted(fixed)}")
+    return SearchSpace(n_nodes).fix(fixed)

@@ -12,8 +12,7 @@ from typing import Dict, Tuple
 from . import policies
 from .config import TrainConfig
 from .presets import Presets
-from .sharing import DEFAULT_FIXED, sharing_space
-from .space import SearchSpace
+from .space import DEFAULT_FIXED, SearchSpace, sharing_space
 
 try:  # Python 3.11+
     import tomllib

@@ -62,7 +62,7 @@ def test_planted_plateau_archs_are_flagged_and_excluded_from_tau():
     # a WS ranking that orders the plateau archs "correctly" by the noise in their values
     rng = np.random.default_rng(1)
     ws = pd.Series(base + rng.normal(0, 20, len(base)), index=range(len(base)))
-    table = metrics.evidence(gt, ws, unigram_ppl=UNIGRAM)
+    table = ev.evidence(gt, ws, unigram_ppl=UNIGRAM)
     summary = table[table["check"] == "unigram_plateau"].iloc[0]
     assert summary["estimate"] == 3 and not summary["passed"]
     assert "excluded" in summary["statement"]
@@ -231,18 +231,19 @@ def test_evidence_works_without_the_c_extension():
 
     code = BLOCK_CORE + textwrap.dedent("""
         import pandas as pd
-        from nas_eval import metrics, evidence
+        from nas_eval import evidence
         gt = pd.DataFrame({"arch_id": [0, 1, 2, 0, 1, 2], "seed": [0, 0, 0, 1, 1, 1],
                            "valid_ppl": [100.0, 120, 140, 101, 119, 142]})
-        t = metrics.evidence(gt, paired={"p": ([1.0, 2, 3, 4, 5, 6], [2.0, 3, 4, 5, 6, 7])},
+        t = evidence.evidence(gt, paired={"p": ([1.0, 2, 3, 4, 5, 6], [2.0, 3, 4, 5, 6, 7])},
                              unigram_ppl=700.0)
         evidence.evidence_markdown(t)
         loaded = sorted(m for m in sys.modules if m.startswith("nas_eval.engine"))
         assert not loaded, loaded
         print(len(t))
     """)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, timeout=120)
+    # from outside the repository: its root would import the source tree (tests/test_source_tree.py)
+    outside = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=outside, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) >= 3
 
@@ -274,3 +275,30 @@ def test_standard_preset_has_seeds_enough_for_its_paired_tests():
     assert (spec.train.train_tokens, spec.train.epochs, spec.search.epochs) == (100_000, 4, 4)
     assert len(spec.seeds) >= ev.min_seeds_for_p(0.05) and len(spec.gt_seeds) >= 2
     assert spec.train_seed in spec.gt_seeds  # retrains reuse ground-truth runs
+
+
+def test_metrics_evidence_is_a_deprecated_alias():
+    """metrics no longer imports evidence (issue 18: evidence builds on metrics); the old name
+    still answers, with a DeprecationWarning."""
+    gt, _ = _study(plateau=(), n_archs=6)
+    with pytest.warns(DeprecationWarning, match="nas_eval.evidence.evidence"):
+        fn = metrics.evidence
+    assert fn is ev.evidence
+    pd.testing.assert_frame_equal(fn(gt), ev.evidence(gt))
+    with pytest.raises(AttributeError):
+        metrics.no_such_name  # noqa: B018
+
+
+def test_one_function_per_check_composes_evidence():
+    """evidence() is the concatenation of its checks, each callable alone: a new check is one
+    more function and one more line in evidence()."""
+    gt, base = _study(plateau=(3,), n_archs=10)
+    ws = pd.Series(base, index=range(10))
+    s = ev._Settings("study", UNIGRAM, 0.2, 0.8, 200, 0.95, 0.05, 0.8, 50, 200, 0)
+    tidy = ev._tidy(gt, "valid_ppl")
+    rows, excluded = ev._plateau_check(tidy, s)
+    assert excluded == [3]
+    rows += ev._noise_ceiling_check(tidy, excluded, s)
+    by_seed = ev._ws_by_seed(ws)
+    rows += ev._ws_plateau_check(by_seed, s) + ev._tau_check(by_seed, tidy, excluded, s)
+    pd.testing.assert_frame_equal(ev._checks_table(rows), ev.evidence(gt, ws, unigram_ppl=UNIGRAM, n_boot=200, n_sim=200))

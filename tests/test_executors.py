@@ -16,7 +16,9 @@ from nas_eval.executors import SerialExecutor, make_executor, run_pending
 from nas_eval.jobs import Job, register
 from nas_eval.store import Storage
 
-REPO = Path(__file__).resolve().parents[1]
+# where the nas_eval under test lives (the checkout built in place, or site-packages): the
+# driver subprocess imports the same one, from a directory where no source tree shadows it
+PKG_ROOT = Path(sys.modules["nas_eval"].__file__).resolve().parents[1]
 
 
 @register("test-square")  # registered in a test module: workers must import it by name
@@ -96,8 +98,8 @@ DRIVER = textwrap.dedent("""
 
 def test_killed_driver_loses_nothing_and_resumes(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], env=env)
+        [str(PKG_ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, str(tmp_path)], env=env, cwd=tmp_path)
     db = tmp_path / "study.db"
     deadline = time.monotonic() + 60
     try:

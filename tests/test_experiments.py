@@ -5,7 +5,7 @@ import pytest
 
 import nas_eval
 from nas_eval import TrainConfig, plots
-from nas_eval.engine import amount_of_sharing
+from nas_eval.serial import amount_of_sharing
 from nas_eval.sharing import shared_matrices, sharing_space, sharing_table
 from nas_eval.space import Arch
 
@@ -103,3 +103,14 @@ def test_figures_are_pngs(tmp_path):
     for name in ("f4", "tau", "f5", "scatter", "f3"):
         data = (tmp_path / f"{name}.png").read_bytes()
         assert data[:8] == PNG and len(data) > 5000, name
+
+
+def test_engine_amount_of_sharing_is_a_deprecated_alias():
+    """It analyses its runs, so it moved to the orchestration layer (nas_eval.serial): the
+    engine imports no analysis module (docs/design.md §13); the old name warns."""
+    import nas_eval.engine
+
+    with pytest.warns(DeprecationWarning, match="nas_eval.serial.amount_of_sharing"):
+        assert nas_eval.engine.amount_of_sharing is amount_of_sharing
+    with pytest.raises(AttributeError):
+        nas_eval.engine.no_such_name  # noqa: B018

@@ -6,6 +6,7 @@ gradients w.r.t. the embedding and the contexts; autoencoder round trip on all a
 of the 2- and 3-node spaces; constrained decoding of 10,000 random embeddings; determinism,
 state round trip and argument errors."""
 import itertools
+import os
 
 import numpy as np
 import pytest
@@ -501,7 +502,9 @@ def test_nao_policy_module_does_not_load_the_engine():
 
     code = ("import sys, nas_eval.policies as p; p.check_options('nao', {'preset': 'cpu'}); "
             "import nas_eval.policies.nao; print(any(m.startswith('nas_eval.engine') for m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # from the tests folder: in the repository root the source tree would shadow an install
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.abspath(__file__)))
     assert out.stdout.strip() == "False"
 
 

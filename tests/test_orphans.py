@@ -107,7 +107,8 @@ def test_die_with_parent_kills_an_orphan(tmp_path):
             "child = subprocess.Popen([sys.executable, '-c', 'from nas_eval import jobs; import ctypes, time; "
             "jobs.die_with_parent(); print(1, flush=True); time.sleep(60)'], stdout=subprocess.PIPE)\n"
             "child.stdout.readline(); print(child.pid, flush=True); os._exit(0)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    # from the tests folder: in the repository root the source tree would shadow an install
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=HERE)
     pid = int(out.stdout.split()[0])
     t0 = time.monotonic()
     while time.monotonic() - t0 < 10 and _alive(pid):

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 import nas_eval
-from nas_eval import metrics, report
+from nas_eval import evidence, metrics, report
 from nas_eval.summaries import summarize_ground_truth
 from study_fixture import CORPUS, run_study, tiny_spec, tiny_study, tiny_study_path  # noqa: F401
 
@@ -197,7 +197,12 @@ def test_paired_stats_constructed():
     d = np.subtract(pol, ran)
     assert (r["wins"], r["ties"], r["losses"]) == (3, 1, 2)
     assert r["win_rate"] == pytest.approx(3 / 6)
-    assert r["wilcoxon_p"] == pytest.approx(stats.wilcoxon(d).pvalue)
+    # one paired test for the whole report: the exact signed-rank p (nas_eval.stats), the
+    # same number the Evidence section prints; zeros dropped, as scipy's exact test does
+    assert r["wilcoxon_p"] == evidence.wilcoxon_exact_p(d)
+    untied = np.array([-1.0, 1.5, -2.0, -2.5, 1.25])
+    assert report.paired_stats(untied, np.zeros(5))["wilcoxon_p"] == pytest.approx(
+        stats.wilcoxon(untied, method="exact").pvalue, rel=1e-12)
     assert r["mean_diff"] == pytest.approx(d.mean())
     lo, hi = r["mean_diff_ci"]
     assert d.min() <= lo <= d.mean() <= hi <= d.max()
@@ -304,7 +309,8 @@ def test_unfinished_study(tmp_path):
 def test_figures_in_memory_and_command_line(tiny_study, tiny_study_path, tmp_path):
     import matplotlib.pyplot as plt
 
-    figs = report.figures(tiny_study)
+    with pytest.warns(DeprecationWarning, match="figures"):  # the old form builds the results itself
+        figs = report.figures(tiny_study)
     assert set(figs) == set(report.FIGURES)
     for fig in figs.values():
         texts = " ".join(t.get_text() for t in fig.texts)
@@ -314,3 +320,34 @@ def test_figures_in_memory_and_command_line(tiny_study, tiny_study_path, tmp_pat
 
     assert cli.main(["report", str(tiny_study_path), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "report.md").exists() and (tmp_path / "results.json").exists()
+
+
+def test_figures_are_drawn_from_the_results_alone(written):
+    """issue 18: rendering reads the results object, never the store; results.json read back
+    (no study open) gives every figure, with the same WS-vs-ground-truth τ that build computed."""
+    import matplotlib.pyplot as plt
+
+    out, results = written
+    loaded = json.loads((out / "results.json").read_text())
+    figs = report.figures(loaded)
+    assert set(figs) == set(report.FIGURES)
+    mv = loaded["ws_ranking"]["mean_vs_gt"]
+    title = figs["ws_vs_gt.png"].axes[0].get_title()
+    assert f"Kendall τ = {mv['tau']:.3f}" in title
+    gt = pd.Series({int(k): v["valid_ppl_mean"] for k, v in loaded["ground_truth"].items()}).dropna()
+    ws = pd.Series({r["arch_id"]: r["ws_ppl"] for r in mv["ws_ppl"]})
+    assert mv["tau"] == pytest.approx(metrics.kendall_tau(ws, gt, align="inner"))
+    for fig in figs.values():
+        plt.close(fig)
+
+
+def test_report_prints_one_p_value_per_paired_comparison(written):
+    """The paired table and the Evidence section use one test (the exact signed-rank p): for a
+    policy against random over the same seeds, the two sections print the same p."""
+    out, results = written
+    ev = pd.DataFrame(results["evidence"])
+    rows = ev[(ev["check"] == "paired_test") & ev["scope"].str.endswith("-node space")]
+    assert len(rows)
+    for r in rows.itertuples(index=False):
+        policy = r.subject.removesuffix(" vs random")
+        assert results["paired"][policy]["wilcoxon_p"] == pytest.approx(r.p_value, rel=1e-12)

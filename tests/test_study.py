@@ -194,3 +194,20 @@ def test_eta_cost_model_orders_jobs_by_work():
     assert est.eta_seconds(elapsed=1.0) is None and est.text() == "?"
     est.done("a")
     assert est.eta_seconds(elapsed=2.0) == pytest.approx(6.0)
+
+
+def test_status_eta_uses_the_cost_model():
+    """`nas-eval status` computes its ETA with nas_eval.eta's cost model (issue 18), not jobs
+    left x mean job time: a super-net left after two small trainings is not "one more job"."""
+    from nas_eval import eta
+
+    small = {"config": {"hidden_size": 8, "epochs": 1, "train_tokens": 1000, "valid_tokens": 100,
+                        "test_tokens": 100}, "n_nodes": 2}
+    big = {**small, "config": {**small["config"], "epochs": 20}}
+    recs = [{"key": "a", "kind": "train", "params": small, "state": "done", "started": 100.0, "finished": 104.0},
+            {"key": "b", "kind": "train", "params": small, "state": "done", "started": 101.0, "finished": 105.0},
+            {"key": "c", "kind": "train", "params": big, "state": "pending", "started": None, "finished": None}]
+    rate = 2 * eta.job_cost("train", small) / 5.0  # two done in 5 s of wall time (two workers)
+    assert eta.from_records(recs) == pytest.approx(eta.job_cost("train", big) / rate)
+    assert eta.from_records(recs) > 10 * 5.0 / 2  # far more than "one more mean job"
+    assert eta.from_records([dict(r, state="pending") for r in recs]) is None

@@ -2,8 +2,9 @@
 :class:`SuperNet`, DARTS's :class:`MixedLM`), the one training loop (:class:`Trainer`), standalone training and the
 experiments' units. The analysis layer (metrics, summaries, report, plots) never imports it.
 """
+from .._moved import moved
 from .build_info import build_info
-from .experiments import amount_of_sharing, ground_truth, ground_truth_run, ws_ranking, ws_run
+from .experiments import ground_truth, ground_truth_run, ws_ranking, ws_run
 from .loop import BpttLengths, Trainer
 from .mixed import MixedLM
 from .model import CellLM, StepResult, batchify, perplexity
@@ -15,5 +16,10 @@ from .training import StandaloneTraining, TrainResult, train
 
 __all__ = ["CellLM", "SuperNet", "MixedLM", "SHARINGS", "Trainer", "BpttLengths", "StepResult", "batchify",
            "perplexity", "train", "TrainResult", "StandaloneTraining", "ground_truth",
-           "ground_truth_run", "ws_ranking", "ws_run", "amount_of_sharing", "set_num_threads",
+           "ground_truth_run", "ws_ranking", "ws_run", "set_num_threads",
            "get_num_threads", "openblas_info", "build_info", "NAOController", "normalise_scores"]
+
+
+# amount_of_sharing analyses its runs, so it moved up a layer (nas_eval.serial); the engine
+# imports no analysis module, and resolves the old name only when it is asked for
+__getattr__ = moved(__name__, {"amount_of_sharing": "nas_eval.serial:amount_of_sharing"})

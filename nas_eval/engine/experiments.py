@@ -1,9 +1,11 @@
 """Ground truth (every architecture trained standalone with K seeds), weight-sharing
-rankings (a super-net trained with uniform sampling scores every architecture) and the
-amount-of-sharing experiment, docs/design.md §5, §7.
+rankings (a super-net trained with uniform sampling scores every architecture),
+docs/design.md §5, §7.
 
 Each function runs its units serially here; a Study fans the same units out as jobs
-(``ground_truth_run`` and ``ws_run`` are those units).
+(``ground_truth_run`` and ``ws_run`` are those units). The amount-of-sharing experiment, which
+also analyses its runs, is :func:`nas_eval.serial.amount_of_sharing` (the engine imports no
+analysis module).
 """
 import time
 
@@ -13,7 +15,6 @@ from tqdm.auto import tqdm
 
 from .._progress import disabled
 from ..config import TrainConfig
-from ..sharing import sharing_space, sharing_summary, sharing_table
 from ..space import Arch, SearchSpace
 from ..summaries import GroundTruth
 from .loop import Trainer
@@ -123,16 +124,3 @@ def ws_ranking(space_or_archs, corpus, config, seeds, eval_epochs, sharing="node
     for seed in tqdm(_seeds(seeds), desc=f"WS ({sharing})", disable=disabled(progress), unit="seed"):
         rows.extend(ws_run(archs, corpus, config, seed, eval_epochs, sharing=sharing, ids=ids))
     return pd.DataFrame(rows)
-
-
-def amount_of_sharing(corpus, config, ws_config, gt_seeds, ws_seeds, eval_epochs, fixed=None,
-                      control=True, progress=None):
-    """Run the amount-of-sharing experiment serially: ground truth of the 12 architectures,
-    WS ranking with node-level sharing and (control) with no sharing. Returns (table, summary)."""
-    space = sharing_space(fixed)
-    gt = ground_truth(space, corpus, config, gt_seeds, progress=progress)
-    ws = ws_ranking(space, corpus, ws_config, ws_seeds, eval_epochs, sharing="node", progress=progress)
-    ws_none = (ws_ranking(space, corpus, ws_config, ws_seeds, eval_epochs, sharing="none", progress=progress)
-               if control else None)
-    table = sharing_table(gt.summary, ws, ws_none, fixed)
-    return table, sharing_summary(table)

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..config import MAX_PENALTY
 from ..space import OPS, Arch
+from .loop import batchify  # noqa: F401 (lives in loop.py so that the loop need not import model)
 from .native import core
 
 # AWD-LSTM / DARTS names of the five dropouts (docs/design.md §4) -> the core's keywords
@@ -27,31 +28,6 @@ DROPOUT_NAMES = {
 }
 
 OUTPUTS = ("mean", "loose_ends")
-
-
-def batchify(tokens, batch_size, vocab_size=None):
-    """(N,) stream -> (N // B, B) int32, column j a contiguous slice (pytorch `batchify`).
-    With ``vocab_size`` every id of the stream is checked, also the tail that the
-    reshaping drops (a bad id there is still bad data)."""
-    tokens = np.asarray(tokens)
-    if tokens.ndim != 1:
-        raise ValueError(f"a token stream must be 1-D, got shape {tokens.shape}")
-    if not np.issubdtype(tokens.dtype, np.integer):
-        raise ValueError(f"token ids must be integers, got dtype {tokens.dtype}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    lo, hi = (int(tokens.min()), int(tokens.max())) if tokens.size else (0, 0)
-    if lo < 0 or hi > np.iinfo(np.int32).max:
-        raise ValueError(f"token id {lo if lo < 0 else hi} is outside the vocabulary (ids are 0 <= id < "
-                         f"vocab_size < 2**31); casting it to the core's int32 would wrap it onto another id")
-    if vocab_size is not None and hi >= vocab_size:
-        raise ValueError(f"token id {hi} is outside the vocabulary (ids are 0 <= id < vocab_size = {vocab_size})")
-    n = len(tokens) // batch_size
-    if n < 2:
-        raise ValueError(
-            f"a stream of {len(tokens)} tokens is too short for batch_size {batch_size} "
-            "(need at least 2 rows)")
-    return np.ascontiguousarray(tokens[: n * batch_size].reshape(batch_size, n).T, dtype=np.int32)
 
 
 def check_dropouts(dropouts):

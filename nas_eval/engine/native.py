@@ -13,7 +13,15 @@ _lib_dir = scipy_openblas32.get_lib_dir()
 _lib = scipy_openblas32.get_library(fullname=True)
 ctypes.CDLL(os.path.join(_lib_dir, _lib), mode=ctypes.RTLD_GLOBAL)
 
-from .. import _core as core  # noqa: E402  (must follow the preload)
+try:
+    from .. import _core as core  # noqa: E402  (must follow the preload)
+except ImportError as e:
+    from .._source_tree import core_missing_message
+
+    why = core_missing_message()
+    if why is None:
+        raise
+    raise ImportError(why) from e
 
 __all__ = ["core", "openblas_info", "isa_info", "set_isa"]
 

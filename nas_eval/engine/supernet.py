@@ -18,10 +18,8 @@ import math
 import numpy as np
 
 from ..rng import STREAM_ARCH, Draws
-from ..space import OPS, Arch, SearchSpace
+from ..space import OPS, SHARINGS, Arch, SearchSpace
 from .model import CellLM, _LMBase, arch_table, check_hidden_size
-
-SHARINGS = ("node", "edge", "edge_op", "none")
 
 
 def _edge(i, j):

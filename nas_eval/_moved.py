@@ -1,0 +1,20 @@
+"""Old names that moved to another module keep answering, with a DeprecationWarning.
+
+``__getattr__ = moved(__name__, {"old": "new.module:attr"})`` in the old module (PEP 562): the
+new module is imported only when the old name is asked for, so a name that moved up a layer
+(docs/design.md §13) adds no import from the lower layer to the upper one.
+"""
+import importlib
+import warnings
+
+
+def moved(module, names):
+    """A module ``__getattr__`` resolving ``names`` ({old name: "module:attribute"})."""
+    def __getattr__(name):
+        if name not in names:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        where, _, attr = names[name].partition(":")
+        warnings.warn(f"{module}.{name} is deprecated; use {where}.{attr}", DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(where), attr)
+
+    return __getattr__
