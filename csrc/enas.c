@@ -71,6 +71,7 @@ static void init_params(EnasController *e) {
     for (size_t k = 0; k < e->n_params; k++) e->params[k] = 0.1 * (2.0 * uniform53(key, k) - 1.0);
     for (int d = 0; d < e->n_dec; d++)
         memset(e->params + e->dec[d].off_b, 0, sizeof(double) * e->dec[d].n_choices);
+    memset(e->params + e->off_emb, 0, sizeof(double) * e->H);   /* row 0: unused (step_input) */
 }
 
 EnasController *enas_create(const EnasConfig *cfg) {
@@ -139,6 +140,16 @@ static inline int choice_row(const EnasController *e, int d, int a) {
 /* ---------------------------------------------------------------------------------------- */
 /* forward                                                                                   */
 
+/* The LSTM input of a step: the embedding row of the previous choice, or a zero vector at the
+ * first step (row 0), as the reference feeds its controller (ENAS-pytorch's static zero input;
+ * the paper's nasws/rnn/enas_policy/models/controller.py). Row 0 of the embedding is therefore
+ * unused: it stays in the layout so that states keep their size. */
+static inline void step_input(const EnasController *e, int row, const double *emb, double *x) {
+    size_t H = e->H;
+    if (row == 0) memset(x, 0, sizeof(double) * H);
+    else memcpy(x, emb + (size_t)row * H, sizeof(double) * H);
+}
+
 /* Head of decision d on h (B, H): tanhs = tanh(z / T) and log-softmax of tanh_c * tanhs,
  * both (B, n_choices) with row stride max_choices. */
 static void head_forward(const EnasController *e, int d, int B, const double *h, double *tanhs, double *logp) {
@@ -195,7 +206,7 @@ static void chunk_forward(EnasController *e, int B, const int *given, const uint
         double *tanhs = e->tanhs + d * C * M, *lp = e->logp_all + d * C * M;
         for (int r = 0; r < B; r++) {
             rows[r] = d == 0 ? 0 : choice_row(e, d - 1, e->act[(d - 1) * C + r]);
-            memcpy(x + r * H, emb + (size_t)rows[r] * H, sizeof(double) * H);
+            step_input(e, rows[r], emb, x + r * H);
         }
         lstm_forward(B, (int)H, (int)H, x, e->h + d * C * H, e->c + d * C * H, W, b, gates,
                      e->c + (d + 1) * C * H, e->h + (d + 1) * C * H);
@@ -290,6 +301,7 @@ static void chunk_backward(EnasController *e, int B, const double *glogp, const 
                       e->gates + d * C * 4 * H, e->c + (d + 1) * C * H, dh, dc, dW, db, e->dx, dh_out, dc_out);
         const int *rows = e->rows + d * C;
         for (int r = 0; r < B; r++) {
+            if (rows[r] == 0) continue;   /* the zero first input has no parameter */
             double *g = demb + (size_t)rows[r] * H;
             const double *dxr = e->dx + r * H;
             for (size_t u = 0; u < H; u++) g[u] += dxr[u];
@@ -358,7 +370,8 @@ void enas_reinforce(EnasController *e, int count, const int *actions, const doub
 static void single_step(EnasController *e, int d, int row) {
     size_t H = e->H, C = ENAS_CHUNK, M = e->max_choices;
     const double *W = e->params + e->off_W, *b = e->params + e->off_b;
-    const double *x = e->params + e->off_emb + (size_t)row * H;
+    double *x = e->x + d * C * H;
+    step_input(e, row, e->params + e->off_emb, x);
     lstm_forward(1, (int)H, (int)H, x, e->h + d * C * H, e->c + d * C * H, W, b, e->gates + d * C * 4 * H,
                  e->c + (d + 1) * C * H, e->h + (d + 1) * C * H);
     if (e->dec[d].forced < 0)

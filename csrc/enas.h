@@ -2,7 +2,8 @@
  * a one-layer LSTM in double precision that writes a recurrent cell decision by decision,
  * node 1's activation, then for each node i >= 2 its predecessor and its activation. Each
  * decision has its own linear head; logits are divided by a temperature and squashed by
- * tanh_c * tanh; the embedding of each decision is the next LSTM input. REINFORCE with a
+ * tanh_c * tanh; the embedding of each decision is the next LSTM input (the first step reads
+ * a zero vector, as the reference does; embedding row 0 is kept but unused). REINFORCE with a
  * moving-average baseline and Adam train it. Sampling, teacher-forced scoring, the backward
  * pass, Adam and the exact probability of every architecture of a small space live here. */
 #ifndef NAS_EVAL_ENAS_H

@@ -52,6 +52,8 @@ enum {
     STREAM_NAO_SHUFFLE = 26, /* epoch shuffles of nao_fit, keyed by a shuffle counter */
     STREAM_NAO_POOL = 27,    /* drawn in Python (nas_eval/policies/nao.py): the architecture pool,
                               * counter 0 the initial pool, counter r the random additions of round r */
+    STREAM_NAO_DROP = 28,    /* drawn in Python (nas_eval/engine/nao.py): the epoch shuffles of a
+                              * controller fit that drops partial batches, keyed by an epoch counter */
 };
 
 #endif

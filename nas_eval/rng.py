@@ -46,6 +46,7 @@ STREAM_ARCH = 32
 STREAM_RANDOM_BASELINE = 33
 STREAM_CANDIDATES = 34
 STREAM_NAO_POOL = 27
+STREAM_NAO_DROP = 28   # NAOController.fit's epoch shuffles when it drops partial batches
 
 
 def mix64(z):

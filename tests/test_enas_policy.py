@@ -56,8 +56,10 @@ def test_trace_beliefs_and_budget(corpus):
     assert t["p_pick"].iloc[-1] == last[space.index(r.arch)]
     assert t["argmax_arch"].iloc[-1] == str(space.arch(int(last.idxmax())))
     assert t["p_argmax"].iloc[-1] == last.max()
-    # near-uniform after a few updates at the reference temperature and learning rate
-    assert abs(t["entropy_exact"].iloc[-1] - np.log(32)) < 0.05
+    # near-uniform over the 16 architectures of the paper's rule (nodes >= 2 never read s0)
+    # after a few updates at the reference temperature and learning rate
+    assert abs(t["entropy_exact"].iloc[-1] - np.log(16)) < 0.05
+    assert list(t["shared_lr"]) == [20.0, 20.0]    # no decay before epoch 17
     assert 1 <= r.info["final_candidates"] <= 10 and r.info["pick_ws_ppl"] > 1
     assert r.info["pick_is_mode"] == (t["argmax_arch"].iloc[-1] == str(r.arch))
     budget = r.budget
@@ -69,7 +71,7 @@ def test_trace_beliefs_and_budget(corpus):
 
 
 def test_restricted_space_never_samples_s0_for_later_nodes(corpus):
-    r = run(corpus, 2, restrict_s0=True)
+    r = run(corpus, 2)    # restrict_s0 is the default (the paper's rule)
     assert r.arch.preds[1] == 1
     b = r.beliefs
     space = nas_eval.SearchSpace(2)
@@ -98,6 +100,11 @@ def test_checkpoint_restore_continues_bitwise(corpus):
     ({"sharing": "none"}, "sharing"),
     ({"entropy_mode": "bonus"}, "entropy_mode"),
     ({"restrict_s0": 1}, "restrict_s0"),
+    ({"output": "sum"}, "output"),
+    ({"reward_mode": "test"}, "reward_mode"),
+    ({"final_scoring": "all"}, "final_scoring"),
+    ({"shared_archs": 0}, "shared_archs"),
+    ({"lr_decay": 0}, "lr_decay"),
     ({"epochs": 0}, "epochs"),
     ({"controler_steps": 5}, "controler_steps"),
     ({"preset": "huge"}, "huge"),
@@ -112,6 +119,14 @@ def test_presets_validate_and_reference_is_the_design():
         PRESETS.get(name).validate()
     ref = PRESETS.get("reference")
     assert ref == ENASConfig()
+    # the paper's rule, model and schedule (docs/fidelity.md, "ENAS")
+    assert (ref.restrict_s0, ref.output, ref.reward_mode, ref.carry_hidden, ref.reset_baseline,
+            ref.final_scoring, ref.epochs, ref.shared_archs, ref.controller_steps) == \
+        (True, "loose_ends", "train", True, True, "batch", 250, 200, 2000)
+    assert [ref.shared_lr(20.0, e) for e in (1, 16, 17, 30)] == \
+        [20.0, 20.0, 20.0 * 0.96, 20.0 * 0.96 ** 14]
+    two = PRESETS.get("paper-2node")
+    assert (two.shared_archs, two.batches_per_arch, two.controller_steps) == (20, 10, 20)
     assert (ref.controller_hidden, ref.temperature, ref.tanh_c, ref.lr, ref.baseline_decay,
             ref.entropy_weight, ref.reward_c, ref.final_samples, ref.sharing) == \
         (100, 5.0, 2.5, 3.5e-4, 0.95, 1e-4, 80.0, 100, "edge")

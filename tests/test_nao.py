@@ -356,14 +356,14 @@ def test_controller_rejects_bad_options():
 # The NAO search policy (nas_eval/policies/nao.py), on a synthetic corpus and a tiny recipe
 
 
-def tiny_setup(epochs=3):
+def tiny_setup(epochs=4):
     corpus = nas_eval.datasets.synthetic(vocab_size=30, train_tokens=4000, seed=0)
     config = nas_eval.TrainConfig.preset("tiny", hidden_size=8, epochs=epochs, train_tokens=3000,
                                          valid_tokens=600, test_tokens=600)
     return corpus, config
 
 
-def run_nao(seed=0, space=None, epochs=3, **options):
+def run_nao(seed=0, space=None, epochs=4, **options):
     from nas_eval import policies
 
     corpus, config = tiny_setup(epochs)
@@ -393,8 +393,8 @@ def test_nao_search_trace_pool_and_beliefs():
     space = nas_eval.SearchSpace(2)
     r = run_nao(seed=2, random_new=1, max_new=2)
     t = r.trace
-    assert list(t["epoch"]) == [1, 2, 3] and list(t["round"]) == [1, 2, 3]
-    assert set(CONTROLLER_COLUMNS) <= set(t.columns) and (t["grad_norm_top"].iloc[:2] > 0).all()
+    assert list(t["epoch"]) == [1, 2, 3, 4] and list(t["round"]) == [1, 2, 3, 4]
+    assert set(CONTROLLER_COLUMNS) <= set(t.columns) and (t["grad_norm_top"].iloc[:3] > 0).all()
     pools = [[nas_eval.Arch.parse(a) for a in p] for p in t["pool"]]
     assert r.info["pool_size"] == 6 == len(r.info["initial_pool"])  # 20 % of 32, rounded
     assert set(map(str, pools[0])) == set(r.info["initial_pool"])
@@ -403,7 +403,7 @@ def test_nao_search_trace_pool_and_beliefs():
         ppl = t["ws_ppl"][k]
         assert ppl == sorted(ppl)  # the pool is listed best first
         assert t["best_arch"][k] == str(pool[0])
-    for k in range(2):  # controller rounds: the next pool = kept best + new + random
+    for k in range(3):  # controller rounds: the next pool = kept best + new + random
         row = t.iloc[k]
         assert not any(np.all(pd.isna(row[c])) for c in CONTROLLER_COLUMNS if c not in ("new", "random_added"))
         new = [nas_eval.Arch.parse(a) for a in row["new"]]
@@ -413,26 +413,27 @@ def test_nao_search_trace_pool_and_beliefs():
         kept = pools[k][:6 - len(new) - len(extra)]
         assert set(pools[k + 1]) == set(kept) | set(new) | set(extra)
         assert row["dropped"] == [str(a) for a in pools[k][len(kept):]]
-    assert all(np.all(pd.isna(t.iloc[2][c])) for c in CONTROLLER_COLUMNS)  # the last round trains nothing
+    assert all(np.all(pd.isna(t.iloc[3][c])) for c in CONTROLLER_COLUMNS)  # the last round trains nothing
     assert str(r.arch) == t["best_arch"].iloc[-1]
     assert r.info["pick_in_initial_pool"] == (str(r.arch) in r.info["initial_pool"])
     # beliefs: every architecture after each controller round, from the predictor
     b = r.beliefs
     assert list(b.columns) == ["epoch", "arch_id", "belief"]
-    assert sorted(b["epoch"].unique()) == [1, 2]
-    assert (b.groupby("epoch")["arch_id"].apply(sorted) == [list(range(32))] * 2).all()
+    assert sorted(b["epoch"].unique()) == [1, 2, 3]
+    assert (b.groupby("epoch")["arch_id"].apply(sorted) == [list(range(32))] * 3).all()
     assert ((b["belief"] > 0) & (b["belief"] < 1)).all()
-    assert r.budget["supernet_steps"] > 0 and r.budget["controller_steps"] == 2 * 30
-    assert r.budget["rounds"] == 3 and r.budget["valid_tokens"] > 0
+    assert r.budget["supernet_steps"] > 0 and r.budget["controller_steps"] == 3 * 30
+    assert r.budget["rounds"] == 4 and r.budget["valid_tokens"] > 0
 
 
 def test_nao_pool_never_asks_for_more_than_the_space_holds():
     space = nas_eval.SearchSpace(1)  # 4 architectures
-    r = run_nao(space=space, epochs=2, pool_size=1000, random_new=50, max_new=300, pool_fraction=None)
+    r = run_nao(space=space, epochs=2, pool_size=1000, random_new=50, max_new=300, pool_fraction=None,
+                min_controller_rounds=1)
     assert r.info["pool_size"] == 4
     assert all(len(p) == 4 and len(set(p)) == 4 for p in r.trace["pool"])
     sub = nas_eval.SearchSpace(3).fix({1: ("tanh", 0), 2: ("relu", 1)})  # 12 architectures
-    r = run_nao(space=sub, epochs=2, pool_fraction=1.0, random_new=5)
+    r = run_nao(space=sub, epochs=2, pool_fraction=1.0, random_new=5, min_controller_rounds=1)
     assert r.info["pool_size"] == 12 and r.arch in sub
     assert all(nas_eval.Arch.parse(a) in sub for p in r.trace["pool"] for a in p)
 
@@ -441,7 +442,7 @@ def test_nao_search_state_restores_between_rounds():
     from nas_eval.policies import check_options
     from nas_eval.policies.nao import NAOSearch
 
-    corpus, config = tiny_setup(3)
+    corpus, config = tiny_setup(4)
     options = check_options("nao", {"preset": "smoke", "random_new": 1})
     space = nas_eval.SearchSpace(2)
     whole = NAOSearch(space, corpus, config, 4, options).run()
@@ -472,9 +473,13 @@ def test_nao_presets():
     assert (paper.pool_for(32), paper.controller_epochs, paper.eval_every, paper.top_k, paper.max_new) == \
         (6, 250, 50, 4, 3)
     ref = check_options("nao", {})
-    assert (ref.pool_size, ref.controller_epochs, ref.eval_every, ref.top_k, ref.max_new, ref.random_new,
-            ref.max_step, ref.hidden_size, ref.emb_size, ref.mlp_layers, ref.sharing, ref.trade_off) == \
-        (1000, 1000, 200, 100, 300, 50, 30, 96, 48, 4, "edge_op", 0.8)
+    assert (ref.pool_size, ref.controller_epochs, ref.schedule(1000), ref.top_k, ref.max_new, ref.random_new,
+            ref.max_step, ref.hidden_size, ref.emb_size, ref.mlp_layers, ref.sharing, ref.trade_off,
+            ref.child_lr, ref.child_clip, ref.batch_size, ref.drop_partial) == \
+        (1000, 1000, [200, 400, 600, 800, 1000], 100, 300, 50, 30, 96, 48, 4, "edge_op", 0.8, 0.25, 10.0, 100,
+         True)
+    assert (paper.child_lr, paper.child_clip, paper.random_new, paper.drop_partial) == (0.25, 10.0, 0, False)
+    assert paper.controller_rounds(1000) == 19
     assert check_options("nao", {"preset": "cpu", "controller_epochs": 7}).controller_epochs == 7
 
 

@@ -243,6 +243,21 @@ class _LMBase:
         return self._lm.step(table, inputs, targets, hidden, tar=tar, ar=ar, train=train,
                              backward=True, update=False, w0=w0)
 
+    def forward_loss(self, inputs, targets, hidden=None, *, train=False, arch=None):
+        """One forward pass on a (T, B) segment, no backward and no update: ``(loss_sum,
+        tokens, hidden)``. ``train=True`` draws fresh dropout masks (advancing the step counter
+        that keys them): ENAS scores its rewards so, as its reference did."""
+        inputs, targets = np.asarray(inputs), np.asarray(targets)
+        if inputs.ndim != 2 or inputs.shape != targets.shape:
+            raise ValueError(f"inputs and targets must be (T, B) arrays of one shape, got "
+                             f"{inputs.shape} and {targets.shape}")
+        table, w0 = self._cell(arch)
+        loss, _, _, n, h = self._lm.step(table, inputs, targets, hidden, train=bool(train), backward=False,
+                                         update=False, w0=w0)
+        if train:   # the core advances the mask counter only after a backward pass
+            self._lm.step_count += 1
+        return loss, n, h
+
     def gradients(self):
         """Copies of the gradients of the last backward pass, keyed like the parameters."""
         return self._named(self._lm.arena("grads"), self._slots)

@@ -48,12 +48,14 @@ class NAOController:
     token embedding 48 (two tokens per LSTM step: input 96), LSTM 96, predictor 4 ReLU
     layers of 200, encoder dropout 0.1, Adam lr 1e-3 with L2 weight decay 1e-4, gradient
     norm clipped at 5, loss ``trade_off * MSE + (1 - trade_off) * NLL`` with 0.8, mini-batch
-    100, reshuffled every epoch. Deterministic for a ``seed``.
+    100, reshuffled every epoch. Deterministic for a ``seed``. ``drop_partial``: every epoch
+    of :meth:`fit` (after its shuffle) and :meth:`propose` use full mini-batches of
+    ``batch_size`` only, as the reference's batchify did; the last, partial one is dropped.
     """
 
     def __init__(self, space, *, emb_size=48, hidden_size=96, mlp_layers=4, mlp_hidden_size=200,
                  dropout=0.1, lr=1e-3, weight_decay=1e-4, max_grad_norm=5.0, trade_off=0.8,
-                 batch_size=100, shuffle=True, seed=0):
+                 batch_size=100, shuffle=True, seed=0, drop_partial=False):
         from .native import core
 
         if not isinstance(space, SearchSpace):
@@ -64,6 +66,9 @@ class NAOController:
         self.n = space.n_nodes
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
+        self.drop_partial = bool(drop_partial)
+        self.seed = int(seed) % 2**64
+        self._drops = 0   # epochs shuffled in Python (drop_partial), keys stream STREAM_NAO_DROP
         self.optim = dict(lr=float(lr), weight_decay=float(weight_decay),
                           max_grad_norm=float(max_grad_norm), trade_off=float(trade_off))
         # check the optimiser settings now rather than at the first fit
@@ -121,9 +126,34 @@ class NAOController:
             raise ValueError(f"scores must have shape ({len(tok)},), got {scores.shape}")
         if not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
-        mse, nll = self._model.fit(tok, scores, int(epochs), min(self.batch_size, len(tok)),
-                                  shuffle=self.shuffle, **self.optim)
-        self.steps += int(epochs) * -(-len(tok) // self.batch_size)
+        n, B = len(tok), self.batch_size
+        if self.drop_partial and n % B:
+            return self._fit_full_batches(tok, scores, int(epochs))
+        mse, nll = self._model.fit(tok, scores, int(epochs), min(B, n), shuffle=self.shuffle, **self.optim)
+        self.steps += int(epochs) * -(-n // B)
+        return {"mse": mse, "nll": nll}
+
+    def _fit_full_batches(self, tok, scores, epochs):
+        """The reference's epoch: shuffle, then train on the full mini-batches only."""
+        from ..rng import STREAM_NAO_DROP, Draws
+
+        n, B = len(tok), self.batch_size
+        keep = (n // B) * B
+        mse = nll = float("nan")
+        if keep == 0:
+            return {"mse": mse, "nll": nll}   # a pool smaller than one batch trains nothing
+        for _ in range(epochs):
+            order = list(range(n))
+            if self.shuffle:
+                draws = Draws(self.seed, STREAM_NAO_DROP, self._drops)
+                for j in range(n - 1, 0, -1):
+                    r = draws.integers(j + 1)
+                    order[j], order[r] = order[r], order[j]
+            self._drops += 1
+            sel = np.array(order[:keep])
+            mse, nll = self._model.fit(np.ascontiguousarray(tok[sel]), np.ascontiguousarray(scores[sel]), 1, B,
+                                       shuffle=False, **self.optim)
+            self.steps += keep // B
         return {"mse": mse, "nll": nll}
 
     def predict(self, archs):
@@ -166,6 +196,8 @@ class NAOController:
         seen = set(exclude)
         new = []
         lam = 0
+        if self.drop_partial:   # the reference batchified the top architectures too
+            top_archs = list(top_archs)[:len(top_archs) // self.batch_size * self.batch_size]
         if n_new == 0 or not top_archs:
             return new, lam
         ctx = self.encode(top_archs)
@@ -187,7 +219,8 @@ class NAOController:
         """Everything needed to continue bitwise identically: arrays and JSON scalars."""
         s = self._model.get_state()
         return {"params": s["params"], "adam_m": s["adam_m"], "adam_v": s["adam_v"],
-                "adam_step": int(s["step"]), "shuffles": int(s["shuffles"]), "steps": self.steps}
+                "adam_step": int(s["step"]), "shuffles": int(s["shuffles"]), "steps": self.steps,
+                "drops": self._drops}
 
     def restore(self, state):
         self._model.set_state(np.ascontiguousarray(state["params"], dtype=np.float64),
@@ -195,3 +228,4 @@ class NAOController:
                              np.ascontiguousarray(state["adam_v"], dtype=np.float64),
                              int(state["adam_step"]), int(state["shuffles"]))
         self.steps = int(state["steps"])
+        self._drops = int(state.get("drops", 0))

@@ -142,6 +142,19 @@ def check_options(name, options):
     return _get(name).make_config(options)
 
 
+def check_feasible(name, options, train_config=None, space=None):
+    """Validate ``options`` for policy ``name`` and check that, with the search recipe
+    ``train_config`` and ``space``, the policy runs its own algorithm (ENAS: a controller that
+    learns; NAO: at least ``min_controller_rounds`` controller rounds); raises ValueError naming
+    the policy, the option, the value and the fix. Returns the config. A study calls this for
+    every policy before any job runs."""
+    config = check_options(name, options)
+    check = getattr(config, "check_feasible", None)
+    if check is not None:
+        check(train_config, space)
+    return config
+
+
 def presets(name):
     """The :class:`Presets` of a policy (None for a policy without a config)."""
     return _get(name).presets

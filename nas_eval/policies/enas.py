@@ -1,34 +1,39 @@
 """ENAS (Pham et al., 2018) as a study policy: an LSTM controller trained with REINFORCE
 writes architectures, a weight-sharing super-net trained on the architectures it writes
-scores them (docs/design.md §6; the paper's §3.2).
+scores them (docs/design.md §6; the paper's §3.2). docs/fidelity.md ("ENAS") sets every
+setting beside the paper's text and its code (kcyu2014/nas-landmarkreg ``nasws/rnn/enas_policy``).
 
 One search epoch is
-1. a **shared phase**: one epoch of the search-time recipe (:meth:`Trainer.run_epoch`) on the
-   super-net, the architecture of every mini-batch drawn from the controller;
+1. a **shared phase**: SGD on the super-net along the training slice from its start, the
+   architecture drawn from the controller every ``batches_per_arch`` mini-batches, for
+   ``shared_archs`` architectures (None: one epoch of the slice); the learning rate is the
+   recipe's times ``lr_decay ** max(0, epoch - 1 - lr_decay_after)`` (the reference: 20, then
+   x 0.96 per epoch after epoch 16); the super-net's cell output is ``output`` (the
+   reference: the mean of the loose ends) and its hidden state is carried across
+   architecture changes (``carry_hidden``);
 2. a **controller phase**: ``controller_steps`` REINFORCE updates; each draws
-   ``controller_batch`` architectures, scores them on the next validation mini-batch
-   (``reward_batch_size`` rows x ``reward_bptt`` steps, walking the validation split and
-   wrapping) with the shared weights, reward ``reward_c / ppl``, and takes one Adam step.
+   ``controller_batch`` architectures and scores them on the next validation window with the
+   shared weights, reward ``reward_c / ppl``, one Adam step. With ``reward_mode="train"`` (the
+   reference) the validation split is batchified at ``reward_batch_size`` columns, the windows
+   of ``reward_bptt`` steps are walked from the start in each phase, dropout is on and the
+   hidden state is carried from window to window (reset at the phase start and at the wrap);
+   ``"eval"`` scores each window without dropout from a zero state. With ``reset_baseline``
+   the moving-average baseline restarts in each phase (the reference's was a local variable).
 After the last epoch the controller draws ``final_samples`` architectures; the distinct ones
-are scored on the whole validation split and the best is the pick.
+are scored (``final_scoring``: "batch", the reference: the first reward window in train
+mode; "split": the whole validation split without dropout) and the best is the pick.
 
-The controller, its sampling, gradients and Adam are C (``csrc/enas.c``): a 1-layer LSTM that
-writes node 1's activation, then each later node's predecessor and activation, one linear head
-per decision, logits / ``temperature`` then ``tanh_c * tanh``. Its draws come from the
+The controller, its sampling, gradients and Adam are C (``csrc/enas.c``): a 1-layer LSTM fed a
+zero vector first, that writes node 1's activation, then each later node's predecessor and
+activation, one linear head per decision, logits / ``temperature`` then ``tanh_c * tanh``. By
+default nodes >= 2 may not read s0 (``restrict_s0``, the reference's rule: 16 of the 32
+two-node cells); ``restrict_s0=False`` searches the full space. Its draws come from the
 counter-based streams 16-19 keyed by the seed, so a seed fixes the whole search.
 
-Differences from the reference (carpedm20/ENAS-pytorch, whose settings docs/design.md §6 takes):
-- the full space: nodes >= 2 may take ``s0`` as predecessor; ``restrict_s0=True`` brings back
-  the original rule (its space has ``(n-1)! * 4^n`` cells, e.g. 16 of the 32 at n = 2);
-- rewards are computed with a hidden state that starts from zero for each architecture (the
-  reference carried it across architectures); each reward batch is ``reward_batch_size``
-  contiguous pieces of ``reward_bptt + 1`` tokens of the validation split;
-- the final pick is scored on the whole validation split (the reference used one batch).
-
-Trace (one row per epoch): shared-phase loss and steps, mean reward and entropy of the
-controller phase, baseline, the current most likely architecture and its probability, and the
-probability of the eventual pick. Beliefs: the exact probability of every architecture at the
-end of each epoch in enumerable spaces.
+Trace (one row per epoch): shared-phase loss, steps and learning rate, mean reward and
+entropy of the controller phase, baseline, the current most likely architecture and its
+probability, and the probability of the eventual pick. Beliefs: the exact probability of every
+architecture at the end of each epoch in enumerable spaces.
 """
 import math
 import time
@@ -39,11 +44,13 @@ import numpy as np
 import pandas as pd
 
 from ..presets import Presets
-from ..space import Arch
+from ..space import SEARCH_SHARINGS, Arch
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
-SHARINGS = ("node", "edge", "edge_op")
 ENTROPY_MODES = ("reward", "regularizer")
+OUTPUTS = ("mean", "loose_ends")
+REWARD_MODES = ("train", "eval")
+FINAL_SCORINGS = ("batch", "split")
 FINAL_POOLS = ("samples", "space")
 
 
@@ -67,57 +74,83 @@ def _choice(name, value, allowed):
 
 @dataclass(frozen=True)
 class ENASConfig:
-    """Hyper-parameters of the ENAS search; the defaults are the reference settings (the
-    PyTorch ENAS code for PTB, docs/design.md §6).
+    """Hyper-parameters of the ENAS search; the defaults are the paper's (its text, else its
+    code: nasws/rnn/enas_policy of kcyu2014/nas-landmarkreg; docs/fidelity.md, "ENAS").
 
-    epochs: search epochs (reference 150); ``None`` = the search recipe's ``epochs``.
+    epochs: search epochs (250, the code's max_epoch); ``None`` = the search recipe's ``epochs``.
+    shared_archs: architectures trained per shared phase (200, the paper's 8-node number);
+        None = one epoch of the training slice.
+    batches_per_arch: consecutive shared-phase mini-batches per sampled architecture (1; the
+        paper's 2-node runs: 10).
+    lr_decay, lr_decay_after: the shared phase's learning rate is the recipe's times
+        ``lr_decay ** max(0, epoch - 1 - lr_decay_after)`` (0.96 and 15, the code's
+        shared_decay / shared_decay_after, applied after each epoch from the 16th on).
+    output: the super-net's cell output during the search ("loose_ends", the reference: the
+        mean of the nodes no other node reads); None = the recipe's ``output`` (the standalone
+        cell's, the mean of all nodes by default).
+    carry_hidden: carry the super-net's hidden state across architecture changes in the
+        shared phase (True, the reference; False resets it, docs/design.md §5).
     controller_steps: REINFORCE updates per epoch (2000).
     controller_batch: architectures drawn and scored per update (1; the gradient is their mean).
-    reward_batch_size, reward_bptt: one reward mini-batch, 64 rows x 35 steps.
+    reward_batch_size, reward_bptt: the reward window, 64 columns x 35 steps.
+    reward_mode: "train" (dropout on, hidden carried across windows, the reference) or "eval".
     reward_c: reward = reward_c / validation perplexity (80).
     entropy_weight, entropy_mode: entropy bonus 1e-4, added to each decision's reward
         ("reward", the reference default) or as a regulariser on the loss ("regularizer").
     baseline_decay: moving-average baseline, b <- decay * b + (1 - decay) * reward (0.95).
+    reset_baseline: restart the baseline in each controller phase (True, the reference).
     lr: Adam learning rate (3.5e-4; betas 0.9, 0.999, eps 1e-8 as torch's defaults).
     controller_hidden, temperature, tanh_c: LSTM(100), logits / 5 then 2.5 * tanh.
-    restrict_s0: forbid s0 as predecessor of nodes >= 2, as the original ENAS (False).
+    restrict_s0: forbid s0 as predecessor of nodes >= 2 (True, the reference's rule).
     sharing: super-net granularity (docs/design.md §5); "edge" is ENAS's own.
-    carry_hidden: carry the super-net's hidden state across an architecture change in the
-        shared phase (the reference did; False resets it, docs/design.md §5).
-    batches_per_arch: consecutive shared-phase mini-batches per sampled architecture (1; the
-        paper's 2-node runs used 10: "20 architectures per epoch instead of 200, each trained
-        on 10 batches").
     final_samples: architectures drawn for the final pick (100).
     final_pool: "samples" scores the distinct drawn architectures; "space" scores the whole
         space when it has at most ``final_samples`` architectures (the drawn ones otherwise).
+    final_scoring: "batch" (the first reward window in train mode, the reference) or "split"
+        (the whole validation split without dropout).
     """
-    epochs: Optional[int] = 150
+    epochs: Optional[int] = 250
+    shared_archs: Optional[int] = 200
+    batches_per_arch: int = 1
+    lr_decay: float = 0.96
+    lr_decay_after: int = 15
+    output: Optional[str] = "loose_ends"
+    carry_hidden: bool = True
     controller_steps: int = 2000
     controller_batch: int = 1
     reward_batch_size: int = 64
     reward_bptt: int = 35
+    reward_mode: str = "train"
     reward_c: float = 80.0
     entropy_weight: float = 1e-4
     entropy_mode: str = "reward"
     baseline_decay: float = 0.95
+    reset_baseline: bool = True
     lr: float = 3.5e-4
     controller_hidden: int = 100
     temperature: float = 5.0
     tanh_c: float = 2.5
-    restrict_s0: bool = False
+    restrict_s0: bool = True
     sharing: str = "edge"
-    carry_hidden: bool = False
-    batches_per_arch: int = 1
     final_samples: int = 100
     final_pool: str = "samples"
+    final_scoring: str = "batch"
 
     def validate(self):
         if self.epochs is not None:
             _int_in("epochs", self.epochs, 1, 100_000)
+        if self.shared_archs is not None:
+            _int_in("shared_archs", self.shared_archs, 1, 100_000_000)
+        _int_in("batches_per_arch", self.batches_per_arch, 1, 1_000_000)
+        _float_in("lr_decay", self.lr_decay, 0, 1, lo_open=True)
+        _int_in("lr_decay_after", self.lr_decay_after, 0, 1_000_000)
+        if self.output is not None:
+            _choice("output", self.output, OUTPUTS)
         _int_in("controller_steps", self.controller_steps, 0, 10_000_000)
         _int_in("controller_batch", self.controller_batch, 1, 4096)
         _int_in("reward_batch_size", self.reward_batch_size, 1, 4096)
         _int_in("reward_bptt", self.reward_bptt, 1, 4096)
+        _choice("reward_mode", self.reward_mode, REWARD_MODES)
         _float_in("reward_c", self.reward_c, 0, 1e6, lo_open=True)
         _float_in("entropy_weight", self.entropy_weight, 0, 1e6)
         _choice("entropy_mode", self.entropy_mode, ENTROPY_MODES)
@@ -126,35 +159,64 @@ class ENASConfig:
         _int_in("controller_hidden", self.controller_hidden, 1, 4096)
         _float_in("temperature", self.temperature, 0, 1e6, lo_open=True)
         _float_in("tanh_c", self.tanh_c, 0, 1e6, lo_open=True)
-        for name in ("restrict_s0", "carry_hidden"):
+        for name in ("restrict_s0", "carry_hidden", "reset_baseline"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"enas option {name} must be true or false, got {getattr(self, name)!r}")
-        _choice("sharing", self.sharing, SHARINGS)
-        _int_in("batches_per_arch", self.batches_per_arch, 1, 1_000_000)
+        _choice("sharing", self.sharing, SEARCH_SHARINGS)
         _int_in("final_samples", self.final_samples, 1, 1_000_000)
         _choice("final_pool", self.final_pool, FINAL_POOLS)
+        _choice("final_scoring", self.final_scoring, FINAL_SCORINGS)
         return self
+
+    def check_feasible(self, train_config=None, space=None):
+        """Raise ValueError when this config (with the study's search recipe ``train_config``
+        and ``space``) would not run ENAS's loop -- a shared and a controller phase every
+        epoch, a controller that learns -- but silently become another algorithm. Returns self.
+        """
+        self.validate()
+        if self.controller_steps < 1:
+            raise ValueError("enas option controller_steps=0 trains no controller: ENAS would become "
+                             "uniform sampling with a super-net; set controller_steps >= 1 (reference "
+                             "2000, paper-2node 20)")
+        if self.lr <= 0:
+            raise ValueError(f"enas option lr={self.lr!r} never moves the controller: ENAS would become "
+                             "uniform sampling with a super-net; set lr > 0 (reference 3.5e-4)")
+        if train_config is not None and self.epochs is None and train_config.epochs < 1:
+            raise ValueError(f"enas option epochs=None takes the search recipe's epochs "
+                             f"({train_config.epochs!r}): give the recipe or epochs at least 1")
+        if space is not None and self.restrict_s0 and any(
+                pred == 0 for node, (_, pred) in space.fixed.items() if node >= 2):
+            raise ValueError(f"enas option restrict_s0=True forbids s0 as predecessor of nodes >= 2, "
+                             f"but {space!r} fixes one to s0: set restrict_s0=false")
+        return self
+
+    def shared_lr(self, base_lr, epoch):
+        """The shared phase's learning rate in (1-based) ``epoch``."""
+        return base_lr * self.lr_decay ** max(0, epoch - 1 - self.lr_decay_after)
 
 
 PRESETS = Presets("enas")
 PRESETS.add("reference", ENASConfig,
-            "the reference settings (ENAS-pytorch for PTB, docs/design.md §6): 150 epochs, 2000 "
-            "controller steps of one 64x35 validation batch each, 100 final samples")
-PRESETS.add("cpu", lambda: ENASConfig(epochs=None, controller_steps=200, reward_batch_size=10, lr=3.5e-3),
-            "for a 2-core machine: the search recipe's epochs instead of 150; 200 controller "
-            "updates per epoch instead of 2000, on reward batches of 10 rows instead of 64 (a "
-            "reward costs ~1/8 of a shared step at d=64 on PTB, so the controller phase costs "
-            "about half a 45-step shared phase); Adam lr 3.5e-3 instead of 3.5e-4, because ~1000 "
-            "updates at the reference rate leave the controller within 0.5% of uniform (measured "
-            "on PTB, study preset quick), while at 10x it concentrates as ~10,000 reference "
-            "updates would; controller, baseline and final pick as the reference")
-PRESETS.add("paper-2node", lambda: ENASConfig(batches_per_arch=10),
-            "the reference with the paper's 2-node change: each sampled architecture trains on "
-            "10 consecutive mini-batches (20 architectures per epoch instead of 200)")
-PRESETS.add("smoke", lambda: ENASConfig(epochs=None, controller_steps=10, controller_hidden=16,
-                                        reward_batch_size=4, reward_bptt=10, final_samples=10),
-            "seconds, for tests: 10 controller steps per epoch, LSTM(16), 4x10 reward batches, "
-            "10 final samples")
+            "the paper's ENAS (docs/fidelity.md): 250 epochs of 200 shared steps (one architecture "
+            "each) and 2000 controller steps on 64x35 validation windows in train mode, s0 only for "
+            "node 1, loose-ends output, lr 20 x 0.96 per epoch after epoch 16, best of 100 samples")
+PRESETS.add("paper-2node", lambda: ENASConfig(shared_archs=20, batches_per_arch=10, controller_steps=20),
+            "the reference with the paper's 2-node change: 20 sampled architectures per epoch instead "
+            "of 200, each trained on 10 consecutive mini-batches; 20 controller steps per epoch (the "
+            "code's enas_config_small)")
+PRESETS.add("cpu", lambda: ENASConfig(epochs=None, shared_archs=None, controller_steps=200,
+                                      reward_batch_size=10, lr=3.5e-3),
+            "for a 2-core machine: the search recipe's epochs, each one shared pass over the "
+            "training slice then 200 controller updates instead of 2000, on reward windows of 10 "
+            "columns instead of 64; Adam lr 3.5e-3 instead of 3.5e-4, because ~1000 updates at the "
+            "reference rate leave the controller within 0.5% of uniform (measured on PTB, study "
+            "preset quick), while at 10x it concentrates as ~10,000 reference updates would; "
+            "everything else as the reference")
+PRESETS.add("smoke", lambda: ENASConfig(epochs=None, shared_archs=None, controller_steps=10,
+                                        controller_hidden=16, reward_batch_size=4, reward_bptt=10,
+                                        final_samples=10),
+            "seconds, for tests: the search recipe's epochs, each one shared pass over the slice then "
+            "10 controller steps, LSTM(16), 4x10 reward windows, 10 final samples")
 
 
 class Controller:
@@ -246,41 +308,85 @@ class ENASSearch:
 
     def __init__(self, space, corpus, train_config, seed, config):
         from ..engine import SuperNet, Trainer
+        from ..engine.model import batchify
 
+        config.check_feasible(train_config, space)
         self.space, self.config, self.seed = space, config, int(seed)
         self.train_config = train_config
         self.epochs = config.epochs if config.epochs is not None else train_config.epochs
         train, self.valid, _ = train_config.slice(corpus)
         self.net = SuperNet(space, corpus.vocab_size, train_config.hidden_size, sharing=config.sharing,
-                            seed=self.seed, output=train_config.output, **train_config.dropouts)
+                            seed=self.seed, output=config.output or train_config.output,
+                            **train_config.dropouts)
         self.trainer = Trainer(self.net, train, train_config, seed=self.seed,
                                carry_hidden=config.carry_hidden)
         self.controller = Controller(space, config, self.seed)
         # the ids the study uses (full-space ids, also for a subspace with fixed nodes)
         self.ids = ([space.parent.index(a) for a in space] if self.controller.enumerable
                     and space.parent is not space else None)
+        if config.reward_mode == "train" or config.final_scoring == "batch":
+            # the reference's valid_data: the split in reward_batch_size columns, walked in
+            # windows of reward_bptt rows
+            if len(self.valid) < 2 * config.reward_batch_size:
+                raise ValueError(f"the validation split has {len(self.valid)} tokens, fewer than two rows of "
+                                 f"reward_batch_size = {config.reward_batch_size} columns")
+            self._reward_data = batchify(self.valid, config.reward_batch_size)
         window = config.reward_batch_size * (config.reward_bptt + 1)
-        if len(self.valid) < window:
+        if config.reward_mode == "eval" and len(self.valid) < window:
             raise ValueError(f"the validation split has {len(self.valid)} tokens, fewer than one reward "
                              f"batch (reward_batch_size * (reward_bptt + 1) = {window})")
         self._window = window
-        self._n_windows = len(self.valid) // window
+        self._n_windows = max(1, len(self.valid) // window)
         self.epoch, self.reward_batches = 0, 0
+        self.reward_tokens = 0
         self.trace, self.beliefs = [], []
         self.seconds = {"shared": 0.0, "controller": 0.0, "reward": 0.0, "final": 0.0}
         self.controller_steps = 0
         self._likeliest = (-math.inf, None)
 
-    # --- one epoch ------------------------------------------------------------------------
+    # --- rewards ------------------------------------------------------------------------
     def _reward_tokens(self):
         j = self.reward_batches % self._n_windows
         self.reward_batches += 1
         return self.valid[j * self._window:(j + 1) * self._window]
 
+    def _train_mode_ppl(self, arch, pos, hidden):
+        """Perplexity of ``arch`` on the reward window at row ``pos`` with dropout on, from
+        ``hidden``; returns (ppl, next hidden)."""
+        data, c = self._reward_data, self.config
+        T = min(c.reward_bptt, len(data) - 1 - pos)
+        loss, n, h = self.net.forward_loss(data[pos:pos + T], data[pos + 1:pos + 1 + T], hidden,
+                                           train=True, arch=arch)
+        self.reward_tokens += int(n)
+        mean = loss / n
+        return (math.exp(mean) if mean < 700 else math.inf), h
+
+    def _rewards_train_mode(self, archs, walk):
+        """The reference's get_reward: each architecture on the current window, the hidden
+        state carried on (a NaN/inf state restarts from zero)."""
+        ppl = np.empty(len(archs))
+        for k, arch in enumerate(archs):
+            ppl[k], h = self._train_mode_ppl(arch, walk["pos"], walk["hidden"])
+            walk["hidden"] = h if np.isfinite(h).all() else None
+        # next window; the reference resets the hidden state whenever the walk wraps
+        rows = len(self._reward_data) - 1
+        nxt = (walk["pos"] + self.config.reward_bptt) % rows
+        if nxt < walk["pos"]:
+            walk["hidden"] = None
+        walk["pos"] = nxt
+        return ppl
+
+    # --- one epoch ------------------------------------------------------------------------
     def _controller_phase(self):
         c, ctrl = self.config, self.controller
         rewards, entropies = [], []
         self._likeliest = (-math.inf, None)
+        if c.reset_baseline:
+            state = ctrl.state()
+            if state["has_baseline"]:
+                state["has_baseline"] = False
+                ctrl.restore(state)
+        walk = {"pos": 0, "hidden": None}
         for _ in range(c.controller_steps):
             t0 = time.perf_counter()
             archs, actions, logp, ent = ctrl.sample(c.controller_batch, "controller")
@@ -288,7 +394,10 @@ class ENASSearch:
             if logp[k] > self._likeliest[0]:
                 self._likeliest = (float(logp[k]), archs[k])
             t1 = time.perf_counter()
-            ppl = self.net.perplexity(archs, self._reward_tokens(), c.reward_batch_size, c.reward_bptt)
+            if c.reward_mode == "train":
+                ppl = self._rewards_train_mode(archs, walk)
+            else:
+                ppl = self.net.perplexity(archs, self._reward_tokens(), c.reward_batch_size, c.reward_bptt)
             t2 = time.perf_counter()
             reward = np.where(np.isfinite(ppl), c.reward_c / ppl, 0.0)
             ctrl.reinforce(actions, reward)
@@ -301,11 +410,15 @@ class ENASSearch:
         return rewards, entropies
 
     def _shared_phase(self):
+        c, tc = self.config, self.train_config
         t0 = time.perf_counter()
-        sampler = self.controller.sampler(self.config.batches_per_arch)
+        lr = c.shared_lr(tc.lr, self.epoch + 1)
+        steps = tc.max_steps_per_epoch if c.shared_archs is None else c.shared_archs * c.batches_per_arch
+        self.trainer.config = tc.replace(lr=lr, max_steps_per_epoch=steps)
+        sampler = self.controller.sampler(c.batches_per_arch)
         stats = self.trainer.run_epoch(sampler=sampler)
         self.seconds["shared"] += time.perf_counter() - t0
-        return stats
+        return {**stats, "lr": lr}
 
     def run_epoch(self):
         """One shared phase and one controller phase; appends this epoch's trace row and beliefs."""
@@ -314,7 +427,7 @@ class ENASSearch:
         self.epoch += 1
         t0 = time.perf_counter()
         row = {"epoch": self.epoch, "train_loss": shared["train_loss"], "shared_steps": shared["steps"],
-               "controller_steps": self.config.controller_steps,
+               "shared_lr": shared["lr"], "controller_steps": self.config.controller_steps,
                "reward": float(np.mean(rewards)) if rewards else math.nan,
                "reward_max": float(np.max(rewards)) if rewards else math.nan,
                "baseline": self.controller.baseline,
@@ -342,8 +455,8 @@ class ENASSearch:
 
     # --- the pick ---------------------------------------------------------------------------
     def pick(self):
-        """Best of ``final_samples`` controller draws (distinct ones), scored on the whole
-        validation split with the shared weights; ties go to the smaller id."""
+        """Best of ``final_samples`` controller draws (distinct ones), scored with the shared
+        weights as ``final_scoring`` says; ties go to the smaller id."""
         c, tc = self.config, self.train_config
         t0 = time.perf_counter()
         archs = self.controller.sample(c.final_samples, "final")[0]
@@ -351,7 +464,11 @@ class ENASSearch:
             pool = list(self.space)
         else:
             pool = sorted(set(archs), key=self.space.index)
-        ppl = self.net.perplexity(pool, self.valid, tc.eval_batch_size, tc.bptt)
+        if c.final_scoring == "batch":
+            # the reference's derive(): every sample on the first reward window, from a zero state
+            ppl = np.array([self._train_mode_ppl(a, 0, None)[0] for a in pool])
+        else:
+            ppl = self.net.perplexity(pool, self.valid, tc.eval_batch_size, tc.bptt)
         best = int(np.argmin(ppl))   # first minimum: the smallest id
         self.seconds["final"] += time.perf_counter() - t0
         return pool[best], pool, ppl
@@ -376,7 +493,9 @@ class ENASSearch:
             if len(trace):
                 trace.loc[trace.index[-1], "p_pick"] = float(np.exp(self.controller.log_prob([arch])[0]))
             beliefs = pd.DataFrame()
-        budget = {**self.net.budget(), "controller_steps": self.controller_steps,
+        budget = self.net.budget()
+        budget["valid_tokens"] += self.reward_tokens    # train-mode rewards bypass net.perplexity
+        budget = {**budget, "controller_steps": self.controller_steps,
                   "controller_samples": self.controller_steps * self.config.controller_batch,
                   "controller_seconds": self.seconds["controller"],
                   "reward_seconds": self.seconds["reward"], "shared_seconds": self.seconds["shared"],
@@ -386,7 +505,7 @@ class ENASSearch:
     # --- checkpoints -------------------------------------------------------------------------
     def state(self):
         return {"trainer": self.trainer.state(), "controller": self.controller.state(),
-                "epoch": self.epoch, "reward_batches": self.reward_batches,
+                "epoch": self.epoch, "reward_batches": self.reward_batches, "reward_tokens": self.reward_tokens,
                 "controller_steps": self.controller_steps, "trace": list(self.trace),
                 "beliefs": [b.copy() for b in self.beliefs], "seconds": dict(self.seconds)}
 
@@ -394,6 +513,7 @@ class ENASSearch:
         self.trainer.restore(state["trainer"])
         self.controller.restore(state["controller"])
         self.epoch, self.reward_batches = int(state["epoch"]), int(state["reward_batches"])
+        self.reward_tokens = int(state.get("reward_tokens", 0))
         self.controller_steps = int(state["controller_steps"])
         self.trace = [dict(r) for r in state["trace"]]
         self.beliefs = [np.asarray(b, dtype=np.float64) for b in state["beliefs"]]

@@ -7,15 +7,22 @@ The loop, as the reference ``train_search.py`` runs it:
 2. the weight-sharing super-net (``sharing="edge_op"``, NAO's granularity: one matrix per
    (edge, activation)) trained with the search recipe, each mini-batch on one architecture
    drawn uniformly from the pool (``Trainer.run_epoch`` with a sampler);
-3. every ``eval_every`` epochs (and at the last epoch) a scoring round: the whole pool scored
-   on the **full** validation split with the shared weights (the reference scored one random
-   35-token window per architecture);
+3. at the scoring epochs of :meth:`NAOConfig.schedule` -- every ``eval_every`` epochs, or
+   ``rounds`` rounds spread evenly over the search (the last epoch always scores) -- the whole
+   pool scored on the **full** validation split with the shared weights (as the paper's
+   framework did; NAO-WS itself scored one random 35-token window per architecture);
 4. unless it is the last round: the encoder-predictor-decoder (:class:`NAOController`) trained
    on the pool with min-max normalised validation losses (0 = best), then the contexts of the
    ``top_k`` best moved down the predictor's gradient with step lambda = 1, 2, ... until
    ``max_new`` new distinct architectures decode (or lambda reaches ``max_step``); the pool
    keeps its best, takes the new ones and ``random_new`` random ones, and stays the same size;
 5. the pick is the best architecture of the last scoring round.
+
+The super-net trains with the recipe's schedule but NAO's own ``child_lr`` / ``child_clip``
+(the reference: 0.25 / 10). docs/fidelity.md ("NAO") sets every setting beside the paper's
+text and its code (kcyu2014/nas-landmarkreg ``nasws/rnn/nao_policy``). A config that would run
+no controller round (NAO would become "the WS-best of a random pool") refuses to run:
+:meth:`NAOConfig.check_feasible`.
 
 Trace: one row per scoring round (pool, WS perplexities, pick so far, the new architectures,
 lambda reached, the mean norm of the predictor's gradient at the moved architectures,
@@ -39,33 +46,44 @@ import pandas as pd
 
 from ..presets import Presets
 from ..rng import STREAM_ARCH, STREAM_NAO_POOL, Draws
+from ..space import SEARCH_SHARINGS
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
-SHARINGS = ("node", "edge", "edge_op")
 
 
 @dataclass(frozen=True)
 class NAOConfig:
     """NAO's hyper-parameters; defaults are the reference PTB search (NAO-WS
-    ``train_search.sh``, the 8-node setting of the paper).
+    ``train_search.sh`` as the paper's ``nasws/rnn/nao_policy`` runs it, the 8-node setting).
 
     Search schedule -- epochs: super-net epochs (None: the study's search recipe,
     ``train_config.epochs``; the reference ran 1000); eval_every: epochs between scoring
-    rounds (200); pool_size: architectures in the pool (1000) unless pool_fraction (a
+    rounds, or None to spread ``rounds`` scoring rounds evenly over the epochs (5: the
+    reference's every 200 of 1000, kept in proportion at any budget); min_controller_rounds:
+    the fewest controller rounds a run accepts (:meth:`check_feasible`; 1, the scaled presets 3);
+    pool_size: architectures in the pool (1000) unless pool_fraction (a
     fraction of the space, the paper's 2-node adaptation: 0.2) is set; controller_epochs:
     passes of the controller over the pool per round (1000); top_k: architectures whose
     embeddings are moved (100); max_new: new architectures per round at most (300);
     random_new: random architectures added per round (50); max_step: largest step lambda
-    (30); sharing: the super-net's granularity ("edge_op", NAO's).
+    (30); sharing: the super-net's granularity ("edge_op", NAO's); child_lr, child_clip: the
+    super-net's SGD learning rate and gradient-norm clip (0.25 and 10, the reference's;
+    None = the search recipe's); carry_hidden: carry the super-net's hidden state across
+    architecture changes (True: the reference's training loop kept one hidden state for the
+    whole epoch; False resets it at every change, docs/design.md §5).
 
     Controller -- emb_size 48 (a node's two tokens make one 96-wide LSTM input),
     hidden_size 96, mlp_layers 4 of mlp_hidden_size 200, dropout 0.1 on the encoder's token
     embeddings, Adam lr 1e-3 with L2 weight_decay 1e-4, max_grad_norm 5, loss
     trade_off * MSE + (1 - trade_off) * NLL with 0.8, mini-batches of batch_size 100
-    reshuffled each epoch (shuffle).
+    reshuffled each epoch (shuffle); drop_partial: drop the last, partial mini-batch of each
+    epoch and of the proposal step, as the reference's batchify did (True; with a pool smaller
+    than one batch nothing trains then, so the 2-node presets keep it).
     """
     epochs: Optional[int] = None
-    eval_every: int = 200
+    eval_every: Optional[int] = None
+    rounds: int = 5
+    min_controller_rounds: int = 1
     pool_size: int = 1000
     pool_fraction: Optional[float] = None
     controller_epochs: int = 1000
@@ -74,6 +92,9 @@ class NAOConfig:
     random_new: int = 50
     max_step: int = 30
     sharing: str = "edge_op"
+    child_lr: Optional[float] = 0.25
+    child_clip: Optional[float] = 10.0
+    carry_hidden: bool = True
     emb_size: int = 48
     hidden_size: int = 96
     mlp_layers: int = 4
@@ -85,6 +106,7 @@ class NAOConfig:
     trade_off: float = 0.8
     batch_size: int = 100
     shuffle: bool = True
+    drop_partial: bool = True
 
     def validate(self):
         def integer(name, lo, hi, optional=False):
@@ -107,7 +129,11 @@ class NAOConfig:
                                  + (" or None" if optional else "") + f", got {v!r}")
 
         integer("epochs", 1, 1_000_000, optional=True)
-        integer("eval_every", 1, 1_000_000)
+        integer("eval_every", 1, 1_000_000, optional=True)
+        integer("rounds", 1, 1_000_000)
+        integer("min_controller_rounds", 1, 1_000_000)
+        number("child_lr", 0.0, 1e6, lo_open=True, optional=True)
+        number("child_clip", 0.0, 1e9, optional=True)
         integer("pool_size", 1, 10_000_000)
         number("pool_fraction", 0.0, 1.0, lo_open=True, optional=True)
         integer("controller_epochs", 0, 1_000_000)
@@ -115,8 +141,8 @@ class NAOConfig:
         integer("max_new", 0, 10_000_000)
         integer("random_new", 0, 10_000_000)
         integer("max_step", 1, 100_000)
-        if self.sharing not in SHARINGS:
-            raise ValueError(f"nao option sharing must be one of {SHARINGS}, got {self.sharing!r}")
+        if self.sharing not in SEARCH_SHARINGS:
+            raise ValueError(f"nao option sharing must be one of {SEARCH_SHARINGS}, got {self.sharing!r}")
         integer("emb_size", 1, 4096)
         integer("hidden_size", 1, 4096)
         integer("mlp_layers", 0, 8)
@@ -127,8 +153,58 @@ class NAOConfig:
         number("max_grad_norm", 0.0, 1e9)
         number("trade_off", 0.0, 1.0)
         integer("batch_size", 1, 65536)
-        if not isinstance(self.shuffle, bool):
-            raise ValueError(f"nao option shuffle must be true or false, got {self.shuffle!r}")
+        for name in ("shuffle", "drop_partial", "carry_hidden"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"nao option {name} must be true or false, got {getattr(self, name)!r}")
+
+    def schedule(self, epochs):
+        """The scoring epochs of a search of ``epochs`` epochs (1-based, ascending, the last one
+        included); every one but the last is followed by a controller round."""
+        if self.eval_every is not None:
+            return sorted(set(range(self.eval_every, epochs + 1, self.eval_every)) | {epochs})
+        r = min(self.rounds, epochs)
+        return sorted({max(1, round(k * epochs / r)) for k in range(1, r + 1)})
+
+    def controller_rounds(self, epochs):
+        return len(self.schedule(epochs)) - 1
+
+    def check_feasible(self, train_config=None, space=None):
+        """Raise ValueError when this config, with the study's search recipe ``train_config``
+        (its ``epochs`` when ``epochs`` is None) and ``space`` (a SearchSpace),
+        would run fewer than ``min_controller_rounds`` controller rounds -- NAO would become
+        the WS-best of a random pool -- or a round that cannot train or propose. Returns self."""
+        self.validate()
+        epochs = self.epochs if self.epochs is not None else (train_config.epochs if train_config else None)
+        if epochs is not None:
+            k, need = self.controller_rounds(epochs), self.min_controller_rounds
+            if k < need:
+                how = f"eval_every={self.eval_every}" if self.eval_every is not None else f"rounds={self.rounds}"
+                src = "" if self.epochs is not None else " (the search recipe's)"
+                raise ValueError(
+                    f"nao option {how} with {epochs} search epochs{src} gives {k} controller round(s), "
+                    f"fewer than min_controller_rounds={need}: NAO would become the WS-best of a random "
+                    f"pool; raise the epochs to at least {need + 1}"
+                    + (f" or set eval_every <= {max(1, epochs // (need + 1))}" if self.eval_every is not None
+                       else f" and rounds to at least {need + 1}") + ", or lower min_controller_rounds")
+        for name in ("controller_epochs", "max_new"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"nao option {name}=0: a controller round would train or propose nothing and "
+                                 f"NAO would become the WS-best of a random pool; set {name} >= 1")
+        if space is not None:
+            space_size = len(space)
+            pool = self.pool_for(space_size)
+            if pool < 2:
+                raise ValueError(f"nao option pool_size/pool_fraction gives a pool of {pool} architecture(s) "
+                                 f"in a space of {space_size}: nothing to rank; use a pool of at least 2")
+            if self.drop_partial and self.batch_size > pool:
+                raise ValueError(f"nao option drop_partial=True with batch_size={self.batch_size} > the pool "
+                                 f"of {pool}: every controller mini-batch would be dropped and the controller "
+                                 f"never trains; set batch_size <= {pool} or drop_partial=false")
+            if self.drop_partial and self.batch_size > min(self.top_k, pool):
+                raise ValueError(f"nao option drop_partial=True with batch_size={self.batch_size} > top_k="
+                                 f"{min(self.top_k, pool)}: the proposal step would move no architecture; set "
+                                 f"batch_size <= top_k or drop_partial=false")
+        return self
 
     def pool_for(self, space_size):
         """Pool size in a space of ``space_size`` architectures (never more than it holds)."""
@@ -138,14 +214,15 @@ class NAOConfig:
     def controller_options(self):
         return {k: getattr(self, k) for k in ("emb_size", "hidden_size", "mlp_layers", "mlp_hidden_size",
                                               "dropout", "lr", "weight_decay", "max_grad_norm", "trade_off",
-                                              "batch_size", "shuffle")}
+                                              "batch_size", "shuffle", "drop_partial")}
 
 
 PRESETS = Presets("nao")
 PRESETS.add("reference", NAOConfig,
-            "NAO-WS's PTB search (the paper's 8-node setting): pool 1000, scoring every 200 of 1000 "
-            "epochs (epochs=None takes the search recipe's), controller 1000 epochs, 300 new + 50 random "
-            "per round from the top 100")
+            "NAO-WS's PTB search as the paper's framework ran it (the 8-node setting): pool 1000, five "
+            "scoring rounds (every 200 of 1000 epochs; epochs=None takes the search recipe's), controller "
+            "1000 epochs on full batches of 100, 300 new + 50 random per round from the top 100, "
+            "super-net lr 0.25 / clip 10")
 # The paper, §4.2: "we randomly sample 20% of the possible architectures to define the initial
 # candidate pool. We train the encoder-predictor-decoder network for 250 iterations every 50
 # epochs using the top-4 architectures in the NAO ranking. At each search iteration, we sample
@@ -153,21 +230,31 @@ PRESETS.add("reference", NAOConfig,
 # unchanged." With a 6-architecture pool one controller epoch is one mini-batch, so 250
 # iterations = 250 epochs. The reference's 50 random additions per 1000-pool round (5 %) round
 # to none for a pool of 6; "remains unchanged" cannot mean 50 in a 32-architecture space.
+# The code's batchify drops partial batches: a pool of 6 in batches of 100 would train nothing
+# and propose nothing, against the text's 250 iterations and 3 new architectures, so the text
+# wins (drop_partial=False; docs/fidelity.md).
 PRESETS.add("paper-2node", lambda: NAOConfig(epochs=1000, eval_every=50, pool_fraction=0.2,
-                                             controller_epochs=250, top_k=4, max_new=3, random_new=0),
+                                             controller_epochs=250, top_k=4, max_new=3, random_new=0,
+                                             drop_partial=False),
             "the paper's 2-node adaptation: pool 20% of the space, controller 250 iterations every 50 "
-            "epochs, top 4 moved, at most 3 new per round, 1000 epochs")
-# 2-core machine: the 2-node adaptation with the study's (few) search epochs and a scoring round
-# after every epoch, so a search of 4 epochs has 3 controller rounds; the controller keeps the
-# reference sizes (a round of 250 epochs on ~6 architectures takes seconds here).
-PRESETS.add("cpu", lambda: NAOConfig(epochs=None, eval_every=1, pool_fraction=0.2, controller_epochs=250,
-                                     top_k=4, max_new=3, random_new=0),
-            "2-core machine: the 2-node adaptation with the search recipe's epochs, scoring after every epoch")
+            "epochs, top 4 moved, at most 3 new per round, 1000 epochs, super-net lr 0.25 / clip 10")
+# 2-core machine: the 2-node adaptation scaled to the study's (few) search epochs: the paper's
+# 20 scoring rounds in 1000 epochs become one after every epoch (at most 20), and a search of
+# fewer than 4 epochs refuses to run rather than train fewer than 3 controllers; the
+# controller keeps the reference sizes (a round of 250 epochs on ~6 architectures takes seconds
+# here); the super-net keeps the study's search recipe (lr 0.25 barely moves it in a few epochs).
+PRESETS.add("cpu", lambda: NAOConfig(epochs=None, rounds=20, min_controller_rounds=3, pool_fraction=0.2,
+                                     controller_epochs=250, top_k=4, max_new=3, random_new=0,
+                                     child_lr=None, child_clip=None, drop_partial=False),
+            "2-core machine: the 2-node adaptation with the search recipe's epochs (at least 4), scoring "
+            "after every epoch (at most 20 rounds), the recipe's lr and clip")
 # seconds, for tests: a small controller trained briefly
-PRESETS.add("smoke", lambda: NAOConfig(epochs=None, eval_every=1, pool_fraction=0.2, controller_epochs=30,
-                                       top_k=4, max_new=3, random_new=1, max_step=10, emb_size=8,
-                                       hidden_size=16, mlp_layers=2, mlp_hidden_size=16, batch_size=16),
-            "seconds, for tests: small controller (E=8, H=16), 30 controller epochs per round")
+PRESETS.add("smoke", lambda: NAOConfig(epochs=None, rounds=20, min_controller_rounds=3, pool_fraction=0.2,
+                                       controller_epochs=30, top_k=4, max_new=3, random_new=1, max_step=10,
+                                       emb_size=8, hidden_size=16, mlp_layers=2, mlp_hidden_size=16,
+                                       batch_size=16, child_lr=None, child_clip=None, drop_partial=False),
+            "seconds, for tests: small controller (E=8, H=16), 30 controller epochs per round, at least "
+            "4 search epochs")
 
 
 CONTROLLER_COLUMNS = ("targets", "predicted", "predictor_tau_pool", "controller_mse", "controller_nll", "new",
@@ -211,14 +298,17 @@ class NAOSearch:
     def __init__(self, space, corpus, train_config, seed, config):
         from ..engine import NAOController, SuperNet, Trainer
 
+        config.check_feasible(train_config, space)
         self.space, self.config, self.seed = space, config, int(seed)
         self.train_config = train_config
         self.epochs = config.epochs or train_config.epochs
-        self.rounds_at = sorted(set(range(config.eval_every, self.epochs + 1, config.eval_every)) | {self.epochs})
+        self.rounds_at = config.schedule(self.epochs)
         train, self.valid_tokens, _ = train_config.slice(corpus)
         self.net = SuperNet(space, corpus.vocab_size, train_config.hidden_size, sharing=config.sharing,
                             seed=self.seed, output=train_config.output, **train_config.dropouts)
-        self.trainer = Trainer(self.net, train, train_config, seed=self.seed)
+        child = {k: v for k, v in (("lr", config.child_lr), ("clip", config.child_clip)) if v is not None}
+        self.trainer = Trainer(self.net, train, train_config.replace(**child) if child else train_config,
+                               seed=self.seed, carry_hidden=config.carry_hidden)
         self.controller = NAOController(space, seed=self.seed, **config.controller_options())
         # draws (docs/design.md §12): the pool from stream 27 (counter 0 the initial pool, r the
         # random additions of round r), each mini-batch's pool architecture from stream 32
