@@ -4,7 +4,7 @@
 #ifndef NAS_EVAL_CELL_H
 #define NAS_EVAL_CELL_H
 
-#include "lm.h"
+#include "arch.h"
 #include "parallel.h"
 
 /* How the workers of one pool job share the cell (cell.c): by batch rows, in chunks of

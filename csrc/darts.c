@@ -4,13 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "mixed_cell.h"
 #include "optim.h"
-
-static float *alloc_floats(size_t n) {
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    return aligned_alloc(64, bytes ? bytes : 64);
-}
 
 /* y = x + a v (memory-bound: the baseline instruction set is enough) */
 static void shifted(size_t n, const float *restrict x, float a, const float *restrict v,

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "lm.h"
+#include "arch.h"
 #include "mathfun.h"
 
 /* --- cell nodes ------------------------------------------------------------------------ */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "blas.h"
 #include "cell.h"
 #include "decoder.h"
@@ -25,13 +26,6 @@
  * gradient: more than one per worker, so a worker the OS keeps off a core hands slots to
  * the others (parallel.h), at the price of a partial dE (V x d) per extra slot. */
 static int decoder_slots(int workers) { return workers > 1 ? 2 * workers : 1; }
-
-static float *alloc_floats(size_t n) {
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (p) memset(p, 0, bytes);
-    return p;
-}
 
 LM *lm_create(int V, int d, int n_w0, int n_mats, int max_nodes, uint64_t seed, Dropouts drop) {
     LM *m = calloc(1, sizeof(LM));

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "kernels.h"
 #include "panel.h"
 #include "parallel.h"
@@ -11,13 +12,6 @@
 
 #define ALPHA_INIT_SCALE 1e-3 /* alpha = 1e-3 N(0, 1) (ref) */
 #define ACC_FLOATS (7 * MIXED_ACC_LD) /* per panel: 5 rows of alpha sums, 2 of batch-norm scratch */
-
-static float *alloc_floats(size_t n) {
-    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
-    float *p = aligned_alloc(64, bytes ? bytes : 64);
-    if (p) memset(p, 0, bytes);
-    return p;
-}
 
 MixedCell *mixed_create(int n, int d, uint64_t seed, int batch_norm) {
     MixedCell *mc = calloc(1, sizeof(MixedCell));

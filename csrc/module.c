@@ -9,204 +9,190 @@
 #include "blas.h"
 #include "kernels.h"
 #include "lm.h"
+#include "mixed_cell.h"
 #include "parallel.h"
+#include "py_args.h"
 #include "py_darts.h"
-#include "rng.h"
 #include "py_enas.h"
 #include "py_lstm_adam.h"
-#include "py_tokens.h"
+#include "py_model.h"
 #include "py_nao.h"
+#include "rng.h"
 
-typedef struct {
-    PyObject_HEAD
-    LM *lm;
-    int busy;
-} ModelObject;
+/* --- construction ------------------------------------------------------------------------- */
 
-static int model_enter(ModelObject *self) {
-    if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return -1; }
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "this model is already running a call in another thread");
+int model_init(ModelObject *self, PyObject *args, PyObject *kw, int mixed) {
+    static char *kwlist[] = {"vocab_size", "hidden", "n_mats", "max_nodes", "seed", "dropout_out", "dropout_h",
+                             "dropout_x", "dropout_in", "dropout_emb", "n_w0", "batch_norm", NULL};
+    int V, d, n_mats, max_nodes, n_w0 = 1, bn = -1;
+    uint64_t seed = 0;
+    double p[5] = {0, 0, 0, 0, 0};
+    static const char *names[] = {"dropout_out", "dropout_h", "dropout_x", "dropout_in", "dropout_emb"};
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiii|O&dddddip", kwlist, &V, &d, &n_mats, &max_nodes, arg_seed,
+                                     &seed, &p[0], &p[1], &p[2], &p[3], &p[4], &n_w0, &bn))
+        return -1;
+    if (py_check_int("vocab_size", V, 1, INT_MAX) || py_check_int("hidden", d, 1, 65536) ||
+        py_check_int("n_w0", n_w0, 1, INT_MAX) || py_check_int("n_mats", n_mats, 1, INT_MAX) ||
+        py_check_int("number of nodes", max_nodes, 1, LM_MAX_NODES))
+        return -1;
+    for (int i = 0; i < 5; i++)
+        if (py_check_range(names[i], p[i], 0, 1, OPEN_HI)) return -1;
+    if (mixed && (n_mats != max_nodes || n_w0 != 1)) {
+        PyErr_SetString(PyExc_ValueError, "the mixed cell has one matrix per node: n_mats == max_nodes, n_w0 == 1");
         return -1;
     }
-    self->busy = 1;
-    return 0;
-}
-
-static int check_prob(const char *name, double p) {
-    if (!(p >= 0.0 && p < 1.0)) {
-        PyErr_Format(PyExc_ValueError, "dropout %s must be in [0, 1), got %g", name, p);
+    if (!mixed && bn != -1) {
+        PyErr_SetString(PyExc_ValueError, "batch_norm belongs to the mixed cell (MixedModel)");
         return -1;
     }
-    return 0;
-}
-
-static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"vocab_size", "hidden", "n_mats", "max_nodes", "seed",
-                             "dropout_out", "dropout_h", "dropout_x", "dropout_in",
-                             "dropout_emb", "n_w0", NULL};
-    int V, d, n_mats, max_nodes, n_w0 = 1;
-    unsigned long long seed = 0;
-    double p_out = 0, p_h = 0, p_x = 0, p_in = 0, p_emb = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "iiii|Kdddddi", kwlist, &V, &d, &n_mats,
-                                     &max_nodes, &seed, &p_out, &p_h, &p_x, &p_in, &p_emb, &n_w0))
-        return -1;
-    if (V < 1) { PyErr_Format(PyExc_ValueError, "vocab_size must be >= 1, got %d", V); return -1; }
-    if (d < 1 || d > 65536) { PyErr_Format(PyExc_ValueError, "hidden must be in 1..65536, got %d", d); return -1; }
-    if (n_w0 < 1) { PyErr_Format(PyExc_ValueError, "n_w0 must be >= 1, got %d", n_w0); return -1; }
-    if (n_mats < 1) { PyErr_Format(PyExc_ValueError, "n_mats must be >= 1, got %d", n_mats); return -1; }
-    if (max_nodes < 1 || max_nodes > LM_MAX_NODES) {
-        PyErr_Format(PyExc_ValueError, "number of nodes must be in 1..%d, got %d", LM_MAX_NODES, max_nodes);
-        return -1;
-    }
-    if (check_prob("out", p_out) || check_prob("h", p_h) || check_prob("x", p_x) ||
-        check_prob("in", p_in) || check_prob("emb", p_emb))
-        return -1;
-    Dropouts drop = {(float)p_out, (float)p_h, (float)p_x, (float)p_in, (float)p_emb};
+    if (self->busy) { PyErr_SetString(PyExc_RuntimeError, "this model is already running a call in another thread"); return -1; }
+    Dropouts drop = {(float)p[0], (float)p[1], (float)p[2], (float)p[3], (float)p[4]};
     lm_free(self->lm);
-    self->lm = lm_create(V, d, n_w0, n_mats, max_nodes, (uint64_t)seed, drop);
-    if (!self->lm) { PyErr_NoMemory(); return -1; }
+    self->lm = lm_create(V, d, n_w0, n_mats, max_nodes, seed, drop);
+    if (self->lm && mixed) self->lm->mix = mixed_create(max_nodes, d, seed, bn != 0);
+    if (!self->lm || (mixed && !self->lm->mix)) { lm_free(self->lm); self->lm = NULL; PyErr_NoMemory(); return -1; }
+    CellArch own = {.n = mixed ? max_nodes : 0, .w0 = 0};
+    for (int i = 0; i < own.n; i++) { own.pred[i] = 0; own.op[i] = 0; own.mat[i] = i; own.out[i] = 1; }
+    self->own = own;
     return 0;
 }
+
+static int Model_init(ModelObject *self, PyObject *args, PyObject *kw) { return model_init(self, args, kw, 0); }
 
 static void Model_dealloc(ModelObject *self) {
     lm_free(self->lm);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* A (4, n) int32 array: predecessors, op indices, matrix indices, output flags. */
-static int parse_arch(ModelObject *self, PyObject *obj, int w0, CellArch *a) {
-    PyArrayObject *arr = (PyArrayObject *)PyArray_FROMANY(obj, NPY_INT32, 2, 2,
-                                                          NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED);
-    if (!arr) return -1;
-    npy_intp *shape = PyArray_DIMS(arr);
-    if (shape[0] != 4 || shape[1] < 1 || shape[1] > LM_MAX_NODES) {
-        PyErr_Format(PyExc_ValueError, "architecture table must have shape (4, n) with 1 <= n <= %d, got (%zd, %zd)",
-                     LM_MAX_NODES, (Py_ssize_t)shape[0], (Py_ssize_t)shape[1]);
-        Py_DECREF(arr);
-        return -1;
+/* --- arguments ------------------------------------------------------------------------------ */
+
+/* the architecture a call names (None: the mixed cell's own), checked against the model */
+static int model_arch(ModelObject *self, CellArch *a, int w0) {
+    if (a->n == 0) {
+        if (!self->own.n) { PyErr_SetString(PyExc_ValueError, "arch is required (only the mixed cell has its own)"); return -1; }
+        *a = self->own;
+        return 0;
     }
-    int n = (int)shape[1];
-    const int32_t *t = (const int32_t *)PyArray_DATA(arr);
-    a->n = n;
+    if (self->own.n) { PyErr_SetString(PyExc_ValueError, "the mixed cell holds every architecture: arch must be None"); return -1; }
     a->w0 = w0;
-    for (int i = 0; i < n; i++) {
-        a->pred[i] = t[i]; a->op[i] = t[n + i]; a->mat[i] = t[2 * n + i]; a->out[i] = t[3 * n + i];
-    }
-    Py_DECREF(arr);
     const char *err = lm_check_arch(self->lm, a);
     if (err) { PyErr_Format(PyExc_ValueError, "invalid architecture: %s", err); return -1; }
     return 0;
 }
 
-/* A finite, non-negative hyper-parameter, or a ValueError naming it. */
-static int check_rate(const char *name, double value) {
-    if (!isfinite(value) || value < 0) {
-        char text[32];
-        snprintf(text, sizeof text, "%g", value);
-        PyErr_Format(PyExc_ValueError, "%s must be a finite number >= 0, got %s", name, text);
+int segment_check(ModelObject *self, SegmentArgs *s, const char *prefix, int batch_stats) {
+    LM *m = self->lm;
+    npy_intp T = PyArray_DIM(s->in.arr, 0), B = PyArray_DIM(s->in.arr, 1);
+    if (PyArray_DIM(s->tg.arr, 0) != T || PyArray_DIM(s->tg.arr, 1) != B) {
+        PyErr_Format(PyExc_ValueError, "%stargets shape (%zd, %zd) differs from %sinputs shape (%zd, %zd)", prefix,
+                     (Py_ssize_t)PyArray_DIM(s->tg.arr, 0), (Py_ssize_t)PyArray_DIM(s->tg.arr, 1), prefix,
+                     (Py_ssize_t)T, (Py_ssize_t)B);
         return -1;
     }
+    npy_intp hd[2] = {B, m->d};
+    if (s->h.arr && (PyArray_DIM(s->h.arr, 0) != B || PyArray_DIM(s->h.arr, 1) != m->d)) {
+        PyErr_Format(PyExc_ValueError, "%s must have shape (%zd, %d), got (%zd, %zd)", s->h.name, (Py_ssize_t)B, m->d,
+                     (Py_ssize_t)PyArray_DIM(s->h.arr, 0), (Py_ssize_t)PyArray_DIM(s->h.arr, 1));
+        return -1;
+    }
+    /* batch normalisation with batch statistics needs two rows of a column at least */
+    if (batch_stats && m->mix && m->mix->batch_norm && B < 2) {
+        PyErr_Format(PyExc_ValueError, "%sinputs: the batch size must be >= 2 with batch_norm (got %zd)", prefix, (Py_ssize_t)B);
+        return -1;
+    }
+    if (!s->h.arr && !(s->h.arr = py_zeros(2, hd, NPY_FLOAT32))) return -1;
+    if (!(s->h1 = py_zeros(2, hd, NPY_FLOAT32))) return -1;
+    s->T = (int)T;
+    s->B = (int)B;
     return 0;
 }
 
+void segment_release(SegmentArgs *s) { PY_RELEASE(s->in.arr, s->tg.arr, s->h.arr, s->h1); }
+
+/* --- methods -------------------------------------------------------------------------------- */
+
 static PyObject *Model_step(ModelObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"arch", "inputs", "targets", "hidden", "lr", "clip", "wd", "tar", "ar",
-                             "train", "backward", "update", "asgd", "w0", NULL};
-    PyObject *arch_obj, *in_obj, *tg_obj, *h_obj = Py_None;
-    double lr = 0, clip = 0, wd = 0, tar = 0, ar = 0;
-    int train = 0, backward = 1, update = 0, asgd = 0, w0 = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOO|Odddddppppi", kwlist, &arch_obj, &in_obj,
-                                     &tg_obj, &h_obj, &lr, &clip, &wd, &tar, &ar, &train,
-                                     &backward, &update, &asgd, &w0))
-        return NULL;
-    if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return NULL; }
+    static char *kwlist[] = {"arch", "inputs", "targets", "hidden", "lr", "clip", "wd", "tar", "ar", "train",
+                             "backward", "update", "asgd", "w0", "alpha_grad", "weight_grad", NULL};
+    if (py_ready(self->lm, "model")) return NULL;
     LM *m = self->lm;
-    if (check_rate("lr", lr) || check_rate("clip", clip) || check_rate("wd", wd) || check_rate("tar", tar) ||
-        check_rate("ar", ar))
-        return NULL;
     CellArch a;
-    if (parse_arch(self, arch_obj, w0, &a)) return NULL;
-    PyArrayObject *in = token_array(in_obj, "inputs", m->V, 0);
-    if (!in) return NULL;
-    PyArrayObject *tg = token_array(tg_obj, "targets", m->V, 0);
-    if (!tg) { Py_DECREF(in); return NULL; }
-    PyArrayObject *h0 = NULL, *h1 = NULL;
+    SegmentArgs s = SEGMENT_ARGS("", m->V);
+    double lr = 0, clip = 0, wd = 0, tar = 0, ar = 0;
+    int train = 0, backward = 1, update = 0, asgd = 0, w0 = 0, alpha_grad = 0, weight_grad = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O&|O&dddddppppipp", kwlist, arg_arch, &a, SEGMENT_CONVERTERS(s),
+                                     &lr, &clip, &wd, &tar, &ar, &train, &backward, &update, &asgd, &w0,
+                                     &alpha_grad, &weight_grad))
+        return NULL;
     PyObject *result = NULL;
-    npy_intp T = PyArray_DIM(in, 0), B = PyArray_DIM(in, 1);
-    if (PyArray_DIM(tg, 0) != T || PyArray_DIM(tg, 1) != B) {
-        PyErr_Format(PyExc_ValueError, "targets shape (%zd, %zd) differs from inputs shape (%zd, %zd)",
-                     (Py_ssize_t)PyArray_DIM(tg, 0), (Py_ssize_t)PyArray_DIM(tg, 1), (Py_ssize_t)T, (Py_ssize_t)B);
+    if (py_check_range("lr", lr, 0, INFINITY, 0) || py_check_range("clip", clip, 0, INFINITY, 0) ||
+        py_check_range("wd", wd, 0, INFINITY, 0) || py_check_range("tar", tar, 0, INFINITY, 0) ||
+        py_check_range("ar", ar, 0, INFINITY, 0) || model_arch(self, &a, w0))
+        goto done;
+    if (update && !(backward && weight_grad)) {
+        PyErr_SetString(PyExc_ValueError, "update needs backward=True and weight_grad=True");
         goto done;
     }
-    if (T * B > 1L << 26) { PyErr_SetString(PyExc_ValueError, "segment too large (T*B > 2^26)"); goto done; }
-    npy_intp hdims[2] = {B, m->d};
-    if (h_obj == Py_None) {
-        h0 = (PyArrayObject *)PyArray_ZEROS(2, hdims, NPY_FLOAT32, 0);
-    } else {
-        /* float64 states are accepted (cast); values are checked for NaN/inf below */
-        h0 = (PyArrayObject *)PyArray_FROMANY(h_obj, NPY_FLOAT32, 2, 2,
-                                              NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-        if (h0 && (PyArray_DIM(h0, 0) != B || PyArray_DIM(h0, 1) != m->d)) {
-            PyErr_Format(PyExc_ValueError, "hidden must have shape (%zd, %d), got (%zd, %zd)", (Py_ssize_t)B,
-                         m->d, (Py_ssize_t)PyArray_DIM(h0, 0), (Py_ssize_t)PyArray_DIM(h0, 1));
-            goto done;
-        }
+    if (asgd && !m->avg) {
+        PyErr_SetString(PyExc_ValueError, "asgd=True before averaging started: call start_averaging() first");
+        goto done;
     }
-    if (!h0) goto done;
-    {
-        const float *hv = (const float *)PyArray_DATA(h0);
-        for (npy_intp i = 0; i < B * m->d; i++)
-            if (!isfinite(hv[i])) {
-                PyErr_SetString(PyExc_ValueError, "hidden holds a non-finite value (NaN or inf)");
-                goto done;
-            }
+    if (!m->mix && (alpha_grad || !weight_grad)) {
+        PyErr_SetString(PyExc_ValueError, "alpha_grad and weight_grad=False need the mixed cell (MixedModel)");
+        goto done;
     }
-    h1 = (PyArrayObject *)PyArray_EMPTY(2, hdims, NPY_FLOAT32, 0);
-    if (!h1 || model_enter(self)) goto done;
+    if (segment_check(self, &s, "", train || backward) || MODEL_ENTER(self)) goto done;
     StepOptions opt = {(float)lr, (float)clip, (float)wd, (float)tar, (float)ar, train, backward, update, asgd};
     StepStats st;
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = lm_reserve(m, (int)T, (int)B, a.n);
+    if (m->mix) {
+        m->mix->alpha_grad = alpha_grad && backward;
+        m->mix->weight_grad = weight_grad;
+    }
+    rc = lm_reserve(m, s.T, s.B, a.n);
     if (rc == 0)
-        st = lm_step(m, &a, (const int32_t *)PyArray_DATA(in), (const int32_t *)PyArray_DATA(tg),
-                     (int)T, (int)B, (const float *)PyArray_DATA(h0), (float *)PyArray_DATA(h1), opt);
+        st = lm_step(m, &a, PY_DATA(const int32_t, s.in.arr), PY_DATA(const int32_t, s.tg.arr), s.T, s.B,
+                     PY_DATA(const float, s.h.arr), PY_DATA(float, s.h1), opt);
+    if (m->mix) {
+        m->mix->alpha_grad = 0;
+        m->mix->weight_grad = 1;
+    }
     Py_END_ALLOW_THREADS
-    self->busy = 0;
+    MODEL_LEAVE(self);
     if (rc != 0) { PyErr_NoMemory(); goto done; }
-    result = Py_BuildValue("dddlO", st.loss_sum, st.reg, st.grad_norm, st.tokens, (PyObject *)h1);
+    result = Py_BuildValue("dddlO", st.loss_sum, st.reg, st.grad_norm, st.tokens, (PyObject *)s.h1);
 done:
-    Py_DECREF(in); Py_DECREF(tg); Py_XDECREF(h0); Py_XDECREF(h1);
+    segment_release(&s);
     return result;
 }
 
 static PyObject *Model_evaluate(ModelObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"arch", "data", "bptt", "w0", NULL};
-    PyObject *arch_obj, *data_obj;
-    int bptt, w0 = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOi|i", kwlist, &arch_obj, &data_obj, &bptt, &w0)) return NULL;
-    if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return NULL; }
-    if (bptt < 1) { PyErr_Format(PyExc_ValueError, "bptt must be >= 1, got %d", bptt); return NULL; }
+    if (py_ready(self->lm, "model")) return NULL;
     CellArch a;
-    if (parse_arch(self, arch_obj, w0, &a)) return NULL;
-    PyArrayObject *data = token_array(data_obj, "data", self->lm->V, 0);
-    if (!data) return NULL;
-    int N = (int)PyArray_DIM(data, 0), B = (int)PyArray_DIM(data, 1);
-    if (N < 2) {
-        Py_DECREF(data);
-        PyErr_SetString(PyExc_ValueError, "evaluation stream needs at least 2 rows after batchifying");
+    ArgArray data = ARG_TOKENS("data", self->lm->V, 0);
+    int bptt, w0 = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&i|i", kwlist, arg_arch, &a, arg_ints, &data, &bptt, &w0))
         return NULL;
+    PyObject *result = NULL;
+    if (py_check_int("bptt", bptt, 1, INT_MAX) || model_arch(self, &a, w0)) goto done;
+    int N = (int)PyArray_DIM(data.arr, 0), B = (int)PyArray_DIM(data.arr, 1);
+    if (N < 2) {
+        PyErr_SetString(PyExc_ValueError, "evaluation stream needs at least 2 rows after batchifying");
+        goto done;
     }
-    if (model_enter(self)) { Py_DECREF(data); return NULL; }
+    if (MODEL_ENTER(self)) goto done;
     long tokens = 0;
     double loss;
     Py_BEGIN_ALLOW_THREADS
-    loss = lm_evaluate(self->lm, &a, (const int32_t *)PyArray_DATA(data), N, B, bptt, &tokens);
+    loss = lm_evaluate(self->lm, &a, PY_DATA(const int32_t, data.arr), N, B, bptt, &tokens);
     Py_END_ALLOW_THREADS
-    self->busy = 0;
-    Py_DECREF(data);
-    return Py_BuildValue("dl", loss, tokens);
+    MODEL_LEAVE(self);
+    result = Py_BuildValue("dl", loss, tokens);
+done:
+    PY_RELEASE(data.arr);
+    return result;
 }
 
 /* 1-D float32 view of an arena that keeps the model alive */
@@ -221,8 +207,7 @@ static PyObject *arena_view(ModelObject *self, float *ptr) {
 
 static PyObject *Model_arena(ModelObject *self, PyObject *args) {
     const char *which;
-    if (!PyArg_ParseTuple(args, "s", &which)) return NULL;
-    if (!self->lm) { PyErr_SetString(PyExc_RuntimeError, "model is not initialised"); return NULL; }
+    if (!PyArg_ParseTuple(args, "s", &which) || py_ready(self->lm, "model")) return NULL;
     if (!strcmp(which, "params")) return arena_view(self, self->lm->params);
     if (!strcmp(which, "grads")) return arena_view(self, self->lm->grads);
     if (!strcmp(which, "avg")) {
@@ -234,6 +219,7 @@ static PyObject *Model_arena(ModelObject *self, PyObject *args) {
 }
 
 static PyObject *Model_layout(ModelObject *self, PyObject *Py_UNUSED(unused)) {
+    if (py_ready(self->lm, "model")) return NULL;
     ParamLayout *l = &self->lm->lay;
     return Py_BuildValue("{s:n,s:n,s:n,s:n,s:n}", "embedding", (Py_ssize_t)l->embedding, "w0",
                          (Py_ssize_t)l->w0, "mats", (Py_ssize_t)l->mats, "bias", (Py_ssize_t)l->bias,
@@ -241,38 +227,14 @@ static PyObject *Model_layout(ModelObject *self, PyObject *Py_UNUSED(unused)) {
 }
 
 static PyObject *Model_start_averaging(ModelObject *self, PyObject *Py_UNUSED(unused)) {
+    if (py_ready(self->lm, "model")) return NULL;
     if (lm_start_averaging(self->lm)) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
-static PyObject *Model_get_step(ModelObject *self, void *Py_UNUSED(c)) { return PyLong_FromUnsignedLongLong(self->lm->step); }
-static int Model_set_step(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
-    unsigned long long s = PyLong_AsUnsignedLongLong(v);
-    if (PyErr_Occurred()) return -1;
-    self->lm->step = s;
-    return 0;
-}
-static PyObject *Model_get_avg_count(ModelObject *self, void *Py_UNUSED(c)) { return PyLong_FromLongLong(self->lm->avg_count); }
-/* restoring a checkpoint puts the averaged-step count back with the average itself */
-static int Model_set_avg_count(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
-    long long n = PyLong_AsLongLong(v);
-    if (PyErr_Occurred()) return -1;
-    if (n < 0) { PyErr_Format(PyExc_ValueError, "avg_count must be >= 0, got %lld", n); return -1; }
-    self->lm->avg_count = n;
-    return 0;
-}
-static PyObject *Model_get_mat_used(ModelObject *self, void *Py_UNUSED(c)) {
-    npy_intp n = self->lm->n_mats;
-    PyObject *arr = PyArray_SimpleNew(1, &n, NPY_BOOL);
-    if (arr) memcpy(PyArray_DATA((PyArrayObject *)arr), self->lm->mat_used, (size_t)n);
-    return arr;
-}
-static PyObject *Model_get_activation_bytes(ModelObject *self, void *Py_UNUSED(c)) {
-    return PyLong_FromSize_t(self->lm->act_floats * sizeof(float));
-}
-
 /* The dropout masks of the last training step (for reference checks), or None each. */
 static PyObject *Model_last_masks(ModelObject *self, PyObject *Py_UNUSED(unused)) {
+    if (py_ready(self->lm, "model")) return NULL;
     LM *m = self->lm;
     if (!m->acts) Py_RETURN_NONE;
     const Dropouts *dr = &m->drop;
@@ -286,13 +248,11 @@ static PyObject *Model_last_masks(ModelObject *self, PyObject *Py_UNUSED(unused)
     PyObject *d = PyDict_New();
     if (!d) return NULL;
     for (int i = 0; i < 4; i++) {
-        PyObject *val;
+        PyObject *val = Py_None;
         if (items[i].on) {
-            val = PyArray_SimpleNew(items[i].nd, items[i].dims, NPY_FLOAT32);
-            if (val) memcpy(PyArray_DATA((PyArrayObject *)val), items[i].ptr,
-                            PyArray_NBYTES((PyArrayObject *)val));
+            val = (PyObject *)py_zeros(items[i].nd, items[i].dims, NPY_FLOAT32);
+            if (val) memcpy(PyArray_DATA((PyArrayObject *)val), items[i].ptr, PyArray_NBYTES((PyArrayObject *)val));
         } else {
-            val = Py_None;
             Py_INCREF(val);
         }
         if (!val || PyDict_SetItemString(d, items[i].name, val) < 0) { Py_XDECREF(val); Py_DECREF(d); return NULL; }
@@ -301,13 +261,52 @@ static PyObject *Model_last_masks(ModelObject *self, PyObject *Py_UNUSED(unused)
     return d;
 }
 
+/* --- attributes ----------------------------------------------------------------------------- */
+
+static PyObject *Model_get_step(ModelObject *self, void *Py_UNUSED(c)) {
+    if (py_ready(self->lm, "model")) return NULL;
+    return PyLong_FromUnsignedLongLong(self->lm->step);
+}
+/* below 2^63: DARTS keys its validation passes' masks with the top bit (darts.h) */
+static int Model_set_step(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
+    if (py_ready(self->lm, "model")) return -1;
+    unsigned long long s = PyLong_AsUnsignedLongLong(v);
+    if (PyErr_Occurred()) return -1;
+    if (s >= 1ULL << 63) { PyErr_SetString(PyExc_ValueError, "step_count must be < 2^63"); return -1; }
+    self->lm->step = s;
+    return 0;
+}
+static PyObject *Model_get_avg_count(ModelObject *self, void *Py_UNUSED(c)) {
+    if (py_ready(self->lm, "model")) return NULL;
+    return PyLong_FromLongLong(self->lm->avg_count);
+}
+/* restoring a checkpoint puts the averaged-step count back with the average itself */
+static int Model_set_avg_count(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
+    if (py_ready(self->lm, "model")) return -1;
+    long long n = PyLong_AsLongLong(v);
+    if (PyErr_Occurred() || py_check_int("avg_count", n, 0, LLONG_MAX)) return -1;
+    self->lm->avg_count = n;
+    return 0;
+}
+static PyObject *Model_get_mat_used(ModelObject *self, void *Py_UNUSED(c)) {
+    if (py_ready(self->lm, "model")) return NULL;
+    npy_intp n = self->lm->n_mats;
+    PyArrayObject *arr = py_zeros(1, &n, NPY_BOOL);
+    if (arr) memcpy(PyArray_DATA(arr), self->lm->mat_used, (size_t)n);
+    return (PyObject *)arr;
+}
+static PyObject *Model_get_activation_bytes(ModelObject *self, void *Py_UNUSED(c)) {
+    if (py_ready(self->lm, "model")) return NULL;
+    return PyLong_FromSize_t(self->lm->act_floats * sizeof(float));
+}
+
 static PyMethodDef Model_methods[] = {
     {"last_masks", (PyCFunction)Model_last_masks, METH_NOARGS, "dropout masks of the last training step"},
-    {"step", (PyCFunction)(void (*)(void))Model_step, METH_VARARGS | METH_KEYWORDS,
-     "step(arch, inputs, targets, hidden=None, lr, clip, wd, tar, ar, train, backward, update, asgd)"
-     " -> (loss_sum, reg, grad_norm, tokens, new_hidden)"},
-    {"evaluate", (PyCFunction)(void (*)(void))Model_evaluate, METH_VARARGS | METH_KEYWORDS,
-     "evaluate(arch, data, bptt) -> (loss_sum, tokens)"},
+    PY_METHOD("step", Model_step,
+              "step(arch, inputs, targets, hidden=None, lr, clip, wd, tar, ar, train, backward, update, asgd, w0,"
+              " alpha_grad, weight_grad) -> (loss_sum, reg, grad_norm, tokens, new_hidden); arch None: the"
+              " mixed cell's own"),
+    PY_METHOD("evaluate", Model_evaluate, "evaluate(arch, data, bptt, w0=0) -> (loss_sum, tokens)"),
     {"arena", (PyCFunction)Model_arena, METH_VARARGS, "arena('params'|'grads'|'avg') -> float32 view"},
     {"layout", (PyCFunction)Model_layout, METH_NOARGS, "offsets of the tensors in the arenas"},
     {"start_averaging", (PyCFunction)Model_start_averaging, METH_NOARGS, "begin ASGD averaging"},
@@ -320,23 +319,16 @@ static PyGetSetDef Model_getset[] = {
     {"activation_bytes", (getter)Model_get_activation_bytes, NULL, "size of the activation arena", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
 
-static PyTypeObject ModelType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "nas_eval._core.Model",
-    .tp_basicsize = sizeof(ModelObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "Recurrent-cell language model over a bank of node matrices (C core).",
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Model_init,
-    .tp_dealloc = (destructor)Model_dealloc,
-    .tp_methods = Model_methods,
-    .tp_getset = Model_getset,
-};
+PyTypeObject ModelType = PY_TYPE(
+    "Model", ModelObject,
+    "Model(vocab_size, hidden, n_mats, max_nodes, seed=0, dropout_out=0, dropout_h=0, dropout_x=0,\n"
+    "      dropout_in=0, dropout_emb=0, n_w0=1)\n\n"
+    "Recurrent-cell language model over a bank of node matrices (C core).",
+    Model_init, Model_dealloc, Model_methods, Model_getset);
 
 static PyObject *py_set_num_threads(PyObject *Py_UNUSED(self), PyObject *arg) {
     long n = PyLong_AsLong(arg);
-    if (PyErr_Occurred()) return NULL;
-    if (n < 1) { PyErr_Format(PyExc_ValueError, "threads must be >= 1, got %ld", n); return NULL; }
+    if (PyErr_Occurred() || py_check_int("threads", n, 1, INT_MAX)) return NULL;
     pool_set_threads((int)n);
     Py_RETURN_NONE;
 }
@@ -399,14 +391,14 @@ static PyObject *py_set_isa(PyObject *Py_UNUSED(self), PyObject *arg) {
 /* The first n numbers under one key of the counter-based RNG (rng.h), so that tests can check
  * that nas_eval.rng computes exactly the same draws in Python. */
 static PyObject *py_rng_draws(PyObject *Py_UNUSED(self), PyObject *args) {
-    unsigned long long seed, stream, counter;
+    uint64_t seed;
+    unsigned long long stream, counter;
     Py_ssize_t n;
-    if (!PyArg_ParseTuple(args, "KKKn", &seed, &stream, &counter, &n)) return NULL;
-    if (n < 0 || n > (1 << 24)) { PyErr_Format(PyExc_ValueError, "n must be in 0..2^24, got %zd", n); return NULL; }
+    if (!PyArg_ParseTuple(args, "O&KKn", arg_seed, &seed, &stream, &counter, &n) || py_check_int("n", n, 0, 1 << 24))
+        return NULL;
     npy_intp dims[1] = {n};
-    PyArrayObject *u = (PyArrayObject *)PyArray_EMPTY(1, dims, NPY_FLOAT32, 0);
-    PyArrayObject *g = (PyArrayObject *)PyArray_EMPTY(1, dims, NPY_FLOAT64, 0);
-    if (!u || !g) { Py_XDECREF(u); Py_XDECREF(g); return NULL; }
+    PyArrayObject *u = py_zeros(1, dims, NPY_FLOAT32), *g = py_zeros(1, dims, NPY_FLOAT64);
+    if (!u || !g) { PY_RELEASE(u, g); return NULL; }
     uint64_t key = rng_key(seed, stream, counter);
     float *up = PyArray_DATA(u);
     double *gp = PyArray_DATA(g);
@@ -434,20 +426,15 @@ PyMODINIT_FUNC PyInit__core(void) {
         PyErr_SetString(PyExc_ValueError, isa_error);
         return NULL;
     }
-    if (PyType_Ready(&ModelType) < 0) return NULL;
     PyObject *mod = PyModule_Create(&core_module);
     if (!mod) return NULL;
-    Py_INCREF(&ModelType);
-    if (PyModule_AddObject(mod, "Model", (PyObject *)&ModelType) < 0) {
-        Py_DECREF(&ModelType);
+    ModelType.tp_flags |= Py_TPFLAGS_BASETYPE; /* MixedModel (py_darts.c) extends it */
+    if (py_add_type(mod, "Model", &ModelType) < 0 || PyModule_AddIntConstant(mod, "MAX_NODES", LM_MAX_NODES) < 0 ||
+        lstm_adam_add_types(mod) < 0 || enas_add_types(mod) < 0 || nao_add_types(mod) < 0 ||
+        darts_add_types(mod) < 0) {
         Py_DECREF(mod);
         return NULL;
     }
-    PyModule_AddIntConstant(mod, "MAX_NODES", LM_MAX_NODES);
-    if (lstm_adam_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
-    if (enas_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
-    if (nao_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
-    if (darts_add_types(mod) < 0) { Py_DECREF(mod); return NULL; }
     /* the core's own pool does all its parallelism; OpenBLAS stays on the calling thread */
     blas_set_num_threads(1);
     return mod;

@@ -3,7 +3,9 @@
  * Layout: activations are time-major, (step, row, feature), with room for `cap` rows, so that
  * the rows of one step are one contiguous (B, X) block as lstm_forward/lstm_backward expect;
  * the attention contexts are batch-major (row, step, H) because every decoder step of a row
- * reads all n of them. Sizes are small (H ~ 100), so everything is plain loops in double. */
+ * reads all n of them. The LSTM gates and the linear layers are double-precision gemms over the
+ * whole mini-batch (lstm.c, linear_forward/linear_backward); the attention over the n
+ * contexts and the elementwise maths are plain loops. */
 #include "nao.h"
 
 #include <math.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "blas.h"
 #include "lstm.h"
 #include "rng.h"
 
@@ -57,6 +60,7 @@ struct NaoModel {
     double *d_a, *d_b; /* (cap, max(M, H)) predictor layer gradients, ping-pong */
     double *d_hA, *d_cA, *d_hB, *d_cB; /* (cap, H) LSTM state gradients, ping-pong */
     double *d_x;       /* (cap, max(2E, H)) LSTM input gradient */
+    double *d_gates;   /* (cap, 4H) the LSTM backward's pre-activation gradients */
     double *d_logit;   /* (cap, V) */
     double *d_o;       /* (cap, H) */
     double *d_comb;    /* (cap, 2H) */
@@ -164,6 +168,7 @@ static size_t activation_doubles(const NaoShape *s, int V, int L, int cap) {
     total += (size_t)L * c * (H + 4 * H + 2 * H + n + 2 * H + H + (size_t)V); /* decoder */
     total += c * n * H + 2 * c * H + c;          /* d_ctx, d_emb, d_mean, d_pred */
     total += 2 * c * W + 4 * c * H + c * X;      /* d_a, d_b, d_h/c A/B, d_x */
+    total += c * 4 * H;                          /* d_gates */
     total += c * (size_t)V + c * H + c * 2 * H;  /* d_logit, d_o, d_comb */
     return total;
 }
@@ -208,6 +213,7 @@ static void carve_activations(NaoModel *m) {
     TAKE(m->d_hB, c * H);
     TAKE(m->d_cB, c * H);
     TAKE(m->d_x, c * X);
+    TAKE(m->d_gates, c * 4 * H);
     TAKE(m->d_logit, c * V);
     TAKE(m->d_o, c * H);
     TAKE(m->d_comb, c * 2 * H);
@@ -271,37 +277,22 @@ int nao_tensors(const NaoModel *m, NaoTensorInfo *info) {
 /* y (B, Out) = x (B, In) . W (In, Out) + b */
 static void linear_forward(int B, int In, int Out, const double *x, const double *W,
                            const double *b, double *y) {
-    for (int r = 0; r < B; r++) {
-        double *yr = y + (size_t)r * Out;
-        const double *xr = x + (size_t)r * In;
-        for (int j = 0; j < Out; j++) yr[j] = b[j];
-        for (int k = 0; k < In; k++) {
-            const double a = xr[k], *wk = W + (size_t)k * Out;
-            for (int j = 0; j < Out; j++) yr[j] += a * wk[j];
-        }
-    }
+    if (B <= 0) return;
+    for (int r = 0; r < B; r++) memcpy(y + (size_t)r * Out, b, (size_t)Out * sizeof(double));
+    gemm_f64(0, 0, B, Out, In, 1.0, x, In, W, Out, 1.0, y, Out);
 }
 
 /* dW += x^T dy, db += sum_rows dy (both skipped when NULL); dx = dy W^T (overwritten, or NULL). */
 static void linear_backward(int B, int In, int Out, const double *x, const double *W,
                             const double *dy, double *dW, double *db, double *dx) {
-    for (int r = 0; r < B; r++) {
-        const double *xr = x + (size_t)r * In, *dyr = dy + (size_t)r * Out;
-        double *dxr = dx ? dx + (size_t)r * In : NULL;
-        if (db) for (int j = 0; j < Out; j++) db[j] += dyr[j];
-        for (int k = 0; k < In; k++) {
-            const double *wk = W + (size_t)k * Out;
-            double s = 0.0;
-            if (dW) {
-                double *dwk = dW + (size_t)k * Out;
-                for (int j = 0; j < Out; j++) dwk[j] += xr[k] * dyr[j];
-            }
-            if (dxr) {
-                for (int j = 0; j < Out; j++) s += wk[j] * dyr[j];
-                dxr[k] = s;
-            }
+    if (B <= 0) return;
+    if (db)
+        for (int r = 0; r < B; r++) {
+            const double *dyr = dy + (size_t)r * Out;
+            for (int j = 0; j < Out; j++) db[j] += dyr[j];
         }
-    }
+    if (dW) gemm_f64(1, 0, In, Out, B, 1.0, x, In, dy, Out, 1.0, dW, Out);
+    if (dx) gemm_f64(0, 1, B, In, Out, 1.0, dy, Out, W, Out, 0.0, dx, In);
 }
 
 /* y = x / max(||x||, eps) as torch.nn.functional.normalize; returns ||x||. */
@@ -414,8 +405,9 @@ static void encoder_backward(NaoModel *m, int B, const int *tok) {
         const double *hp = t ? m->enc_h + (size_t)(t - 1) * c * H : m->zeros;
         const double *cp = t ? m->enc_c + (size_t)(t - 1) * c * H : m->zeros;
         const double *x = m->enc_x + (size_t)t * c * X;
-        lstm_backward(B, X, H, x, hp, cp, m->P.enc_W, m->enc_gates + (size_t)t * c * 4 * H,
-                      m->enc_c + (size_t)t * c * H, dh, dc, m->G.enc_W, m->G.enc_b, m->d_x, dh_prev, dc_prev);
+        lstm_backward_ws(B, X, H, x, hp, cp, m->P.enc_W, m->enc_gates + (size_t)t * c * 4 * H,
+                         m->enc_c + (size_t)t * c * H, dh, dc, m->G.enc_W, m->G.enc_b, m->d_x, dh_prev,
+                         dc_prev, m->d_gates, lstm_backward_work(c, H));
         for (int r = 0; r < B; r++) {
             const double *dx = m->d_x + (size_t)r * X, *mask = m->enc_mask + ((size_t)t * c + r) * X;
             double *g0 = m->G.enc_emb + (size_t)tok[(size_t)r * L + 2 * t] * E;
@@ -602,9 +594,10 @@ static void decoder_backward(NaoModel *m, int B, const int *tok, double w) {
         attend_backward(B, n, H, h, m->ctx, attn, m->d_comb, dh, m->d_ctx);
         const double *hp = t ? m->dec_h + (size_t)(t - 1) * c * H : m->emb;
         const double *cp = t ? m->dec_c + (size_t)(t - 1) * c * H : m->emb;
-        lstm_backward(B, H, H, m->dec_x + (size_t)t * c * H, hp, cp, m->P.dec_W,
-                      m->dec_gates + (size_t)t * c * 4 * H, m->dec_c + (size_t)t * c * H, dh, dc,
-                      m->G.dec_W, m->G.dec_b, m->d_x, dh_prev, dc_prev);
+        lstm_backward_ws(B, H, H, m->dec_x + (size_t)t * c * H, hp, cp, m->P.dec_W,
+                         m->dec_gates + (size_t)t * c * 4 * H, m->dec_c + (size_t)t * c * H, dh, dc,
+                         m->G.dec_W, m->G.dec_b, m->d_x, dh_prev, dc_prev, m->d_gates,
+                         lstm_backward_work(c, H));
         const int *in_tok = m->dec_in + (size_t)t * c;
         for (int r = 0; r < B; r++) {
             double *g = m->G.dec_emb + (size_t)in_tok[r] * H;

@@ -6,6 +6,12 @@
 
 #include <Python.h>
 
+#include "adam.h"
+
 int lstm_adam_add_types(PyObject *module);
+
+/* Adam's hyper-parameters checked once for every binding that takes them: 0, or -1 with a
+ * ValueError naming the bad one */
+int adam_check(const AdamConfig *c);
 
 #endif

@@ -10,7 +10,8 @@
 #include <string.h>
 
 #include "nao.h"
-#include "py_f64.h"
+#include "py_args.h"
+#include "py_lstm_adam.h"
 #include "py_nao.h"
 
 #define NAO_MAX_SIZE 4096     /* cap on E, H and M: far above the reference's 96 / 200 */
@@ -22,115 +23,56 @@ typedef struct {
     int busy;
 } NaoObject;
 
-static int enter(NaoObject *self) {
-    if (!self->m) { PyErr_SetString(PyExc_RuntimeError, "NAO object is not initialised"); return -1; }
-    if (self->busy) {
-        PyErr_SetString(PyExc_RuntimeError, "this NAO object is already running a call in another thread");
-        return -1;
-    }
-    self->busy = 1;
-    return 0;
-}
-
-static void leave(NaoObject *self) { self->busy = 0; }
+#define READY(self) py_ready((self)->m, "NAO object")
+#define ENTER(self) py_enter((self)->m, &(self)->busy, "NAO object")
+#define LEAVE(self) py_leave(&(self)->busy)
+#define F64(a) PY_DATA(double, a)
+#define NAO_MAX_ROWS (INT_MAX / 64) /* rows of any array argument */
 
 /* ---------------------------------------------------------------------------------------
  * Argument checks */
 
-static int check_range_int(const char *name, long long v, long long lo, long long hi) {
-    if (v < lo || v > hi) {
-        PyErr_Format(PyExc_ValueError, "%s must be in %lld..%lld, got %lld", name, lo, hi, v);
-        return -1;
-    }
+/* Tokens of architectures (N, 2n): every entry a valid token of its position. */
+static int check_tokens(NaoObject *self, const ArgArray *a) {
+    NaoShape s = nao_shape(self->m);
+    int L = 2 * s.nodes;
+    const int *t = PY_DATA(const int, a->arr);
+    for (npy_intp r = 0, rows = PyArray_DIM(a->arr, 0); r < rows; r++)
+        for (int k = 0; k < L; k++) {
+            long long v = t[r * L + k], lo = k % 2 == 0 ? 1 : s.nodes + 1, hi = k % 2 == 0 ? k / 2 + 1 : s.nodes + s.ops;
+            if (v < lo || v > hi) {
+                PyErr_Format(PyExc_ValueError, "%s[%zd, %d] = %lld is not a valid %s token (must be in %lld..%lld)",
+                             a->name, (Py_ssize_t)r, k, v, k % 2 == 0 ? "predecessor" : "op", lo, hi);
+                return -1;
+            }
+        }
     return 0;
 }
 
-/* Tokens of architectures: an integer array of shape (N, 2n), N >= 1, every entry a valid
- * token of its position. Returns a malloc'd int copy (N read into *N) or NULL with ValueError. */
-static int *tokens_arg(NaoObject *self, PyObject *obj, const char *name, int *N) {
-    NaoShape s = nao_shape(self->m);
-    int L = 2 * s.nodes;
-    PyArrayObject *a = (PyArrayObject *)PyArray_FROM_O(obj);
-    if (!a) return NULL;
-    if (!PyArray_ISINTEGER(a) || PyArray_ISBOOL(a)) {
-        PyErr_Format(PyExc_ValueError, "%s must be an integer array of shape (N, %d)", name, L);
-        Py_DECREF(a);
-        return NULL;
+/* A batch: tokens (N, 2n) of valid architectures, N at most `max_rows` (0: any), and float64
+ * targets (N,) in [0, 1] (the predictor ends in a sigmoid). */
+static int check_batch(NaoObject *self, const ArgArray *tok, const ArgArray *tgt, int max_rows) {
+    npy_intp N = PyArray_DIM(tok->arr, 0), n[1] = {N};
+    if (max_rows && N > max_rows) {
+        PyErr_Format(PyExc_ValueError, "tokens has %zd rows, more than max_batch = %d", (Py_ssize_t)N, max_rows);
+        return -1;
     }
-    if (PyArray_NDIM(a) != 2 || PyArray_DIM(a, 1) != L || PyArray_DIM(a, 0) < 1 || PyArray_DIM(a, 0) > INT_MAX / L) {
-        PyErr_Format(PyExc_ValueError, "%s must have shape (N, %d) with N >= 1, got %d dimensions", name, L,
-                     PyArray_NDIM(a));
-        Py_DECREF(a);
-        return NULL;
-    }
-    PyArrayObject *b = (PyArrayObject *)PyArray_FromArray(
-        a, PyArray_DescrFromType(NPY_INT64), NPY_ARRAY_C_CONTIGUOUS | NPY_ARRAY_ALIGNED | NPY_ARRAY_FORCECAST);
-    Py_DECREF(a);
-    if (!b) return NULL;
-    npy_intp rows = PyArray_DIM(b, 0);
-    const npy_int64 *src = (const npy_int64 *)PyArray_DATA(b);
-    int *out = PyMem_Malloc((size_t)rows * L * sizeof(int));
-    if (!out) { Py_DECREF(b); PyErr_NoMemory(); return NULL; }
-    for (npy_intp r = 0; r < rows; r++)
-        for (int t = 0; t < L; t++) {
-            npy_int64 v = src[r * L + t];
-            long long lo = t % 2 == 0 ? 1 : s.nodes + 1, hi = t % 2 == 0 ? t / 2 + 1 : s.nodes + s.ops;
-            if (v < lo || v > hi) {
-                PyErr_Format(PyExc_ValueError,
-                             "%s[%zd, %d] = %lld is not a valid %s token (must be in %lld..%lld)", name,
-                             (Py_ssize_t)r, t, (long long)v, t % 2 == 0 ? "predecessor" : "op", lo, hi);
-                PyMem_Free(out);
-                Py_DECREF(b);
-                return NULL;
-            }
-            out[r * L + t] = (int)v;
-        }
-    Py_DECREF(b);
-    *N = (int)rows;
-    return out;
+    if (check_tokens(self, tok) || py_check_shape(tgt, n)) return -1;
+    const double *p = PY_DATA(const double, tgt->arr);
+    for (npy_intp k = 0; k < N; k++)
+        if (py_check_range("targets (normalise the scores)", p[k], 0, 1, 0)) return -1;
+    return 0;
 }
 
-/* Targets: float64 (N,) in [0, 1] (the predictor ends in a sigmoid). */
-static PyArrayObject *targets_arg(PyObject *obj, int N) {
-    npy_intp shape[1] = {N};
-    PyArrayObject *a = f64_array(obj, "targets", 1, shape, INT_MAX / 64);
-    if (!a) return NULL;
-    const double *p = (const double *)PyArray_DATA(a);
-    for (int k = 0; k < N; k++)
-        if (p[k] < 0.0 || p[k] > 1.0) {
-            PyErr_Format(PyExc_ValueError, "targets[%d] = %g is outside [0, 1] (normalise the scores)", k, p[k]);
-            Py_DECREF(a);
-            return NULL;
-        }
-    return a;
-}
-
-static PyArrayObject *new_f64(int ndim, npy_intp *shape) {
-    return (PyArrayObject *)PyArray_ZEROS(ndim, shape, NPY_FLOAT64, 0);
-}
-
-#define F64(a) ((double *)PyArray_DATA(a))
+#define ARG_TOKENS_OF(self) {.name = "tokens", .ndim = 2, .shape = {-1, 2 * nao_shape((self)->m).nodes}, .cap = INT_MAX / (2 * NAO_MAX_NODES)}
+#define ARG_TARGETS {.name = "targets", .ndim = 1, .shape = {-1}, .cap = NAO_MAX_ROWS}
 
 /* Optimiser keywords shared by train_step and fit. */
 static int check_optim(NaoOptim *o) {
-    AdamConfig *c = &o->adam;
-    if (!(c->lr >= 0 && isfinite(c->lr))) { PyErr_Format(PyExc_ValueError, "lr must be finite and >= 0, got %g", c->lr); return -1; }
-    if (!(c->beta1 >= 0 && c->beta1 < 1)) { PyErr_Format(PyExc_ValueError, "beta1 must be in [0, 1), got %g", c->beta1); return -1; }
-    if (!(c->beta2 >= 0 && c->beta2 < 1)) { PyErr_Format(PyExc_ValueError, "beta2 must be in [0, 1), got %g", c->beta2); return -1; }
-    if (!(c->eps > 0 && isfinite(c->eps))) { PyErr_Format(PyExc_ValueError, "eps must be finite and > 0, got %g", c->eps); return -1; }
-    if (!(c->weight_decay >= 0 && isfinite(c->weight_decay))) {
-        PyErr_Format(PyExc_ValueError, "weight_decay must be finite and >= 0, got %g", c->weight_decay);
-        return -1;
-    }
-    if (!(o->max_grad_norm >= 0 && isfinite(o->max_grad_norm))) {
-        PyErr_Format(PyExc_ValueError, "max_grad_norm must be finite and >= 0 (0 = no clipping), got %g", o->max_grad_norm);
-        return -1;
-    }
-    if (!(o->trade_off >= 0 && o->trade_off <= 1)) {
-        PyErr_Format(PyExc_ValueError, "trade_off must be in [0, 1], got %g", o->trade_off);
-        return -1;
-    }
-    return 0;
+    return adam_check(&o->adam) || py_check_range("max_grad_norm (0 = no clipping)", o->max_grad_norm, 0, INFINITY, 0) ||
+                   py_check_range("trade_off", o->trade_off, 0, 1, 0)
+               ? -1
+               : 0;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -141,23 +83,19 @@ static int Nao_init(NaoObject *self, PyObject *args, PyObject *kw) {
                              "dropout", "seed", "max_batch", NULL};
     int nodes, ops = 4, E = 48, H = 96, nl = 0, M = 200, cap = 256;
     double dropout = 0.1;
-    unsigned long long seed = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|iiiiidKi", kwlist, &nodes, &ops, &E, &H, &nl, &M,
-                                     &dropout, &seed, &cap))
+    uint64_t seed = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|iiiiidO&i", kwlist, &nodes, &ops, &E, &H, &nl, &M,
+                                     &dropout, arg_seed, &seed, &cap))
         return -1;
-    if (check_range_int("nodes", nodes, 1, NAO_MAX_NODES) || check_range_int("ops", ops, 1, 64) ||
-        check_range_int("emb_size", E, 1, NAO_MAX_SIZE) || check_range_int("hidden_size", H, 1, NAO_MAX_SIZE) ||
-        check_range_int("mlp_layers", nl, 0, NAO_MAX_MLP) ||
-        check_range_int("mlp_hidden_size", M, 1, NAO_MAX_SIZE) || check_range_int("max_batch", cap, 1, NAO_MAX_CAP))
+    if (py_check_int("nodes", nodes, 1, NAO_MAX_NODES) || py_check_int("ops", ops, 1, 64) ||
+        py_check_int("emb_size", E, 1, NAO_MAX_SIZE) || py_check_int("hidden_size", H, 1, NAO_MAX_SIZE) ||
+        py_check_int("mlp_layers", nl, 0, NAO_MAX_MLP) || py_check_int("mlp_hidden_size", M, 1, NAO_MAX_SIZE) ||
+        py_check_int("max_batch", cap, 1, NAO_MAX_CAP) || py_check_range("dropout", dropout, 0, 1, OPEN_HI))
         return -1;
-    if (!(dropout >= 0.0 && dropout < 1.0)) {
-        PyErr_Format(PyExc_ValueError, "dropout must be in [0, 1), got %g", dropout);
-        return -1;
-    }
     NaoShape s = {nodes, ops, E, H, nl, M, dropout};
-    if (self->busy) { PyErr_SetString(PyExc_RuntimeError, "NAO object is busy"); return -1; }
+    if (self->busy) { PyErr_SetString(PyExc_RuntimeError, "this NAO object is already running a call in another thread"); return -1; }
     nao_free(self->m);
-    self->m = nao_create(s, cap, (uint64_t)seed);
+    self->m = nao_create(s, cap, seed);
     if (!self->m) { PyErr_NoMemory(); return -1; }
     return 0;
 }
@@ -172,7 +110,7 @@ static void Nao_dealloc(NaoObject *self) {
 
 static PyObject *copy_arena(NaoObject *self, const double *src) {
     npy_intp n = (npy_intp)nao_num_params(self->m);
-    PyArrayObject *a = new_f64(1, &n);
+    PyArrayObject *a = py_zeros(1, &n, NPY_FLOAT64);
     if (a) memcpy(F64(a), src, (size_t)n * sizeof(double));
     return (PyObject *)a;
 }
@@ -180,7 +118,7 @@ static PyObject *copy_arena(NaoObject *self, const double *src) {
 PyDoc_STRVAR(tensors_doc, "tensors() -> list of (name, offset, rows, cols): the flat parameter layout.");
 
 static PyObject *Nao_tensors(NaoObject *self, PyObject *Py_UNUSED(unused)) {
-    if (!self->m) { PyErr_SetString(PyExc_RuntimeError, "NAO object is not initialised"); return NULL; }
+    if (READY(self)) return NULL;
     NaoTensorInfo info[NAO_MAX_TENSORS];
     int k = nao_tensors(self->m, info);
     PyObject *list = PyList_New(k);
@@ -199,7 +137,7 @@ PyDoc_STRVAR(get_state_doc,
 "Copies of everything that determines later results (grads: of the last loss_grad / step).");
 
 static PyObject *Nao_get_state(NaoObject *self, PyObject *Py_UNUSED(unused)) {
-    if (enter(self)) return NULL;
+    if (ENTER(self)) return NULL;
     PyObject *p = copy_arena(self, nao_params(self->m)), *g = copy_arena(self, nao_grads(self->m));
     PyObject *mm = copy_arena(self, nao_adam_m(self->m)), *vv = copy_arena(self, nao_adam_v(self->m));
     PyObject *out = NULL;
@@ -207,7 +145,7 @@ static PyObject *Nao_get_state(NaoObject *self, PyObject *Py_UNUSED(unused)) {
         out = Py_BuildValue("{sOsOsOsOsLsK}", "params", p, "grads", g, "adam_m", mm, "adam_v", vv, "step",
                             (long long)*nao_step(self->m), "shuffles", (unsigned long long)*nao_shuffles(self->m));
     Py_XDECREF(p); Py_XDECREF(g); Py_XDECREF(mm); Py_XDECREF(vv);
-    leave(self);
+    LEAVE(self);
     return out;
 }
 
@@ -217,44 +155,40 @@ PyDoc_STRVAR(set_state_doc,
 
 static PyObject *Nao_set_state(NaoObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"params", "adam_m", "adam_v", "step", "shuffles", NULL};
-    PyObject *op, *om = Py_None, *ov = Py_None, *ostep = Py_None, *oshuf = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|OOOO", kwlist, &op, &om, &ov, &ostep, &oshuf)) return NULL;
-    if (enter(self)) return NULL;
-    npy_intp shape[1] = {(npy_intp)nao_num_params(self->m)};
-    PyArrayObject *p = NULL, *mm = NULL, *vv = NULL;
+    if (READY(self)) return NULL;
+    npy_intp n[1] = {(npy_intp)nao_num_params(self->m)};
+    ArgArray p = ARG("params", 1, n[0]), mm = {.name = "adam_m", .ndim = 1, .shape = {n[0]}, .flags = ARG_OPTIONAL},
+             vv = {.name = "adam_v", .ndim = 1, .shape = {n[0]}, .flags = ARG_OPTIONAL};
+    PyObject *ostep = Py_None, *oshuf = Py_None, *out = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|O&O&OO", kwlist, arg_f64, &p, arg_f64, &mm, arg_f64, &vv, &ostep,
+                                     &oshuf))
+        return NULL;
     long long step = 0;
     unsigned long long shuf = 0;
-    if (!(p = f64_array(op, "params", 1, shape, INT_MAX / 64))) goto fail;
-    if (om != Py_None && !(mm = f64_array(om, "adam_m", 1, shape, INT_MAX / 64))) goto fail;
-    if (ov != Py_None && !(vv = f64_array(ov, "adam_v", 1, shape, INT_MAX / 64))) goto fail;
-    if (vv)
-        for (npy_intp k = 0; k < shape[0]; k++)
-            if (F64(vv)[k] < 0) { PyErr_SetString(PyExc_ValueError, "adam_v must be >= 0"); goto fail; }
+    if (ENTER(self)) goto done;
+    if (vv.arr)
+        for (npy_intp k = 0; k < n[0]; k++)
+            if (F64(vv.arr)[k] < 0) { PyErr_SetString(PyExc_ValueError, "adam_v must be >= 0"); goto leave; }
     if (ostep != Py_None) {
         step = PyLong_AsLongLong(ostep);
-        if (step == -1 && PyErr_Occurred()) goto fail;
-        if (step < 0) { PyErr_Format(PyExc_ValueError, "step must be >= 0, got %lld", step); goto fail; }
+        if ((step == -1 && PyErr_Occurred()) || py_check_int("step", step, 0, LLONG_MAX)) goto leave;
     }
     if (oshuf != Py_None) {
         shuf = PyLong_AsUnsignedLongLong(oshuf);
-        if (PyErr_Occurred()) { PyErr_SetString(PyExc_ValueError, "shuffles must be an integer >= 0"); goto fail; }
+        if (PyErr_Occurred()) { PyErr_SetString(PyExc_ValueError, "shuffles must be an integer >= 0"); goto leave; }
     }
-    memcpy(nao_params(self->m), F64(p), (size_t)shape[0] * sizeof(double));
-    if (mm) memcpy(nao_adam_m(self->m), F64(mm), (size_t)shape[0] * sizeof(double));
-    if (vv) memcpy(nao_adam_v(self->m), F64(vv), (size_t)shape[0] * sizeof(double));
+    memcpy(nao_params(self->m), F64(p.arr), (size_t)n[0] * sizeof(double));
+    if (mm.arr) memcpy(nao_adam_m(self->m), F64(mm.arr), (size_t)n[0] * sizeof(double));
+    if (vv.arr) memcpy(nao_adam_v(self->m), F64(vv.arr), (size_t)n[0] * sizeof(double));
     if (ostep != Py_None) *nao_step(self->m) = step;
     if (oshuf != Py_None) *nao_shuffles(self->m) = shuf;
-    Py_DECREF(p); Py_XDECREF(mm); Py_XDECREF(vv);
-    leave(self);
-    Py_RETURN_NONE;
-fail:
-    Py_XDECREF(p); Py_XDECREF(mm); Py_XDECREF(vv);
-    leave(self);
-    return NULL;
+    out = py_ref(Py_None);
+leave:
+    LEAVE(self);
+done:
+    PY_RELEASE(p.arr, mm.arr, vv.arr);
+    return out;
 }
-
-/* ---------------------------------------------------------------------------------------
- * Training */
 
 PyDoc_STRVAR(loss_grad_doc,
 "loss_grad(tokens, targets, trade_off=0.8, train=False, step=0) -> (loss, mse, nll, grad)\n\n"
@@ -263,36 +197,29 @@ PyDoc_STRVAR(loss_grad_doc,
 
 static PyObject *Nao_loss_grad(NaoObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"tokens", "targets", "trade_off", "train", "step", NULL};
-    PyObject *otok, *otgt;
+    if (READY(self)) return NULL;
+    ArgArray tok = ARG_TOKENS_OF(self), tgt = ARG_TARGETS;
     double trade_off = 0.8;
     int train = 0;
     unsigned long long step = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|dpK", kwlist, &otok, &otgt, &trade_off, &train, &step)) return NULL;
-    if (!(trade_off >= 0 && trade_off <= 1)) {
-        PyErr_Format(PyExc_ValueError, "trade_off must be in [0, 1], got %g", trade_off);
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&|dpK", kwlist, arg_ints, &tok, arg_f64, &tgt, &trade_off, &train,
+                                     &step))
         return NULL;
-    }
-    if (enter(self)) return NULL;
-    int N = 0;
-    int *tok = tokens_arg(self, otok, "tokens", &N);
-    PyArrayObject *tgt = NULL;
     PyObject *out = NULL;
-    if (!tok) goto done;
-    if (N > nao_max_batch(self->m)) {
-        PyErr_Format(PyExc_ValueError, "tokens has %d rows, more than max_batch = %d", N, nao_max_batch(self->m));
+    if (py_check_range("trade_off", trade_off, 0, 1, 0) || check_batch(self, &tok, &tgt, nao_max_batch(self->m)) ||
+        ENTER(self))
         goto done;
-    }
-    if (!(tgt = targets_arg(otgt, N))) goto done;
     double loss, mse, nll;
+    int N = (int)PyArray_DIM(tok.arr, 0);
     Py_BEGIN_ALLOW_THREADS
-    loss = nao_loss_grad(self->m, N, tok, F64(tgt), trade_off, train, (uint64_t)step, &mse, &nll);
+    loss = nao_loss_grad(self->m, N, PY_DATA(const int, tok.arr), F64(tgt.arr), trade_off, train, (uint64_t)step,
+                         &mse, &nll);
     Py_END_ALLOW_THREADS
     PyObject *g = copy_arena(self, nao_grads(self->m));
     if (g) out = Py_BuildValue("(dddN)", loss, mse, nll, g);
+    LEAVE(self);
 done:
-    PyMem_Free(tok);
-    Py_XDECREF(tgt);
-    leave(self);
+    PY_RELEASE(tok.arr, tgt.arr);
     return out;
 }
 
@@ -308,30 +235,22 @@ PyDoc_STRVAR(train_step_doc,
 
 static PyObject *Nao_train_step(NaoObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"tokens", "targets", OPTIM_KWARGS, NULL};
-    PyObject *otok, *otgt;
+    if (READY(self)) return NULL;
+    ArgArray tok = ARG_TOKENS_OF(self), tgt = ARG_TARGETS;
     NaoOptim o = OPTIM_DEFAULTS;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|ddddddd", kwlist, &otok, &otgt, OPTIM_PTRS)) return NULL;
-    if (check_optim(&o)) return NULL;
-    if (enter(self)) return NULL;
-    int N = 0;
-    int *tok = tokens_arg(self, otok, "tokens", &N);
-    PyArrayObject *tgt = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&|ddddddd", kwlist, arg_ints, &tok, arg_f64, &tgt, OPTIM_PTRS))
+        return NULL;
     PyObject *out = NULL;
-    if (!tok) goto done;
-    if (N > nao_max_batch(self->m)) {
-        PyErr_Format(PyExc_ValueError, "tokens has %d rows, more than max_batch = %d", N, nao_max_batch(self->m));
-        goto done;
-    }
-    if (!(tgt = targets_arg(otgt, N))) goto done;
+    if (check_optim(&o) || check_batch(self, &tok, &tgt, nao_max_batch(self->m)) || ENTER(self)) goto done;
     double loss, mse, nll, gn;
+    int N = (int)PyArray_DIM(tok.arr, 0);
     Py_BEGIN_ALLOW_THREADS
-    loss = nao_train_step(self->m, N, tok, F64(tgt), o, &mse, &nll, &gn);
+    loss = nao_train_step(self->m, N, PY_DATA(const int, tok.arr), F64(tgt.arr), o, &mse, &nll, &gn);
     Py_END_ALLOW_THREADS
+    LEAVE(self);
     out = Py_BuildValue("(dddd)", loss, mse, nll, gn);
 done:
-    PyMem_Free(tok);
-    Py_XDECREF(tgt);
-    leave(self);
+    PY_RELEASE(tok.arr, tgt.arr);
     return out;
 }
 
@@ -343,116 +262,103 @@ PyDoc_STRVAR(fit_doc,
 
 static PyObject *Nao_fit(NaoObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"tokens", "targets", "epochs", "batch_size", "shuffle", OPTIM_KWARGS, NULL};
-    PyObject *otok, *otgt;
+    if (READY(self)) return NULL;
+    ArgArray tok = ARG_TOKENS_OF(self), tgt = ARG_TARGETS;
     int epochs, batch, shuffle = 1;
     NaoOptim o = OPTIM_DEFAULTS;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOii|pddddddd", kwlist, &otok, &otgt, &epochs, &batch, &shuffle,
-                                     OPTIM_PTRS))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&ii|pddddddd", kwlist, arg_ints, &tok, arg_f64, &tgt, &epochs,
+                                     &batch, &shuffle, OPTIM_PTRS))
         return NULL;
-    if (check_range_int("epochs", epochs, 0, 100000000) || check_optim(&o)) return NULL;
-    if (enter(self)) return NULL;
-    if (check_range_int("batch_size", batch, 1, nao_max_batch(self->m))) { leave(self); return NULL; }
-    int N = 0;
-    int *tok = tokens_arg(self, otok, "tokens", &N);
-    PyArrayObject *tgt = NULL;
     PyObject *out = NULL;
-    if (!tok || !(tgt = targets_arg(otgt, N))) goto done;
+    if (py_check_int("epochs", epochs, 0, 100000000) || check_optim(&o) ||
+        py_check_int("batch_size", batch, 1, nao_max_batch(self->m)) || check_batch(self, &tok, &tgt, 0) ||
+        ENTER(self))
+        goto done;
     double res[2] = {NAN, NAN};
+    int N = (int)PyArray_DIM(tok.arr, 0);
     Py_BEGIN_ALLOW_THREADS
-    nao_fit(self->m, N, tok, F64(tgt), epochs, batch, shuffle, o, res);
+    nao_fit(self->m, N, PY_DATA(const int, tok.arr), F64(tgt.arr), epochs, batch, shuffle, o, res);
     Py_END_ALLOW_THREADS
+    LEAVE(self);
     if (epochs > 0 && isnan(res[0])) { PyErr_NoMemory(); goto done; }
     out = Py_BuildValue("(dd)", res[0], res[1]);
 done:
-    PyMem_Free(tok);
-    Py_XDECREF(tgt);
-    leave(self);
+    PY_RELEASE(tok.arr, tgt.arr);
     return out;
 }
 
-/* ---------------------------------------------------------------------------------------
- * Inference */
+/* The one array argument of encode, predict_emb, predict_ctx and decode (named `name`):
+ * tokens (N, 2n), emb (N, H) or ctx (N, n, H). */
+static int one_array(NaoObject *self, PyObject *args, PyObject *kw, const char *name, ArgArray *a) {
+    if (READY(self)) return -1;
+    NaoShape s = nao_shape(self->m);
+    char *kwlist[] = {(char *)name, NULL};
+    int tokens = strcmp(name, "tokens") == 0, emb = strcmp(name, "emb") == 0;
+    *a = tokens ? (ArgArray)ARG_TOKENS_OF(self)
+                : (ArgArray){.name = name, .ndim = emb ? 2 : 3, .shape = {-1, emb ? s.hidden : s.nodes, s.hidden},
+                             .cap = NAO_MAX_ROWS};
+    return PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, tokens ? arg_ints : arg_f64, a) ? 0 : -1;
+}
 
 PyDoc_STRVAR(encode_doc,
 "encode(tokens) -> (ctx, emb, pred)\n\n"
-"Evaluation-mode encoder: contexts (N, n, H), architecture embeddings (N, H) and predicted\n"
-"scores (N,).");
+"Evaluation-mode encoder: contexts (N, n, H), embeddings (N, H), predicted scores (N,).");
 
 static PyObject *Nao_encode(NaoObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"tokens", NULL};
-    PyObject *otok;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O", kwlist, &otok)) return NULL;
-    if (enter(self)) return NULL;
+    ArgArray tok;
+    if (one_array(self, args, kw, "tokens", &tok)) return NULL;
     NaoShape s = nao_shape(self->m);
-    int N = 0;
-    int *tok = tokens_arg(self, otok, "tokens", &N);
+    npy_intp N = PyArray_DIM(tok.arr, 0), sc[3] = {N, s.nodes, s.hidden}, se[2] = {N, s.hidden}, sp[1] = {N};
     PyArrayObject *ctx = NULL, *emb = NULL, *pred = NULL;
     PyObject *out = NULL;
-    if (!tok) goto done;
-    npy_intp sc[3] = {N, s.nodes, s.hidden}, se[2] = {N, s.hidden}, sp[1] = {N};
-    if (!(ctx = new_f64(3, sc)) || !(emb = new_f64(2, se)) || !(pred = new_f64(1, sp))) goto done;
+    if (check_tokens(self, &tok) || !(ctx = py_zeros(3, sc, NPY_FLOAT64)) || !(emb = py_zeros(2, se, NPY_FLOAT64)) ||
+        !(pred = py_zeros(1, sp, NPY_FLOAT64)) || ENTER(self))
+        goto done;
     Py_BEGIN_ALLOW_THREADS
-    nao_encode(self->m, N, tok, F64(ctx), F64(emb), F64(pred));
+    nao_encode(self->m, (int)N, PY_DATA(const int, tok.arr), F64(ctx), F64(emb), F64(pred));
     Py_END_ALLOW_THREADS
+    LEAVE(self);
     out = Py_BuildValue("(OOO)", ctx, emb, pred);
 done:
-    PyMem_Free(tok);
-    Py_XDECREF(ctx); Py_XDECREF(emb); Py_XDECREF(pred);
-    leave(self);
+    PY_RELEASE(tok.arr, ctx, emb, pred);
+    return out;
+}
+
+/* the predictor on float64 inputs of shape (N, ...) `in` (emb or ctx): scores (N,) and
+ * d score / d input (the input's shape) */
+static PyObject *predict(NaoObject *self, PyObject *args, PyObject *kw, const char *name,
+                         void (*fn)(NaoModel *, int, const double *, double *, double *)) {
+    ArgArray a, *in = &a;
+    if (one_array(self, args, kw, name, in)) return NULL;
+    npy_intp N = PyArray_DIM(in->arr, 0);
+    PyArrayObject *pred = NULL, *grad = NULL;
+    PyObject *out = NULL;
+    if (!(pred = py_zeros(1, &N, NPY_FLOAT64)) || !(grad = py_zeros(in->ndim, PyArray_DIMS(in->arr), NPY_FLOAT64)) ||
+        ENTER(self))
+        goto done;
+    Py_BEGIN_ALLOW_THREADS
+    fn(self->m, (int)N, F64(in->arr), F64(pred), F64(grad));
+    Py_END_ALLOW_THREADS
+    LEAVE(self);
+    out = Py_BuildValue("(OO)", pred, grad);
+done:
+    PY_RELEASE(in->arr, pred, grad);
     return out;
 }
 
 PyDoc_STRVAR(predict_emb_doc,
 "predict_emb(emb) -> (pred, grad)\n\n"
 "Predictor on architecture embeddings (N, H): scores (N,) and d score / d emb (N, H).");
-
-static PyObject *Nao_predict_emb(NaoObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"emb", NULL};
-    PyObject *oe;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O", kwlist, &oe)) return NULL;
-    if (enter(self)) return NULL;
-    NaoShape s = nao_shape(self->m);
-    npy_intp se[2] = {-1, s.hidden};
-    PyArrayObject *emb = NULL, *pred = NULL, *grad = NULL;
-    PyObject *out = NULL;
-    if (!(emb = f64_array(oe, "emb", 2, se, INT_MAX / 64))) goto done;
-    npy_intp N = PyArray_DIM(emb, 0), sp[1] = {N}, sg[2] = {N, s.hidden};
-    if (!(pred = new_f64(1, sp)) || !(grad = new_f64(2, sg))) goto done;
-    Py_BEGIN_ALLOW_THREADS
-    nao_predict_emb(self->m, (int)N, F64(emb), F64(pred), F64(grad));
-    Py_END_ALLOW_THREADS
-    out = Py_BuildValue("(OO)", pred, grad);
-done:
-    Py_XDECREF(emb); Py_XDECREF(pred); Py_XDECREF(grad);
-    leave(self);
-    return out;
-}
-
 PyDoc_STRVAR(predict_ctx_doc,
 "predict_ctx(ctx) -> (pred, grad)\n\n"
 "Predictor on contexts (N, n, H) through emb = normalise(mean_t ctx_t): scores (N,) and\n"
 "d score / d ctx (N, n, H), the direction in which NAO moves an architecture.");
 
+static PyObject *Nao_predict_emb(NaoObject *self, PyObject *args, PyObject *kw) {
+    return predict(self, args, kw, "emb", nao_predict_emb);
+}
 static PyObject *Nao_predict_ctx(NaoObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"ctx", NULL};
-    PyObject *oc;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O", kwlist, &oc)) return NULL;
-    if (enter(self)) return NULL;
-    NaoShape s = nao_shape(self->m);
-    npy_intp sc[3] = {-1, s.nodes, s.hidden};
-    PyArrayObject *ctx = NULL, *pred = NULL, *grad = NULL;
-    PyObject *out = NULL;
-    if (!(ctx = f64_array(oc, "ctx", 3, sc, INT_MAX / 64))) goto done;
-    npy_intp N = PyArray_DIM(ctx, 0), sp[1] = {N}, sg[3] = {N, s.nodes, s.hidden};
-    if (!(pred = new_f64(1, sp)) || !(grad = new_f64(3, sg))) goto done;
-    Py_BEGIN_ALLOW_THREADS
-    nao_predict_ctx(self->m, (int)N, F64(ctx), F64(pred), F64(grad));
-    Py_END_ALLOW_THREADS
-    out = Py_BuildValue("(OO)", pred, grad);
-done:
-    Py_XDECREF(ctx); Py_XDECREF(pred); Py_XDECREF(grad);
-    leave(self);
-    return out;
+    return predict(self, args, kw, "ctx", nao_predict_ctx);
 }
 
 PyDoc_STRVAR(decode_doc,
@@ -461,54 +367,40 @@ PyDoc_STRVAR(decode_doc,
 "first); returns int64 tokens (N, 2n), always an architecture of the space.");
 
 static PyObject *Nao_decode(NaoObject *self, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"ctx", NULL};
-    PyObject *oc;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O", kwlist, &oc)) return NULL;
-    if (enter(self)) return NULL;
-    NaoShape s = nao_shape(self->m);
-    int L = 2 * s.nodes;
-    npy_intp sc[3] = {-1, s.nodes, s.hidden};
-    PyArrayObject *ctx = NULL, *res = NULL;
-    int *tok = NULL;
+    ArgArray ctx;
+    if (one_array(self, args, kw, "ctx", &ctx)) return NULL;
+    npy_intp N = PyArray_DIM(ctx.arr, 0), st[2] = {N, 2 * nao_shape(self->m).nodes};
+    PyArrayObject *tok = NULL, *res = NULL;
     PyObject *out = NULL;
-    if (!(ctx = f64_array(oc, "ctx", 3, sc, INT_MAX / 64))) goto done;
-    npy_intp N = PyArray_DIM(ctx, 0), st[2] = {N, L};
-    if (!(tok = PyMem_Malloc((size_t)N * L * sizeof(int)))) { PyErr_NoMemory(); goto done; }
-    if (!(res = (PyArrayObject *)PyArray_ZEROS(2, st, NPY_INT64, 0))) goto done;
+    if (!(tok = py_zeros(2, st, NPY_INT32)) || !(res = py_zeros(2, st, NPY_INT64)) || ENTER(self)) goto done;
     Py_BEGIN_ALLOW_THREADS
-    nao_decode(self->m, (int)N, F64(ctx), tok);
+    nao_decode(self->m, (int)N, F64(ctx.arr), PY_DATA(int, tok));
     Py_END_ALLOW_THREADS
-    npy_int64 *dst = (npy_int64 *)PyArray_DATA(res);
-    for (npy_intp k = 0; k < N * L; k++) dst[k] = tok[k];
-    out = (PyObject *)res;
-    res = NULL;
+    LEAVE(self);
+    for (npy_intp k = 0; k < st[0] * st[1]; k++) PY_DATA(npy_int64, res)[k] = PY_DATA(int, tok)[k];
+    out = py_ref((PyObject *)res);
 done:
-    PyMem_Free(tok);
-    Py_XDECREF(ctx); Py_XDECREF(res);
-    leave(self);
+    PY_RELEASE(ctx.arr, tok, res);
     return out;
 }
 
 /* ---------------------------------------------------------------------------------------
  * Attributes and type */
 
-static PyObject *Nao_get_shape(NaoObject *self, void *closure) {
-    (void)closure;
-    if (!self->m) { PyErr_SetString(PyExc_RuntimeError, "NAO object is not initialised"); return NULL; }
+static PyObject *Nao_get_shape(NaoObject *self, void *Py_UNUSED(closure)) {
+    if (READY(self)) return NULL;
     NaoShape s = nao_shape(self->m);
     return Py_BuildValue("{sisisisisisisd}", "nodes", s.nodes, "ops", s.ops, "emb_size", s.emb, "hidden_size",
                          s.hidden, "mlp_layers", s.mlp_layers, "mlp_hidden_size", s.mlp_hidden, "dropout", s.dropout);
 }
 
-static PyObject *Nao_get_num_params(NaoObject *self, void *closure) {
-    (void)closure;
-    if (!self->m) { PyErr_SetString(PyExc_RuntimeError, "NAO object is not initialised"); return NULL; }
+static PyObject *Nao_get_num_params(NaoObject *self, void *Py_UNUSED(closure)) {
+    if (READY(self)) return NULL;
     return PyLong_FromSize_t(nao_num_params(self->m));
 }
 
-static PyObject *Nao_get_max_batch(NaoObject *self, void *closure) {
-    (void)closure;
-    if (!self->m) { PyErr_SetString(PyExc_RuntimeError, "NAO object is not initialised"); return NULL; }
+static PyObject *Nao_get_max_batch(NaoObject *self, void *Py_UNUSED(closure)) {
+    if (READY(self)) return NULL;
     return PyLong_FromLong(nao_max_batch(self->m));
 }
 
@@ -519,19 +411,17 @@ static PyGetSetDef Nao_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-#define METHOD(name, fn, doc) {name, (PyCFunction)(void (*)(void))fn, METH_VARARGS | METH_KEYWORDS, doc}
-
 static PyMethodDef Nao_methods[] = {
     {"tensors", (PyCFunction)Nao_tensors, METH_NOARGS, tensors_doc},
     {"get_state", (PyCFunction)Nao_get_state, METH_NOARGS, get_state_doc},
-    METHOD("set_state", Nao_set_state, set_state_doc),
-    METHOD("loss_grad", Nao_loss_grad, loss_grad_doc),
-    METHOD("train_step", Nao_train_step, train_step_doc),
-    METHOD("fit", Nao_fit, fit_doc),
-    METHOD("encode", Nao_encode, encode_doc),
-    METHOD("predict_emb", Nao_predict_emb, predict_emb_doc),
-    METHOD("predict_ctx", Nao_predict_ctx, predict_ctx_doc),
-    METHOD("decode", Nao_decode, decode_doc),
+    PY_METHOD("set_state", Nao_set_state, set_state_doc),
+    PY_METHOD("loss_grad", Nao_loss_grad, loss_grad_doc),
+    PY_METHOD("train_step", Nao_train_step, train_step_doc),
+    PY_METHOD("fit", Nao_fit, fit_doc),
+    PY_METHOD("encode", Nao_encode, encode_doc),
+    PY_METHOD("predict_emb", Nao_predict_emb, predict_emb_doc),
+    PY_METHOD("predict_ctx", Nao_predict_ctx, predict_ctx_doc),
+    PY_METHOD("decode", Nao_decode, decode_doc),
     {NULL, NULL, 0, NULL},
 };
 
@@ -541,27 +431,10 @@ PyDoc_STRVAR(Nao_doc,
 "NAO's encoder-predictor-decoder in float64 over architectures of `nodes` nodes, as 2n\n"
 "tokens (pred + 1, op + nodes + 1; 0 = start). See csrc/nao.h.");
 
-static PyTypeObject NaoType = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "nas_eval._core.NAO",
-    .tp_basicsize = sizeof(NaoObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = Nao_doc,
-    .tp_new = PyType_GenericNew,
-    .tp_init = (initproc)Nao_init,
-    .tp_dealloc = (destructor)Nao_dealloc,
-    .tp_methods = Nao_methods,
-    .tp_getset = Nao_getset,
-};
+static PyTypeObject NaoType = PY_TYPE("NAO", NaoObject, Nao_doc, Nao_init, Nao_dealloc, Nao_methods, Nao_getset);
 
 int nao_add_types(PyObject *module) {
     /* without PY_ARRAY_UNIQUE_SYMBOL each translation unit holds its own NumPy API table */
     if (_import_array() < 0) return -1;
-    if (PyType_Ready(&NaoType) < 0) return -1;
-    Py_INCREF(&NaoType);
-    if (PyModule_AddObject(module, "NAO", (PyObject *)&NaoType) < 0) {
-        Py_DECREF(&NaoType);
-        return -1;
-    }
-    return 0;
+    return py_add_type(module, "NAO", &NaoType);
 }

@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from .presets import Presets
 
 BPTT_MODES = ("fixed", "search", "awd")
+LR_SCHEDULES = ("constant", "cosine", "linear")
+# fields added after studies were stored: left out of to_dict() (and so of job keys) while
+# at these defaults, so a store written before they existed resumes with the same keys
+_LATE_DEFAULTS = {"lr_schedule": "constant", "lr_min": 0.0}
 # the largest TAR/AR coefficient accepted: 1e291 (found by fuzzing) overflowed the float32
 # penalty to inf and the loss with it; anything past 1e6 is a mistake, not a setting
 MAX_PENALTY = 1e6
@@ -29,6 +33,10 @@ class TrainConfig:
     ``bptt / 2``; length ``max(5, int(N(base, 5)))`` capped at ``bptt + max_seq_len_delta``).
     The learning rate of a step is scaled by its length / ``bptt`` in every mode.
     asgd: switch to averaged SGD by the NT-ASGD rule (``nonmono``) of AWD-LSTM.
+    lr_schedule: ``"constant"`` (``lr`` throughout), ``"cosine"`` or ``"linear"`` (from ``lr``
+    at the first step down to ``lr_min`` at the last step of the run's budget, ``epochs``
+    epochs; see ``nas_eval.engine.loop.LrSchedule``). It multiplies with the BPTT length
+    scaling and is independent of NT-ASGD.
     train_tokens / valid_tokens / test_tokens: use only that prefix of a split (small presets);
     None means the whole split. max_steps_per_epoch: cap an epoch at that many steps.
     """
@@ -59,6 +67,8 @@ class TrainConfig:
     test_tokens: int = None
     max_steps_per_epoch: int = None
     max_recoveries: int = 10
+    lr_schedule: str = "constant"
+    lr_min: float = 0.0
 
     def __post_init__(self):
         self.validate()
@@ -101,13 +111,18 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
                 raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {v!r}")
-        for name in ("lr", "clip", "weight_decay", "tar", "ar"):
+        for name in ("lr", "clip", "weight_decay", "tar", "ar", "lr_min"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not v >= 0 or v != v or v == float("inf"):
                 raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
             if name in ("tar", "ar") and v > MAX_PENALTY:
                 raise ValueError(f"TrainConfig.{name} must be at most {MAX_PENALTY:g} (AWD-LSTM uses 1 and 2), "
                                  f"got {v!r}: the penalty would overflow float32")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        if self.lr_min > self.lr:
+            raise ValueError(f"TrainConfig.lr_min must be at most lr ({self.lr!r}): it is the floor the "
+                             f"schedule decays to, got {self.lr_min!r}")
         if self.bptt_mode not in BPTT_MODES:
             raise ValueError(f"TrainConfig.bptt_mode must be one of {BPTT_MODES}, got {self.bptt_mode!r}")
         if self.output not in ("mean", "loose_ends"):
@@ -116,7 +131,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.max_seq_len_delta must be an integer >= 0, got {self.max_seq_len_delta!r}")
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        for name, default in _LATE_DEFAULTS.items():
+            if d[name] == default:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -164,6 +183,7 @@ class TrainConfig:
                 data.append(f"{split}[:{n}]")
         return (f"preset={self.name} d={self.hidden_size} B={self.batch_size} epochs={self.epochs}"
                 + (f" steps/epoch<={self.max_steps_per_epoch}" if self.max_steps_per_epoch else "")
+                + (f" lr={self.lr:g}->{self.lr_min:g} ({self.lr_schedule})" if self.lr_schedule != "constant" else "")
                 + (" data=" + ",".join(data) if data else ""))
 
 

@@ -25,6 +25,13 @@ the bootstrap, the exact signed-rank test, the power calculation) are :mod:`nas_
   not left the plateau ranks noise.
 * ``tau`` -- per WS seed and for the seed-averaged WS ranking: Kendall tau against the
   ground truth (learned architectures only), its bootstrap CI, and whether the CI excludes 0.
+* ``reliability`` -- the Spearman correlation expected between the study's seed-mean ground
+  truth and an independent one with as many seeds (CI), and the seeds needed for
+  ``ceiling_threshold`` (:mod:`nas_eval.reliability`).
+* ``external_validity`` -- for PTB studies of the 2-node space: Kendall tau (CI) between the
+  paper's published full-scale ranking and the ground truth, then each WS ranking (read
+  against both), worded "agrees / does not agree with the paper's full-scale ranking"
+  (:mod:`nas_eval.external`).
 * ``paired_test`` -- per policy: the paired test of policy vs random over seeds (two-sided
   exact Wilcoxon signed-rank p, :func:`nas_eval.stats.paired_stats`, the same test as the
   report's paired table, mean difference and its bootstrap CI), the smallest p the number of
@@ -46,7 +53,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import external, metrics, reference
 from .stats import (bootstrap, min_seeds_for_p, min_wilcoxon_p, paired_differences, paired_stats,
                     seeds_for_power, tau_b, wilcoxon_exact_p)  # noqa: F401 (public here too)
 
@@ -357,19 +364,24 @@ def _ws_plateau_check(by_seed: dict, s: _Settings) -> list:
                              "the super-net was not trained long enough to rank them"))]
 
 
+def _ws_rankings(by_seed: dict) -> dict:
+    """{subject: Series arch_id -> WS ppl}: each WS seed, and the mean over seeds if several."""
+    series = dict(by_seed)
+    if len(by_seed) > 1:
+        series["mean over seeds"] = pd.concat(by_seed.values(), axis=1).mean(axis=1)
+    return {{"ws": "WS ranking", "mean over seeds": "WS, mean over seeds"}.get(k, f"WS seed {k}"): v
+            for k, v in series.items()}
+
+
 def _tau_check(by_seed: dict, gt: pd.DataFrame, excluded: list, s: _Settings) -> list:
     """tau: per WS seed (and for the mean over seeds), Kendall τ against the ground truth of
     the architectures that learned, and whether its CI excludes 0."""
     truth = gt[~gt["arch_id"].isin(excluded)].groupby("arch_id")["value"].mean()
     truth = truth[np.isfinite(truth)]
-    series = dict(by_seed)
-    if len(by_seed) > 1:
-        series["mean over seeds"] = pd.concat(by_seed.values(), axis=1).mean(axis=1)
     rows = []
-    for label, v in series.items():
+    for subject, v in _ws_rankings(by_seed).items():
         v = v[v.index.isin(truth.index)]
         v = v.where(np.isfinite(v), np.finfo(float).max)
-        subject = {"ws": "WS ranking", "mean over seeds": "WS, mean over seeds"}.get(label, f"WS seed {label}")
         if len(v) < 3:
             rows.append(s.row(check="tau", subject=subject, n=int(len(v)), passed=None,
                               statement="too few learned architectures for a rank correlation"))
@@ -382,6 +394,26 @@ def _tau_check(by_seed: dict, gt: pd.DataFrame, excluded: list, s: _Settings) ->
                                             b.estimate, b.low, b.high, level=s.ci)
                           + (f" ({len(excluded)} plateau archs excluded)" if excluded else "")))
     return rows
+
+
+def _reliability_check(gt: pd.DataFrame, excluded: list, s: _Settings) -> list:
+    """reliability: the seed-mean ground truth (of the architectures that learned) against an
+    independent one with as many seeds, and the seeds needed for ``ceiling_threshold``."""
+    learned = gt[~gt["arch_id"].isin(excluded)]
+    if learned["seed"].nunique() < 2:
+        return []  # the noise-ceiling row says why
+    return [external.reliability_row(learned, COLUMNS, scope=s.scope, threshold=s.ceiling_threshold,
+                                     n_boot=s.n_boot, ci=s.ci, seed=s.seed)]
+
+
+def _external_validity_check(gt: pd.DataFrame, excluded: list, by_seed, rows: list, published, s: _Settings) -> list:
+    """external_validity: the ground truth and every WS ranking against a published ranking,
+    each WS ranking read beside its tau against this study's ground truth (``rows``)."""
+    learned = gt[~gt["arch_id"].isin(excluded)]
+    gt_tau = {r["subject"]: r["estimate"] for r in rows if r["check"] == "tau"}
+    return external.external_validity_rows(
+        learned.groupby("arch_id")["value"].mean(), _ws_rankings(by_seed) if by_seed is not None else None,
+        gt_tau, columns=COLUMNS, scope=s.scope, published=published, n_boot=s.n_boot, ci=s.ci, seed=s.seed)
 
 
 def _paired_check(paired, s: _Settings) -> list:
@@ -435,7 +467,7 @@ def _checks_table(rows: list) -> pd.DataFrame:
 def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | None = None,
              margin: float = 0.2, ceiling_threshold: float = 0.8, n_boot: int = 1000,
              ci: float = 0.95, alpha: float = 0.05, power: float = 0.8, max_seeds: int = 50,
-             n_sim: int = 2000, seed: int = 0, scope: str = "study") -> pd.DataFrame:
+             n_sim: int = 2000, seed: int = 0, scope: str = "study", published=None) -> pd.DataFrame:
     """The evidence checks of one study (or of any tables shaped like a study's), one row each.
 
     Parameters
@@ -454,9 +486,13 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
     n_boot, ci, seed : bootstrap resamples, CI level, seed of every random draw.
     alpha, power, max_seeds, n_sim : the paired tests' level and the power calculation.
     scope : a label put in the ``scope`` column (e.g. "2-node space", "sharing subspace").
+    published : a published ranking (Series arch_id -> rank, lower is better;
+        :func:`nas_eval.reference.published_rank`) to set the ground truth and every WS
+        ranking beside: the ``external_validity`` rows (:mod:`nas_eval.external`).
 
     Returns a DataFrame with columns :data:`COLUMNS`: ``check`` (noise_ceiling,
-    unigram_plateau, plateau_arch, ws_plateau, tau, paired_test), ``subject``, ``n``
+    unigram_plateau, plateau_arch, ws_plateau, tau, reliability, external_validity,
+    paired_test), ``subject``, ``n``
     (architectures or seeds), ``estimate`` / ``low`` / ``high`` (value and CI), ``threshold``,
     ``passed`` (True / False / None when not applicable), ``p_value``, ``p_min`` (smallest p the
     seeds allow), ``seeds_needed`` (80 % power), ``statement`` (the sentence the numbers allow).
@@ -473,6 +509,10 @@ def evidence(ground_truth=None, ws=None, paired=None, *, unigram_ppl: float | No
         rows += _ws_plateau_check(by_seed, s)
         if gt is not None:
             rows += _tau_check(by_seed, gt, excluded, s)
+    if gt is not None:
+        rows += _reliability_check(gt, excluded, s)
+        if published is not None:
+            rows += _external_validity_check(gt, excluded, by_seed, rows, published, s)
     if paired is not None:
         rows += _paired_check(paired, s)
     return _checks_table(rows)
@@ -508,8 +548,11 @@ def study_evidence(study, corpus=None, **kwargs) -> pd.DataFrame:
         df = getattr(df, "runs", df)  # a GroundTruth holds its runs
         return df if isinstance(df, pd.DataFrame) and not df.empty else None
 
+    n_nodes = getattr(spec, 'n_nodes', None) or getattr(spec, 'nodes')
+    # the paper published its full-scale ranking for PTB's 2-node space only
+    published = reference.published_rank() if n_nodes == 2 and external.is_ptb(spec.corpus) else None
     parts = [evidence(frame(study.ground_truth), frame(study.ws), frame(study.retrains), unigram_ppl=uni,
-                      scope=f"{getattr(spec, 'n_nodes', None) or getattr(spec, 'nodes')}-node space", **kwargs)]
+                      scope=f"{n_nodes}-node space", published=published, **kwargs)]
     sgt, sws = frame(study.sharing_ground_truth), frame(study.sharing_ws)
     if sgt is not None or sws is not None:
         parts.append(evidence(sgt, sws, None, unigram_ppl=uni, scope="sharing subspace", **kwargs))

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from . import __version__, metrics, search_phase
+from . import __version__, metrics, reference, search_phase
 from .stats import paired_stats
 from .summaries import summarize_ground_truth
 
@@ -25,21 +25,17 @@ __all__ = ["build", "NONFINITE_PPL", "PAPER", "PAPER_TAU"]
 # is ranked last, tied with the others like it: the metrics need finite values.
 NONFINITE_PPL = 1e12
 
-# docs/design.md §9: the paper's numbers, to set beside ours (valid / test ppl).
-PAPER = {
-    8: {"setting": "8-node space, 10 seeds, 1000 epochs, d = 850",
-        "rows": [("DARTS", "63.29 ± 1.18", "60.70 ± 1.12", "61.82", "59.38"),
-                 ("NAO", "63.22 ± 1.12", "60.79 ± 1.10", "61.59", "59.21"),
-                 ("ENAS", "61.91 ± 0.50", "59.25 ± 0.47", "61.10", "58.95"),
-                 ("Random", "62.50 ± 0.86", "60.01 ± 0.86", "60.69", "58.13")]},
-    2: {"setting": "2-node space, 10 seeds, 1000 epochs, d = 850",
-        "rows": [("DARTS", "71.29 ± 2.45", "68.74 ± 2.42", "", ""),
-                 ("NAO", "68.66 ± 2.50", "66.03 ± 2.40", "", ""),
-                 ("ENAS", "69.99 ± 0.0", "66.61 ± 0.0", "", ""),
-                 ("Random", "69.69 ± 2.44", "67.21 ± 2.52", "", ""),
-                 ("exhaustive best", "65.67 ± 0.21", "62.95 ± 0.18", "", "")]},
-}
-PAPER_TAU = "the paper (2-node space, 10 WS seeds): best 0.282, average −0.004, worst −0.116"
+def _paper_rows(table):
+    """The rows of one of the paper's tables (nas_eval.reference) as the report prints them."""
+    return [(name, f"{vm:.2f} ± {vs:.2f}", f"{tm:.2f} ± {ts:.2f}", f"{bv:.2f}", f"{bt:.2f}")
+            for name, ((vm, vs), (tm, ts), bv, bt) in table["rows"].items()]
+
+
+# the paper's Tables 2 and 3 (nas_eval.reference), to set beside ours (valid / test ppl)
+PAPER = {8: {"setting": "8-node space, 10 seeds, 1000 epochs, d = 850", "rows": _paper_rows(reference.TABLE_2)},
+         2: {"setting": "2-node space, 10 seeds, 1000 epochs, d = 850", "rows": _paper_rows(reference.TABLE_3)}}
+PAPER_TAU = ("the paper (2-node space, 10 WS seeds): best {best}, average {average}, worst {worst}"
+             .format(**{k: f"{v:.3f}".replace("-", "−") for k, v in reference.WS_TAU.items()}))
 
 
 def _jsonable(x):

@@ -61,10 +61,11 @@ def test_gradients_match_finite_differences(n, dropout):
     model, params64 = _model(n, seed=n, **(DROPOUTS if dropout else {}))
     inputs, targets, hidden = _segment(10 + n)
     alpha = model.alpha
-    loss, grads, dalpha, h = model.loss_and_grads(inputs, targets, hidden, tar=0.3, ar=0.2, train=dropout)
+    loss, grads, h = model.loss_and_grad(inputs, targets, hidden, tar=0.3, ar=0.2, train=dropout)
+    dalpha = grads.pop("alpha")
     masks = {}
     if dropout:
-        masks = {k: v.astype(np.float64) for k, v in model.last_masks().items() if v is not None}
+        masks = {k: v.astype(np.float64) for k, v in model.dropout_masks().items() if v is not None}
         assert set(masks) == {"x", "h", "out", "emb"}
         assert all((m == 0).any() for m in masks.values()), "every mask should drop something"
 
@@ -208,7 +209,7 @@ def test_running_statistics_and_evaluation_match_the_reference():
     track = [np.zeros(D), np.ones(D)]
     for k in range(3):  # training-mode passes (no dropout configured) update the statistics
         inputs, targets, hidden = _segment(20 + k)
-        model.loss_and_grads(inputs, targets, hidden, train=True)
+        model.loss_and_grad(inputs, targets, hidden, train=True)
         ref.forward(params64, model.alpha, inputs, targets, hidden, track=track)
     state = model.state()
     np.testing.assert_allclose(state["running_mean"], track[0], rtol=1e-4, atol=1e-6)
@@ -219,7 +220,7 @@ def test_running_statistics_and_evaluation_match_the_reference():
     assert model.loss(tokens, 3, 9) == pytest.approx(expected, rel=1e-5)
     # evaluation, alpha-gradient passes and the second-order virtual passes leave them alone
     model.loss(tokens, 3, 9)
-    model.loss_and_grads(*_segment(30))
+    model.loss_and_grad(*_segment(30))
     np.testing.assert_array_equal(model.state()["running_mean"], state["running_mean"])
 
 
@@ -231,8 +232,9 @@ def test_threads_change_results_only_by_rounding(threads):
     try:
         model, params64 = _model(3, seed=15, d=d, scale=0.15, **DROPOUTS)
         inputs, targets, hidden = _segment(16, d=d)
-        loss, grads, dalpha, h = model.loss_and_grads(inputs, targets, hidden, tar=0.1, train=True)
-        masks = {k: v.astype(np.float64) for k, v in model.last_masks().items() if v is not None}
+        loss, grads, h = model.loss_and_grad(inputs, targets, hidden, tar=0.1, train=True)
+        dalpha = grads.pop("alpha")
+        masks = {k: v.astype(np.float64) for k, v in model.dropout_masks().items() if v is not None}
     finally:
         nas_eval.set_num_threads(before)
     ref_loss, ref_h, ref_grads = ref.forward(params64, model.alpha, inputs, targets, hidden, masks, tar=0.1,
@@ -308,7 +310,7 @@ def test_beliefs_are_products_of_edge_probabilities():
     (lambda m, s: m.train_step(s[0] + 0.5, s[1], None, lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0, ar=0.0),
      "inputs must hold integer token ids"),  # no silent truncation
     (lambda m, s: m.alpha_step(s, (s[0], s[1], np.full((B, D), np.nan)), order=1, eta=1.0, clip=0.25,
-                               weight_decay=0.0), "valid_hidden holds non-finite"),
+                               weight_decay=0.0), "valid_hidden holds a non-finite value"),
     (lambda m, s: m.train_step(s[0], s[1], np.zeros((B, D + 1)), lr=1.0, clip=0.25, weight_decay=0.0, tar=0.0,
                                ar=0.0), "hidden must have shape"),
     (lambda m, s: m.train_step(s[0], s[1], None, lr=1.0, clip=0.25, weight_decay=-1.0, tar=0.0, ar=0.0),

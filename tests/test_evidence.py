@@ -301,4 +301,9 @@ def test_one_function_per_check_composes_evidence():
     rows += ev._noise_ceiling_check(tidy, excluded, s)
     by_seed = ev._ws_by_seed(ws)
     rows += ev._ws_plateau_check(by_seed, s) + ev._tau_check(by_seed, tidy, excluded, s)
+    rows += ev._reliability_check(tidy, excluded, s)
     pd.testing.assert_frame_equal(ev._checks_table(rows), ev.evidence(gt, ws, unigram_ppl=UNIGRAM, n_boot=200, n_sim=200))
+    published = pd.Series(range(1, 11), index=range(10))
+    rows += ev._external_validity_check(tidy, excluded, by_seed, rows, published, s)
+    pd.testing.assert_frame_equal(ev._checks_table(rows), ev.evidence(gt, ws, unigram_ppl=UNIGRAM, n_boot=200,
+                                                                      n_sim=200, published=published))

@@ -311,7 +311,8 @@ arch_tables = st.tuples(st.integers(1, 5), st.integers(-2, 6), st.integers(-1, 5
 def check_arch_table(spec):
     """The raw binding's architecture table (4, n): every field out of range, other dtypes,
     other shapes. Errors only (ValueError, or TypeError for a dtype NumPy will not cast
-    safely; int16 casts safely and is accepted — the campaign's first oracle got that wrong)."""
+    safely). Every integer dtype is accepted: the binding checks each value in int64 before
+    the cast (csrc/py_args.h's arg_ints, the contract of token ids), so nothing wraps."""
     from nas_eval.engine.native import core
 
     n, pred, op, mat, out, dtype, extra_rows = spec
@@ -320,7 +321,7 @@ def check_arch_table(spec):
     table = np.vstack([table] + [table[:1]] * (extra_rows - 3 if extra_rows > 3 else 0))[: max(extra_rows, 1) if extra_rows != 3 else 4]
     table = table.astype(dtype)
     seg = (np.arange(8) % V).reshape(4, 2).astype(np.int32)
-    valid = (table.shape[0] == 4 and dtype in (np.int32, np.int16) and 1 <= n <= 4 and 0 <= op < 4 and 0 <= mat < 3 and out != 0
+    valid = (table.shape[0] == 4 and dtype in (np.int32, np.int16, np.int64) and 1 <= n <= 4 and 0 <= op < 4 and 0 <= mat < 3 and out != 0
              and pred >= 0)
     try:
         m.step(table, seg, seg)

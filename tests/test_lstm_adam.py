@@ -100,6 +100,42 @@ def test_lstm_backward_accumulates_into_nothing_it_does_not_own():
         np.testing.assert_array_equal(a, b)
 
 
+def lstm_step_backward_numpy(x, h, c, W, gates, c_new, dh, dc):
+    """One step's backward written out in float64 (the chain rule of lstm_step_numpy)."""
+    n = h.shape[1]
+    i, f, g, o = (gates[:, k * n:(k + 1) * n] for k in range(4))
+    tc = np.tanh(c_new)
+    dc_tot = dc + dh * o * (1 - tc * tc)
+    dz = np.concatenate([dc_tot * g * i * (1 - i), dc_tot * c * f * (1 - f), dc_tot * i * (1 - g * g),
+                         dh * tc * o * (1 - o)], axis=1)
+    dxh = dz @ W.T
+    In = x.shape[1]
+    return np.concatenate([x, h], axis=1).T @ dz, dz.sum(0), dxh[:, :In], dxh[:, In:], dc_tot * f
+
+
+@pytest.mark.parametrize("batch, inputs, hidden", [(3, 4, 5), (23, 7, 50), (2, 3, 1100)],
+                         ids=["one-tile", "row-tiles", "column-tiles"])
+def test_lstm_backward_tiles_match_numpy(batch, inputs, hidden):
+    """The batched backward walks the batch in tiles of its stack workspace (4096 doubles): whole
+    rows (4H = 200: 20 rows a tile, so 23 rows take two) or, when one row does not fit
+    (4H = 4400), blocks of gate columns; every tiling gives the float64 reference's gradients."""
+    rng = np.random.default_rng(4)
+    W = rng.uniform(-0.3, 0.3, (inputs + hidden, 4 * hidden))
+    b = rng.uniform(-0.3, 0.3, 4 * hidden)
+    x, h, c = rng.normal(size=(batch, inputs)), rng.normal(size=(batch, hidden)), rng.normal(size=(batch, hidden))
+    dh, dc = rng.normal(size=(batch, hidden)), rng.normal(size=(batch, hidden))
+    gates, c_new, _ = core.lstm_forward(x, h, c, W, b)
+    z = np.concatenate([x, h], axis=1) @ W + b  # the forward's gemms at these sizes too
+    act = np.concatenate([sigmoid(z[:, :2 * hidden]), np.tanh(z[:, 2 * hidden:3 * hidden]),
+                          sigmoid(z[:, 3 * hidden:])], axis=1)
+    np.testing.assert_allclose(gates, act, rtol=1e-12, atol=1e-13)
+    got = core.lstm_backward(x, h, c, W, gates, c_new, dh, dc)
+    want = lstm_step_backward_numpy(x, h, c, W, gates, c_new, dh, dc)
+    for name, a, e in zip(["dW", "db", "dx", "dh_prev", "dc_prev"], got, want):
+        assert np.abs(e).max() > 1e-3, name
+        np.testing.assert_allclose(a, e, rtol=1e-11, atol=1e-12, err_msg=name)
+
+
 def adam_numpy(param, grads, lr, beta1, beta2, eps, weight_decay):
     """torch.optim.Adam (amsgrad off, maximize off) written out: L2 decay folded into the gradient,
     step = lr / (1 - beta1^t), denominator sqrt(v) / sqrt(1 - beta2^t) + eps."""
@@ -143,8 +179,10 @@ def test_adam_rejects_bad_arguments():
         core.adam_update(p, g, m, v, 1, beta1=1.0)
     with pytest.raises(ValueError, match="grad"):
         core.adam_update(p, np.full(4, np.nan), m, v, 1)
-    with pytest.raises(ValueError, match="param"):
+    with pytest.raises(ValueError, match="param is updated in place"):
         core.adam_update(np.zeros(4, dtype=np.float32), g, m, v, 1)
+    with pytest.raises(ValueError, match="v is updated in place"):
+        core.adam_update(p, g, m, np.zeros(8)[::2], 1)
 
 
 def test_lstm_rejects_bad_arguments():
@@ -154,8 +192,12 @@ def test_lstm_rejects_bad_arguments():
         core.lstm_forward(x, p["h0"], p["c0"][:, :2].copy(), p["W"], p["b"])
     with pytest.raises(ValueError, match="W"):
         core.lstm_forward(x, p["h0"], p["c0"], p["W"][:-1].copy(), p["b"])
-    with pytest.raises(ValueError, match="x"):
-        core.lstm_forward(np.asfortranarray(np.ones((B, I))), p["h0"], p["c0"], p["W"], p["b"])
+    # one float64 contract for every binding (csrc/py_args.h): any layout converts, values are kept
+    fortran = core.lstm_forward(np.asfortranarray(x), p["h0"], p["c0"], p["W"], p["b"])
+    for a, b in zip(fortran, core.lstm_forward(x, p["h0"], p["c0"], p["W"], p["b"])):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="x must be a 2-D array of float64"):
+        core.lstm_forward([["a"]], p["h0"], p["c0"], p["W"], p["b"])
     bad = x.copy()
     bad[0, 0] = np.inf
     with pytest.raises(ValueError, match="x"):

@@ -94,7 +94,7 @@ def test_core_rejects_malformed_architecture_tables():
         lm.step(bad, x, x)
     with pytest.raises(ValueError, match="input-node matrix"):
         lm.step(table, x, x, w0=3)
-    with pytest.raises(ValueError, match="dropout h must be in"):
+    with pytest.raises(ValueError, match=r"dropout_h must be a finite number in \[0, 1\)"):
         core.Model(V, D, 2, 2, 0, dropout_h=1.5)
 
 
@@ -122,3 +122,68 @@ def test_results_do_not_depend_on_thread_count_beyond_rounding():
         nas_eval.set_num_threads(before)
     assert losses[2][0] == losses[2][1]
     assert losses[1][0] == pytest.approx(losses[2][0], rel=1e-5)
+
+
+# --- one model stack: every model class over the same core model and the same verbs -----------
+
+def _models():
+    from nas_eval.engine import MixedLM, SuperNet
+    space = nas_eval.SearchSpace(2)
+    return [nas_eval.CellLM("0:tanh 1:relu", V, D, seed=0), SuperNet(space, V, D, seed=0),
+            MixedLM(space, V, D, seed=0)]
+
+
+def test_every_model_is_the_one_core_model_with_one_name_per_verb():
+    from nas_eval.engine.model import _LMBase
+    x = np.arange(12).reshape(3, 4) % V
+    for m in _models():
+        assert isinstance(m, _LMBase) and isinstance(m._lm, core.Model)
+        arch = m.sample(np.random.default_rng(0)) if hasattr(m, "sample") else None
+        m.train_step(x, x, lr=0.1, arch=arch)
+        assert m.step_count == 1 and set(m.dropout_masks()) == {"x", "h", "out", "emb"}
+        loss, grads, h = m.loss_and_grad(x, x, train=True, arch=arch)
+        assert np.isfinite(loss) and h.shape == (4, D) and set(m.parameters()) <= set(grads)
+        assert m.step_count == 2
+        with pytest.warns(DeprecationWarning, match="last_masks is deprecated; use dropout_masks"):
+            m.last_masks()
+
+
+def test_evaluate_means_perplexity_on_every_model():
+    from nas_eval.engine import MixedLM, SuperNet
+    tokens = np.arange(200) % V
+    cell = nas_eval.CellLM("0:tanh 1:relu", V, D, seed=0)
+    mixed = MixedLM(2, V, D, seed=0)
+    net = SuperNet(nas_eval.SearchSpace(2), V, D, seed=0)
+    arch = nas_eval.Arch.parse("0:tanh 1:relu")
+    for m, args in ((cell, (tokens,)), (mixed, (tokens,)), (net, ([arch], tokens))):
+        with pytest.warns(DeprecationWarning, match=f"{type(m).__name__}.evaluate is deprecated; use perplexity"):
+            got = m.evaluate(*args)
+        np.testing.assert_array_equal(got, m.perplexity(*args))
+        assert np.all(np.asarray(got) > 1.0)  # a perplexity, not nats (log V ~ 3 here)
+
+
+def test_mixed_loss_and_grads_keeps_its_old_tuple_with_a_warning():
+    from nas_eval.engine import MixedLM
+    m = MixedLM(2, V, D, seed=3)
+    x = np.arange(12).reshape(3, 4) % V
+    loss, grads, h = m.loss_and_grad(x, x)
+    with pytest.warns(DeprecationWarning, match="loss_and_grads is deprecated; use loss_and_grad"):
+        old = m.loss_and_grads(x, x)
+    assert old[0] == loss and "alpha" not in old[1]
+    np.testing.assert_array_equal(old[2], grads["alpha"])
+    np.testing.assert_array_equal(old[3], h)
+    assert grads["alpha"].shape == m.alpha.shape and np.abs(grads["alpha"]).max() > 0
+
+
+@pytest.mark.parametrize("kind", ["cell", "mixed"])
+def test_asgd_before_averaging_raises_the_same_on_every_model(kind):
+    from nas_eval.engine import MixedLM
+    m = nas_eval.CellLM("0:tanh 1:relu", V, D, seed=0) if kind == "cell" else MixedLM(2, V, D, seed=0)
+    x = np.arange(12).reshape(3, 4) % V
+    before = m.weights()
+    with pytest.raises(ValueError, match=r"asgd=True before averaging started: call start_averaging\(\) first"):
+        m.train_step(x, x, lr=0.5, asgd=True)
+    np.testing.assert_array_equal(m.weights(), before)  # nothing moved
+    m.start_averaging()
+    m.train_step(x, x, lr=0.5, asgd=True)
+    assert m._lm.avg_count == 1 and not np.array_equal(m.averaged_weights(), before)

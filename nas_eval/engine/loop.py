@@ -5,7 +5,8 @@ every policy's weight phase) and ``fit_steps`` all step through a :class:`Traine
 epoch means one thing everywhere (docs/design.md §4): one walk over the training slice from
 its start, in segments whose lengths :class:`BpttLengths` draws, the learning rate scaled by
 length / bptt, the hidden state carried between segments and reset at the start of the
-epoch, at most ``config.max_steps_per_epoch`` steps.
+epoch, at most ``config.max_steps_per_epoch`` steps, the rate following ``config.lr_schedule``
+(:class:`LrSchedule`) over the run's ``config.epochs``.
 
 Hooks: ``sampler(step) -> Arch`` picks the architecture of each mini-batch of a super-net
 (the hidden state is reset when it changes, unless ``carry_hidden``); ``on_step(trainer,
@@ -77,6 +78,31 @@ class BpttLengths:
         return min(max(5, int(base + 5.0 * rng.normal(k, 1))), c.bptt + c.max_seq_len_delta)
 
 
+class LrSchedule:
+    """The learning rate of step k before the BPTT length scaling: ``constant`` is
+    ``config.lr``; ``cosine`` and ``linear`` decay from ``lr`` at step 0 to ``lr_min`` at the
+    budget's last step, ``total_steps`` = ``epochs`` x the steps of one epoch of ``n_rows``
+    rows (``ceil((n_rows - 2) / bptt)``, at most ``max_steps_per_epoch``; exact for fixed
+    BPTT, the mean for drawn lengths), and stay at ``lr_min`` past it. A pure function of
+    the step counter, so a resumed run continues on the same curve (NAS-Bench-201 anneals
+    with a cosine to 0 over its budget)."""
+
+    def __init__(self, config, n_rows):
+        c = config
+        per_epoch = max(1, math.ceil((n_rows - 2) / c.bptt))
+        if c.max_steps_per_epoch:
+            per_epoch = min(per_epoch, c.max_steps_per_epoch)
+        self.config, self.total_steps = c, c.epochs * per_epoch
+
+    def __call__(self, step):
+        c = self.config
+        if c.lr_schedule == "constant":
+            return c.lr
+        p = min(1.0, step / max(1, self.total_steps - 1))
+        shape = 0.5 * (1.0 + math.cos(math.pi * p)) if c.lr_schedule == "cosine" else 1.0 - p
+        return c.lr_min + (c.lr - c.lr_min) * shape
+
+
 class Trainer:
     """Drives ``model.train_step`` along ``tokens`` with the recipe of ``config``.
 
@@ -92,6 +118,7 @@ class Trainer:
         self.data = batchify(tokens, config.batch_size)
         self.carry_hidden = bool(carry_hidden)
         self.lengths = BpttLengths(config, seed)
+        self.schedule = LrSchedule(config, len(self.data))
         self.pos, self.hidden, self.arch = 0, None, None
         self._length = 0     # length of the segment the current step uses
         self.epoch = 0       # epochs completed
@@ -117,7 +144,7 @@ class Trainer:
             on_step(self, self.step)
         inputs = self.data[self.pos : self.pos + T]
         targets = self.data[self.pos + 1 : self.pos + 1 + T]
-        r = self.model.train_step(inputs, targets, self.hidden, lr=c.lr * T / c.bptt, clip=c.clip,
+        r = self.model.train_step(inputs, targets, self.hidden, lr=self.schedule(self.step) * T / c.bptt, clip=c.clip,
                                   weight_decay=c.weight_decay, tar=c.tar, ar=c.ar, arch=arch,
                                   asgd=self.model.averaging)
         self.pos += T
@@ -136,7 +163,7 @@ class Trainer:
         second-order architecture step unrolls a virtual step on exactly this batch)."""
         T, c = self._length, self.config
         return (self.data[self.pos : self.pos + T], self.data[self.pos + 1 : self.pos + 1 + T],
-                self.hidden, c.lr * T / c.bptt)
+                self.hidden, self.schedule(self.step) * T / c.bptt)
 
     # --- epochs and step counts -------------------------------------------------------------
     def run_epoch(self, sampler=None, on_step=None):

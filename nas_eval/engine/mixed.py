@@ -17,27 +17,14 @@ the mixed model computes exactly :class:`CellLM` of that architecture.
 ['W0', 'W1', 'W2', 'decoder_bias', 'embedding']
 """
 import math
+import warnings
 
 import numpy as np
 
 from ..space import OPS, Arch, SearchSpace
-from .model import StepResult, batchify, check_dropouts
-from .native import core
+from .model import _LMBase, _check_int, _check_rate
 
 MIXED_OPS = ("none",) + OPS  # the reference's PRIMITIVES, in its order
-
-
-def _positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _nonneg(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
 
 
 def _segment(inputs, targets, what=""):
@@ -84,15 +71,20 @@ def arch_alpha(arch, scale=1.0):
     return alpha
 
 
-class MixedLM:
-    """The continuous relaxation of ``space``'s cell as a language model.
+class MixedLM(_LMBase):
+    """The continuous relaxation of ``space``'s cell as a language model: the core model of
+    :class:`CellLM` (the core's ``MixedModel``, the same C ``LM`` with the mixed cell) and its
+    Python base, so training, evaluation, masks, averaging and parameters are :class:`CellLM`'s.
 
     Parameters are named as :class:`CellLM`'s (``embedding``, ``W0``, ``W1``..``Wn``,
     ``decoder_bias``); ``alpha`` starts at 1e-3·N(0, 1) from ``seed``. Dropouts use the
     AWD/DARTS names. ``batch_norm`` (default, the reference) normalises s0 and every node
     with batch statistics when training or differentiating and with running statistics
-    (momentum 0.1) in :meth:`evaluate`.
+    (momentum 0.1) in :meth:`loss`.
     """
+
+    _core_type = "MixedModel"
+    _grad_options = {"alpha_grad": True}
 
     def __init__(self, space, vocab_size, hidden_size, seed=0, batch_norm=True, **dropouts):
         if isinstance(space, (int, np.integer)) and not isinstance(space, bool):
@@ -102,63 +94,29 @@ class MixedLM:
         if space.fixed or space.ops != OPS:
             raise ValueError("the mixed cell relaxes the full space: no fixed nodes and ops "
                              f"{OPS}, got {space!r}")
-        self.space = space
-        self.n_nodes = space.n_nodes
-        self.vocab_size = _positive_int("vocab_size", vocab_size)
-        self.hidden_size = _positive_int("hidden_size", hidden_size)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self.seed = int(seed)
+        _check_int("seed", seed, 0)
         if not isinstance(batch_norm, (bool, np.bool_)):
             raise ValueError(f"batch_norm must be True or False, got {batch_norm!r}")
-        self.batch_norm = bool(batch_norm)
-        self.dropouts = {k: float(v) for k, v in dropouts.items()}
-        self._lm = core.MixedModel(self.vocab_size, self.hidden_size, self.n_nodes, self.seed,
-                                     batch_norm=self.batch_norm, **check_dropouts(dropouts))
-        lay = self._lm.layout()
-        V, d = self.vocab_size, self.hidden_size
-        self._slots = {"embedding": (lay["embedding"], (V, d)), "W0": (lay["w0"], (2 * d, 2 * d))}
-        for i in range(1, self.n_nodes + 1):
-            self._slots[f"W{i}"] = (lay["mats"] + (i - 1) * 2 * d * d, (d, 2 * d))
-        self._slots["decoder_bias"] = (lay["bias"], (V,))
-        self.edges = edges(self.n_nodes)
+        self.space, self.n_nodes, self.batch_norm = space, space.n_nodes, bool(batch_norm)
+        n = self.n_nodes
+        super().__init__(vocab_size, hidden_size, n, n, seed, "mean", dropouts, batch_norm=self.batch_norm)
+        for i in range(1, n + 1):
+            self._slots[f"W{i}"] = self._mat_slot(i - 1)
+        order = ["embedding", "W0"] + [f"W{i}" for i in range(1, n + 1)] + ["decoder_bias"]
+        self._slots = {name: self._slots[name] for name in order}
+        self.edges = edges(n)
         self._counts = {"supernet_steps": 0, "train_tokens": 0, "valid_tokens": 0, "alpha_steps": 0}
 
     def __repr__(self):
         return (f"MixedLM(n_nodes={self.n_nodes}, vocab_size={self.vocab_size}, "
                 f"hidden_size={self.hidden_size}, seed={self.seed}, batch_norm={self.batch_norm})")
 
-    # --- parameters ---------------------------------------------------------------------
-    def _view(self, arena, name):
-        offset, shape = self._slots[name]
-        return arena[offset: offset + int(np.prod(shape))].reshape(shape)
+    def _cell(self, arch):
+        if arch is not None:
+            raise ValueError("a MixedLM trains every edge at once: arch must be None")
+        return None, 0  # the core's own cell of every edge
 
-    def _named(self, arena):
-        return {name: self._view(arena, name).copy() for name in self._slots}
-
-    def parameters(self):
-        """Copies of the weights as float32 arrays, keyed by name (alpha is separate)."""
-        return self._named(self._lm.arena("params"))
-
-    def load_parameters(self, params):
-        """Replace every weight; names, shapes and dtypes (float32) must match exactly."""
-        missing, extra = sorted(set(self._slots) - set(params)), sorted(set(params) - set(self._slots))
-        if missing or extra:
-            raise ValueError(f"parameter names differ: missing {missing}, unexpected {extra}")
-        checked = {}
-        for name, (_, shape) in self._slots.items():
-            value = np.asarray(params[name])
-            if value.shape != tuple(shape):
-                raise ValueError(f"parameter {name} has shape {value.shape}, expected {tuple(shape)}")
-            if value.dtype != np.float32:
-                raise ValueError(f"parameter {name} has dtype {value.dtype}, expected float32")
-            if not np.all(np.isfinite(value)):
-                raise ValueError(f"parameter {name} holds non-finite values")
-            checked[name] = value
-        arena = self._lm.arena("params")
-        for name, value in checked.items():
-            self._view(arena, name)[...] = value
-
+    # --- architecture weights -----------------------------------------------------------------
     @property
     def alpha(self):
         """A copy of the architecture weights, (n(n+1)/2, 5) float64."""
@@ -194,62 +152,48 @@ class MixedLM:
             out[k] = float(np.prod(prob[rows, cols]))
         return out
 
-    # --- training ---------------------------------------------------------------------------
-    @property
-    def step_count(self):
-        return self._lm.step_count
-
-    @property
-    def averaging(self):
-        """Whether averaged SGD has started (never, in a DARTS search)."""
-        return self._lm.arena("avg") is not None
-
-    def start_averaging(self):
-        self._lm.start_averaging()
-
+    # --- training and evaluation ----------------------------------------------------------------
     def train_step(self, inputs, targets, hidden=None, *, lr, clip=0.25, weight_decay=0.0, tar=0.0,
                    ar=0.0, arch=None, asgd=False):
-        """One SGD step of the weights on a (T, B) segment with this model's dropouts and
-        batch statistics (the caller scales ``lr`` by the segment length), as every model
-        the :class:`Trainer` drives. ``arch`` must be None (the mixed cell holds every
-        architecture at once). A non-finite loss or gradient skips the update."""
-        if arch is not None:
-            raise ValueError("a MixedLM trains every edge at once: arch must be None")
-        inputs, targets = _segment(inputs, targets)
-        loss, _, norm, n, h = self._lm.step(
-            inputs, targets, hidden, lr=_nonneg("lr", lr), clip=_nonneg("clip", clip),
-            wd=_nonneg("weight_decay", weight_decay), tar=_nonneg("tar", tar), ar=_nonneg("ar", ar),
-            train=True, backward=True, update=True, asgd=bool(asgd))
+        """One SGD step of the weights (:meth:`CellLM.train_step`) with batch statistics (the
+        caller scales ``lr`` by the segment length); ``arch`` must be None (the mixed cell
+        holds every architecture at once)."""
+        result = super().train_step(inputs, targets, hidden, lr=lr, clip=clip, weight_decay=weight_decay,
+                                    tar=tar, ar=ar, arch=arch, asgd=asgd)
         self._counts["supernet_steps"] += 1
-        self._counts["train_tokens"] += n
-        return StepResult(loss, n, norm, h)
+        self._counts["train_tokens"] += result.tokens
+        return result
+
+    def gradients(self):
+        """The weight gradients of the last backward pass keyed like the parameters, and
+        ``alpha``: d objective / d alpha, (n(n+1)/2, 5) float64."""
+        return {**super().gradients(), "alpha": self._lm.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()}
 
     def loss_and_grads(self, inputs, targets, hidden=None, tar=0.0, ar=0.0, train=False):
-        """Objective (mean cross-entropy + TAR/AR), weight gradients (dict), d objective /
-        d alpha and the next hidden state for one segment, without changing anything but the
-        step counter (``train=True``: this step's dropout masks, which advances it)."""
-        inputs, targets = _segment(inputs, targets)
-        loss, reg, _, n, h = self._lm.step(inputs, targets, hidden, tar=_nonneg("tar", tar),
-                                             ar=_nonneg("ar", ar), train=bool(train), backward=True,
-                                             update=False, alpha_grad=True)
-        grads = self._named(self._lm.arena("grads"))
-        dalpha = self._lm.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()
-        return loss / n + reg, grads, dalpha, h
+        """Deprecated: :meth:`loss_and_grad` (whose gradients hold ``alpha``); returns
+        ``(loss, weight_grads, dalpha, hidden)``."""
+        warnings.warn("MixedLM.loss_and_grads is deprecated; use loss_and_grad() (the alpha gradient is "
+                      "grads['alpha'])", DeprecationWarning, stacklevel=2)
+        loss, grads, h = self.loss_and_grad(inputs, targets, hidden, tar=tar, ar=ar, train=train)
+        return loss, grads, grads.pop("alpha"), h
 
-    def last_masks(self):
-        """The dropout masks of the last training-mode pass (x, h, out as (B, d), emb as
-        (V,); None where that dropout is off), for reference checks."""
-        return self._lm.last_masks()
+    def loss(self, tokens, batch_size=10, bptt=35):
+        """Mean cross-entropy (nats) over a token stream: the DARTS evaluation protocol, no
+        dropout, batch normalisation with the running statistics."""
+        loss = self._loss(self._cell(None), tokens, batch_size, bptt)
+        self._counts["valid_tokens"] += (len(tokens) // batch_size - 1) * batch_size
+        return loss
 
+    # --- the architecture step ------------------------------------------------------------------
     def _alpha_call(self, train, valid, order, eta, clip, weight_decay, apply, **adam):
         if order not in (1, 2) or isinstance(order, bool):
             raise ValueError(f"order must be 1 or 2, got {order!r}")
         (ti, tt, th), (vi, vt, vh) = train, valid
         ti, tt = _segment(ti, tt, "train_")
         vi, vt = _segment(vi, vt, "valid_")
-        out = self._lm.alpha_step(ti, tt, th, vi, vt, vh, order=int(order), eta=_nonneg("eta", eta),
-                                    clip=_nonneg("clip", clip), wd=_nonneg("weight_decay", weight_decay),
-                                    apply=apply, **adam)
+        out = self._lm.alpha_step(ti, tt, th, vi, vt, vh, order=int(order), eta=_check_rate("eta", eta),
+                                  clip=_check_rate("clip", clip), wd=_check_rate("weight_decay", weight_decay),
+                                  apply=apply, **adam)
         if apply:
             self._counts["alpha_steps"] += 1
         self._counts["valid_tokens"] += out["tokens"]
@@ -282,19 +226,6 @@ class MixedLM:
         if not out["ok"]:
             raise FloatingPointError("non-finite loss or gradient in the architecture step")
         return self._lm.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()
-
-    def loss(self, tokens, batch_size=10, bptt=35):
-        """Mean cross-entropy (nats) over a token stream: the DARTS evaluation protocol, no
-        dropout, batch normalisation with the running statistics."""
-        _positive_int("bptt", bptt)
-        loss, count = self._lm.evaluate(batchify(tokens, batch_size, self.vocab_size), int(bptt))
-        self._counts["valid_tokens"] += count
-        return loss / count
-
-    def perplexity(self, tokens, batch_size=10, bptt=35):
-        """exp(:meth:`loss`), inf when it overflows."""
-        loss = self.loss(tokens, batch_size, bptt)
-        return math.exp(loss) if loss < 700 else math.inf
 
     def budget(self):
         """Counters: weight steps, training and validation tokens processed, alpha steps."""

@@ -99,9 +99,15 @@ class StepResult(NamedTuple):
 class _LMBase:
     """What every model over the core shares: the arena, named parameters, one training step,
     the evaluation protocol, and the state a checkpoint needs. Subclasses say how
-    architectures map to node matrices (``_cell(arch)``)."""
+    architectures map to node matrices (``_cell(arch)``); the DARTS mixed cell
+    (:class:`~nas_eval.engine.MixedLM`) is the same core model with the mixed cell
+    (``_core_type`` ``"MixedModel"``, ``core_options`` its ``batch_norm``)."""
 
-    def __init__(self, vocab_size, hidden_size, n_mats, max_nodes, seed, output, dropouts, n_w0=1):
+    _core_type = "Model"  # the class of the core extension (native.core) that holds the weights
+    _grad_options = {}    # extra switches of a backward pass (the mixed cell: d loss / d alpha)
+
+    def __init__(self, vocab_size, hidden_size, n_mats, max_nodes, seed, output, dropouts, n_w0=1,
+                 **core_options):
         vocab_size = _check_int("vocab_size", vocab_size, 1)
         hidden_size = _check_int("hidden_size", hidden_size, 1)
         if output not in OUTPUTS:
@@ -109,8 +115,8 @@ class _LMBase:
         self.vocab_size, self.hidden_size, self.seed = vocab_size, hidden_size, int(seed)
         self.output = output
         self.dropouts = {k: float(v) for k, v in dropouts.items()}
-        self._lm = core.Model(self.vocab_size, self.hidden_size, n_mats, max_nodes, self.seed,
-                              n_w0=n_w0, **check_dropouts(dropouts))
+        self._lm = getattr(core, self._core_type)(self.vocab_size, self.hidden_size, n_mats, max_nodes, self.seed,
+                                                  n_w0=n_w0, **check_dropouts(dropouts), **core_options)
         lay = self._lm.layout()
         V, d = self.vocab_size, self.hidden_size
         # name -> (offset, shape) inside each arena
@@ -135,6 +141,14 @@ class _LMBase:
 
     def _named(self, arena, names):
         return {name: self._view(arena, *names[name]).copy() for name in names}
+
+    def parameters(self):
+        """Copies of the parameters as float32 arrays, keyed by name."""
+        return self._named(self._lm.arena("params"), self._slots)
+
+    def load_parameters(self, params):
+        """Replace every parameter; names, shapes and dtypes must match exactly."""
+        self._load(self._lm.arena("params"), self._slots, params)
 
     def _load(self, arena, names, params):
         missing = sorted(set(names) - set(params))
@@ -167,6 +181,11 @@ class _LMBase:
             raise ValueError(f"flat weights must be float32 of shape {arena.shape}, got "
                              f"{flat.dtype} {flat.shape}")
         arena[:] = flat
+
+    @property
+    def step_count(self):
+        """Training steps taken (they key the dropout masks)."""
+        return self._lm.step_count
 
     @property
     def averaging(self):
@@ -220,8 +239,11 @@ class _LMBase:
                    ar=0.0, arch=None, asgd=False):
         """One SGD step of truncated BPTT on a (T, B) segment with this model's dropouts:
         forward, backward, gradient clipping to ``clip``, the update (and the ASGD average
-        when ``asgd``). A non-finite loss or gradient skips the update. ``arch`` names the
-        architecture for models that hold several (a super-net)."""
+        when ``asgd``, which needs :meth:`start_averaging` first). A non-finite loss or gradient
+        skips the update. ``arch`` names the architecture for models that hold several (a
+        super-net)."""
+        for name, value in (("lr", lr), ("clip", clip), ("weight_decay", weight_decay), ("tar", tar), ("ar", ar)):
+            _check_rate(name, value)
         table, w0 = self._cell(arch)
         loss, _, norm, n, h = self._lm.step(
             table, inputs, targets, hidden, lr=lr, clip=clip, wd=weight_decay, tar=tar, ar=ar,
@@ -241,7 +263,7 @@ class _LMBase:
                              f"{inputs.shape} and {targets.shape}")
         table, w0 = self._cell(arch)
         return self._lm.step(table, inputs, targets, hidden, tar=tar, ar=ar, train=train,
-                             backward=True, update=False, w0=w0)
+                             backward=True, update=False, w0=w0, **self._grad_options)
 
     def forward_loss(self, inputs, targets, hidden=None, *, train=False, arch=None):
         """One forward pass on a (T, B) segment, no backward and no update: ``(loss_sum,
@@ -262,10 +284,34 @@ class _LMBase:
         """Copies of the gradients of the last backward pass, keyed like the parameters."""
         return self._named(self._lm.arena("grads"), self._slots)
 
+    def loss_and_grad(self, inputs, targets, hidden=None, tar=0.0, ar=0.0, train=False, arch=None):
+        """Loss (mean cross-entropy + TAR/AR penalties), gradients (:meth:`gradients`) and the
+        next hidden state for one (T, B) segment, without changing the parameters; without
+        dropout, or (``train=True``) with this step's masks, which advances the step counter.
+        ``arch``: as in :meth:`train_step`."""
+        loss, reg, _, n, h = self.forward_backward(inputs, targets, hidden, train=train, tar=tar, ar=ar, arch=arch)
+        return loss / n + reg, self.gradients(), h
+
     def dropout_masks(self):
         """The dropout masks of the last training step: ``x`` (input and x masks combined),
         ``h``, ``out`` ((B, d) each) and ``emb`` ((V,)); None for a dropout that is off."""
         return self._lm.last_masks()
+
+    def last_masks(self):
+        """Deprecated: :meth:`dropout_masks`."""
+        warnings.warn(f"{type(self).__name__}.last_masks is deprecated; use dropout_masks()",
+                      DeprecationWarning, stacklevel=2)
+        return self.dropout_masks()
+
+    def perplexity(self, tokens, batch_size=10, bptt=35):
+        """exp of :meth:`loss` (inf where the loss overflows)."""
+        return perplexity(self.loss(tokens, batch_size, bptt))
+
+    def evaluate(self, *args, **kwargs):
+        """Deprecated: :meth:`perplexity` on every model (:meth:`loss` gives nats)."""
+        warnings.warn(f"{type(self).__name__}.evaluate is deprecated; use perplexity() (or loss() for nats: "
+                      "evaluate now means perplexity on every model)", DeprecationWarning, stacklevel=2)
+        return self.perplexity(*args, **kwargs)
 
     def _loss(self, cell, tokens, batch_size, bptt):
         # any bptt beyond the stream is one window: clamp what the core's int cannot hold
@@ -339,34 +385,10 @@ class CellLM(_LMBase):
             raise ValueError(f"this model is {self.arch}; it cannot step {arch}")
         return self._arch_table, 0
 
-    def parameters(self):
-        """Copies of the parameters as float32 arrays, keyed by name."""
-        return self._named(self._lm.arena("params"), self._slots)
-
-    def load_parameters(self, params):
-        """Replace every parameter; names, shapes and dtypes must match exactly."""
-        self._load(self._lm.arena("params"), self._slots, params)
-
     def loss(self, tokens, batch_size=10, bptt=35):
         """Mean cross-entropy (nats) over the stream: batchify into ``batch_size`` columns,
         windows of ``bptt`` with the hidden state carried from zero, no dropout."""
         return self._loss((self._arch_table, 0), tokens, batch_size, bptt)
-
-    def perplexity(self, tokens, batch_size=10, bptt=35):
-        """exp of :meth:`loss` (inf where the loss overflows)."""
-        return perplexity(self.loss(tokens, batch_size, bptt))
-
-    def evaluate(self, tokens, batch_size=10, bptt=35):
-        """Deprecated: the mean cross-entropy in nats; use :meth:`loss` (or :meth:`perplexity`)."""
-        warnings.warn("CellLM.evaluate is deprecated (it returns nats); use loss() or perplexity()",
-                      DeprecationWarning, stacklevel=2)
-        return self.loss(tokens, batch_size, bptt)
-
-    def loss_and_grad(self, inputs, targets, hidden=None, tar=0.0, ar=0.0):
-        """Loss (mean cross-entropy + TAR/AR penalties), gradients and the next hidden state
-        for one (T, B) segment, without dropout and without changing the parameters."""
-        loss, reg, _, n, h = self.forward_backward(inputs, targets, hidden, tar=tar, ar=ar)
-        return loss / n + reg, self.gradients(), h
 
     def fit_steps(self, tokens, steps, batch_size=64, bptt=35, lr=20.0, clip=0.25, weight_decay=0.0,
                   tar=0.0, ar=0.0, *, wd=None):

@@ -128,13 +128,6 @@ class SuperNet(_LMBase):
         return slots
 
     # --- API ------------------------------------------------------------------------------
-    def parameters(self):
-        """Copies of every bank parameter, keyed by name (see :meth:`matrices`)."""
-        return self._named(self._lm.arena("params"), self._slots)
-
-    def load_parameters(self, params):
-        self._load(self._lm.arena("params"), self._slots, params)
-
     def sample(self, rng=None):
         """One architecture drawn uniformly from the set (or the space), from ``rng`` or
         else from this super-net's own draws (docs/design.md §12, stream 32)."""
@@ -189,14 +182,6 @@ class SuperNet(_LMBase):
         loss = self.loss(archs, tokens, batch_size, bptt, progress)
         # NaN (inf - inf) compares False too
         return np.array([np.exp(v) if v < 700 else np.inf for v in loss])
-
-    def evaluate(self, archs, tokens, batch_size=10, bptt=35, progress=False):
-        """Deprecated alias of :meth:`perplexity`."""
-        import warnings
-
-        warnings.warn("SuperNet.evaluate is deprecated; use perplexity() (or loss() for nats)",
-                      DeprecationWarning, stacklevel=2)
-        return self.perplexity(archs, tokens, batch_size, bptt, progress)
 
     def extract(self, arch):
         """A standalone :class:`CellLM` holding the weights ``arch`` uses in this super-net."""
