@@ -6,6 +6,7 @@ finds that library at run time through a relative rpath (site-packages/scipy_ope
 or, failing that, because `nas_eval` preloads it before importing `_core`.
 """
 import glob
+import hashlib
 import os
 import sys
 
@@ -25,6 +26,19 @@ if os.environ.get("NAS_EVAL_DEBUG"):
     extra_compile_args += ["-O0", "-g", "-fsanitize=address,undefined"]
     extra_link_args += ["-fsanitize=address,undefined"]
 
+
+
+def source_sha():
+    """SHA-256 (16 hex digits) of the C core's sources: compiled in, so that a Dask driver
+    can refuse workers whose core was built from other sources (nas_eval.build_info)."""
+    h = hashlib.sha256()
+    for path in sorted(glob.glob("csrc/*.c") + glob.glob("csrc/*.h")):
+        h.update(os.path.basename(path).encode() + b"\0")
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()[:16]
+
+
 core = Extension(
     "nas_eval._core",
     sources=sorted(glob.glob("csrc/*.c")),
@@ -32,7 +46,8 @@ core = Extension(
     include_dirs=["csrc", numpy.get_include(), scipy_openblas32.get_include_dir()],
     library_dirs=[scipy_openblas32.get_lib_dir()],
     libraries=[scipy_openblas32.get_library(), "m"],
-    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_20_API_VERSION")],
+    define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_20_API_VERSION"),
+                   ("NAS_EVAL_SOURCE_SHA", '"%s"' % source_sha())],
     extra_compile_args=extra_compile_args,
     extra_link_args=extra_link_args,
 )

@@ -344,6 +344,11 @@ static PyObject *py_openblas_info(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED
                          "threads", pool_threads());
 }
 
+/* setup.py passes the SHA-256 of csrc/ (16 hex digits); other builds say "unknown" */
+#ifndef NAS_EVAL_SOURCE_SHA
+#define NAS_EVAL_SOURCE_SHA "unknown"
+#endif
+
 /* The instruction-set levels: the one in use, those this CPU runs, those compiled in. */
 static PyObject *py_isa_info(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
     PyObject *supported = PyList_New(0), *compiled = PyList_New(0);
@@ -356,9 +361,10 @@ static PyObject *py_isa_info(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unus
         Py_DECREF(name);
         if (rc) goto fail;
     }
-    return Py_BuildValue("{s:s,s:s,s:N,s:N,s:(ii),s:s}", "isa", kern->name, "best",
+    return Py_BuildValue("{s:s,s:s,s:N,s:N,s:(ii),s:s,s:s}", "isa", kern->name, "best",
                          isa_name(isa_best()), "supported", supported, "compiled", compiled,
-                         "tile", kern->tile_rows, kern->tile_cols, "compiler", isa_compiler());
+                         "tile", kern->tile_rows, kern->tile_cols, "compiler", isa_compiler(),
+                         "source", NAS_EVAL_SOURCE_SHA);
 fail:
     Py_XDECREF(supported);
     Py_XDECREF(compiled);

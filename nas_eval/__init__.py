@@ -34,9 +34,11 @@ _EXPORTS = {
     "set_num_threads": "engine",
     "get_num_threads": "engine",
     "build_info": "engine",
+    "plan_study": "costplan",
 }
 _SUBMODULES = {"datasets", "metrics", "stats", "evidence", "plots", "sharing", "summaries", "policies",
-               "report", "results", "render", "serial", "cli", "engine", "rng", "spec", "plan", "presets"}
+               "report", "results", "render", "serial", "cli", "engine", "rng", "spec", "plan", "presets",
+               "costplan"}
 
 __all__ = sorted(set(_EXPORTS) | _SUBMODULES | {"__version__"})
 

@@ -2,6 +2,7 @@
 
     nas-eval reproduce --preset smoke --out runs/smoke     # the paper's 2-node study + report
     nas-eval run --config study.toml --out runs/mine       # any study from a TOML file / flags
+    nas-eval plan --preset paper --workers 64              # jobs, FLOPs, CPU-hours, wall time: before a run
     nas-eval status runs/smoke                             # jobs by state, progress, ETA
     nas-eval report runs/smoke                             # report.md, results.json, CSVs, PNGs
     nas-eval train "0:tanh 1:relu" --preset laptop         # one architecture standalone
@@ -93,6 +94,7 @@ def build_parser():
     p.add_argument("--data", help="directory holding ptb/ (else $NAS_EVAL_DATA, the cache, a download)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="core threads (default: all cores)")
+    _add_plan_parser(sub, fmt)
     p = sub.add_parser("status", help="jobs by state, progress and ETA; failed jobs and why")
     p.add_argument("dir")
     p.add_argument("--failed", action="store_true", help="print the full traceback of each failed job")
@@ -100,6 +102,36 @@ def build_parser():
     p.add_argument("dir")
     p.add_argument("--out", help="where to write (default: the study directory)")
     return parser
+
+
+def _add_plan_parser(sub, fmt):
+    p = sub.add_parser("plan", formatter_class=fmt,
+                       help="a dry run of run/reproduce: jobs, FLOPs, CPU-hours and wall time, nothing run")
+    _add_spec_options(p)
+    p.add_argument("--workers", type=int, help="jobs at once (all the cluster's workers; default: this "
+                                               "machine's cores / threads per job)")
+    p.add_argument("--threads-per-job", type=int, default=1, help="core threads each job uses (default 1)")
+    p.add_argument("--rate", type=float, metavar="GFLOPS",
+                   help="GFLOP/s one job thread sustains (default: measured here by a short sgemm, cached)")
+    p.add_argument("--remeasure", action="store_true", help="measure this machine's rate again")
+    # accepted so that a run/reproduce command line can be planned as it is; they change nothing here
+    for flag in ("--out", "--data", "--dask", "--checkpoint-dir", "--executor"):
+        p.add_argument(flag, help=argparse.SUPPRESS)
+    for flag in ("--retry-failed", "--no-progress"):
+        p.add_argument(flag, action="store_true", help=argparse.SUPPRESS)
+
+
+def _plan(args):
+    from .costplan import plan_study
+    from .executors import default_workers
+
+    if args.threads_per_job < 1:
+        raise ValueError(f"--threads-per-job must be >= 1, got {args.threads_per_job}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    workers = args.workers or default_workers(args.threads_per_job)
+    print(plan_study(_spec_from_args(args), workers=workers, threads_per_job=args.threads_per_job,
+                     rate=args.rate, refresh=args.remeasure))
 
 
 def _spec_from_args(args):
@@ -272,7 +304,9 @@ def main(argv=None):
     try:
         if args.command == "train":
             return _train(args)
-        if args.command == "status":
+        if args.command == "plan":
+            _plan(args)
+        elif args.command == "status":
             _status(args.dir, tracebacks=args.failed)
         elif args.command == "report":
             from .study import Study

@@ -5,19 +5,29 @@ Any ``concurrent.futures.Executor`` works: the serial one below, a local process
 (``pure=False`` because a job is not a pure function of its arguments as far as Dask can
 tell: two submissions must both run). Workers only compute; the driver (``run_pending``)
 is the only process that writes to the store.
+
+Before a study runs on Dask, :func:`check_workers` asks every worker for its nas_eval
+version, the hashes of its sources (:func:`build_id`) and whether it can load the study's
+corpus, and refuses the cluster by name when one differs: a worker with other code would
+store numbers under keys that promise this code's. If the scheduler dies mid-run, the jobs
+in flight are marked stale (they resume from their checkpoints) and :class:`ExecutorLost`
+says what to do.
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+import functools
+import hashlib
 import multiprocessing
 import os
+import socket
 import traceback
 from typing import Dict, Iterable, Optional
 
 from .jobs import die_with_parent, module_of, run_job, worker_init
 
 __all__ = ["SerialExecutor", "ProcessPool", "make_executor", "default_workers", "run_pending",
-           "WORKER_RETRIES"]
+           "WORKER_RETRIES", "build_id", "check_workers", "WorkerMismatch", "ExecutorLost"]
 
 # A job whose worker process died (OOM-killed, SIGKILLed, a crash in native code) is run
 # again, alone, up to this many times; one more death and it is recorded failed with the
@@ -102,7 +112,10 @@ def make_executor(spec="process", workers: Optional[int] = None, threads_per_job
     if spec == "dask":
         from distributed import Client
         if dask_address:
-            return Client(dask_address).get_executor(pure=False)
+            client = Client(dask_address)
+            executor = client.get_executor(pure=False)
+            executor._nas_eval_client = client  # ours to close (shutdown)
+            return executor
         client = Client(n_workers=workers or default_workers(threads_per_job), threads_per_worker=1,
                         processes=True, dashboard_address=None)
         # a local cluster's workers are this process's children: they die with it
@@ -110,6 +123,107 @@ def make_executor(spec="process", workers: Optional[int] = None, threads_per_job
         return client.get_executor(pure=False)
     raise ValueError(f"unknown executor {spec!r}: 'serial', 'process', 'dask' or an "
                      f"Executor")
+
+
+# --- the Dask handshake ------------------------------------------------------------------------
+class WorkerMismatch(ValueError):
+    """Some Dask worker runs other nas_eval code than the driver, or cannot load the corpus."""
+
+
+class ExecutorLost(ConnectionError):
+    """The executor dropped the jobs in flight (a Dask scheduler died): they are marked
+    stale, so rerunning the study resumes them from their checkpoints."""
+
+
+@functools.lru_cache(maxsize=1)
+def build_id() -> dict:
+    """What a Dask worker must share with the driver: ``version`` (nas_eval.__version__),
+    ``python`` (SHA-256 of the package's .py files, 16 hex digits) and ``core`` (the SHA-256
+    of the C sources the core was built from, ``build_info()["source"]``; None where the
+    core is not built)."""
+    from . import __version__
+
+    root = os.path.dirname(os.path.abspath(__file__))
+    h = hashlib.sha256()
+    for folder, dirs, files in sorted(os.walk(root)):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                h.update(os.path.relpath(path, root).encode() + b"\0")
+                with open(path, "rb") as f:
+                    h.update(f.read())
+    try:
+        from .engine import build_info
+        core = build_info()["source"]
+    except ImportError:  # the analysis layer works without the C core
+        core = None
+    return {"version": __version__, "python": h.hexdigest()[:16], "core": core}
+
+
+def worker_identity(corpus: Optional[str] = None) -> dict:
+    """Run on each Dask worker by :func:`check_workers`: its :func:`build_id` (the version
+    read at call time), host and pid, and, given a corpus spec, the error loading it the
+    way its jobs will (``$NAS_EVAL_DATA`` of the worker, then its cache; no download)."""
+    import nas_eval
+
+    info = {**build_id(), "version": nas_eval.__version__, "host": socket.gethostname(), "pid": os.getpid()}
+    if corpus is not None:
+        from . import datasets
+        try:
+            datasets.from_spec(corpus, root=os.environ.get("NAS_EVAL_DATA"), download=False)
+        except (OSError, ValueError) as e:
+            info["corpus_error"] = str(e)
+    return info
+
+
+def _client_of(executor):
+    """The distributed.Client behind a Dask executor (or the Client itself), else None."""
+    if hasattr(executor, "get_executor") and hasattr(executor, "run"):
+        return executor
+    return getattr(executor, "_client", None)
+
+
+def check_workers(executor, corpus: Optional[str] = None) -> Dict[str, dict]:
+    """Refuse a Dask cluster whose workers would compute with other code or no corpus.
+
+    Runs :func:`worker_identity` on every worker connected now and raises
+    :class:`WorkerMismatch` naming each worker (address, host) whose nas_eval version or
+    :func:`build_id` differs from the driver's, that cannot run the check at all (an older
+    nas_eval), or that cannot load ``corpus``; a cluster with no worker is refused too.
+    Returns {worker address: identity}. Other executors pass (they run this process's code).
+    Workers that join later are not checked: start every worker before the driver."""
+    client = _client_of(executor)
+    if client is None:
+        return {}
+    address = getattr(client.scheduler, "address", "the scheduler")
+    infos = client.run(worker_identity, corpus, on_error="return")
+    if not infos:
+        raise WorkerMismatch(f"no Dask worker is connected to {address}: start them first "
+                             f"(dask worker {address} ...)")
+    mine = build_id()
+    problems = []
+    for addr, info in sorted(infos.items()):
+        if not isinstance(info, dict):
+            problems.append(f"worker {addr} cannot run nas_eval's handshake ({type(info).__name__}: {info}); "
+                            f"install nas_eval {mine['version']} there")
+            continue
+        who = f"worker {addr} (host {info['host']}, pid {info['pid']})"
+        if info.get("version") != mine["version"]:
+            problems.append(f"{who} runs nas_eval {info.get('version')}, the driver {mine['version']}")
+        else:
+            # a driver without the C core (the analysis layer) cannot compare the core's hash
+            parts = [k for k in ("python", "core") if info.get(k) != mine[k] and (k != "core" or mine[k])]
+            if parts:
+                got = ", ".join(f"{k} sources {info.get(k)} (driver: {mine[k]})" for k in parts)
+                problems.append(f"{who} runs another build of nas_eval {mine['version']}: {got}; "
+                                f"install the same sources on every machine")
+        if info.get("corpus_error"):
+            problems.append(f"{who} cannot load the corpus {corpus!r}: {info['corpus_error']}\n"
+                            f"  (workers read it from their own $NAS_EVAL_DATA or cache, not the driver's --data)")
+    if problems:
+        raise WorkerMismatch(f"refusing the Dask cluster at {address}:\n" + "\n".join(problems))
+    return infos
 
 
 def _capacity(executor) -> Optional[int]:
@@ -145,6 +259,14 @@ def _death_reason(exc: BaseException) -> str:
     return "its worker process died (killed by a signal, e.g. the out-of-memory killer, or a crash)"
 
 
+def _lost_message(executor, n):
+    client = _client_of(executor)
+    where = f"the Dask scheduler at {client.scheduler.address}" if client is not None else "the executor"
+    return (f"lost {where} with {n} job(s) in flight: they are marked stale and resume from their "
+            f"checkpoints when the study is rerun. Restart the scheduler and the workers (a Dask worker "
+            f"closes when its scheduler goes), then rerun the same command")
+
+
 def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 progress: bool = True, kinds: Optional[Iterable[str]] = None,
                 retry_failed: bool = False, max_in_flight: Optional[int] = None,
@@ -168,6 +290,9 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
     "process") or Dask; a plain ``ProcessPoolExecutor`` stays broken, so its lost jobs go
     back to pending and the run stops with a RuntimeError.
 
+    A dead Dask scheduler cancels every job in flight: they are marked ``stale`` and the run
+    stops with :class:`ExecutorLost` (a ConnectionError) that says so.
+
     Ctrl-C: jobs already finished are recorded, jobs not yet started are cancelled and go
     back to ``pending``, jobs in progress are marked ``stale`` (they rerun next time);
     then KeyboardInterrupt is re-raised. The executor is not shut down (the caller owns
@@ -186,6 +311,7 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
     deaths: Dict[str, int] = {}
     suspects: collections.deque = collections.deque()  # jobs to rerun alone
     alone = set()  # futures submitted with nothing else in flight
+    lost = []  # jobs the executor dropped (a dead Dask scheduler cancels every future)
     with storage.driver():
         todo = storage.pending(kinds=kinds, retry_failed=retry_failed)
         if not todo:
@@ -221,6 +347,10 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
             alone.discard(fut)
             try:
                 payload = fut.result()
+            except cf.CancelledError:  # never by us (Ctrl-C is below): the executor dropped it
+                storage.mark_stale(key, "lost with the executor (its Dask scheduler died?)")
+                lost.append(key)
+                return
             except Exception as e:  # includes BrokenProcessPool, Dask's KilledWorker
                 if worker_died(e):
                     if not died(records[key], e, was_alone):
@@ -244,7 +374,7 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
             bar.set_postfix(postfix, refresh=False)
 
         def top_up():
-            while len(inflight) < max_in_flight:
+            while len(inflight) < max_in_flight and not lost:
                 if (suspects or alone) and inflight:
                     return  # a job whose worker died reruns with nothing beside it
                 rec = suspects.popleft() if suspects else next(queue, None)
@@ -270,13 +400,22 @@ def run_pending(storage, executor: cf.Executor, threads_per_job: int = 1,
                 else:
                     inflight[fut] = rec["key"]
 
+        def stop_if_lost():
+            if lost:
+                for key in inflight.values():
+                    storage.mark_stale(key, "lost with the executor (its Dask scheduler died?)")
+                raise ExecutorLost(_lost_message(executor, len(lost) + len(inflight)))
+
         try:
             top_up()
+            stop_if_lost()
             while inflight:
                 finished, _ = cf.wait(list(inflight), return_when=cf.FIRST_COMPLETED)
                 for fut in finished:
                     record(fut, inflight.pop(fut))
+                stop_if_lost()
                 top_up()
+                stop_if_lost()
         except KeyboardInterrupt:
             for fut, key in inflight.items():
                 if fut.cancel():  # never started
@@ -301,3 +440,17 @@ def shutdown(executor, wait=True):
         executor.shutdown(wait=wait, cancel_futures=True)
     except TypeError:
         executor.shutdown(wait=wait)
+    client = getattr(executor, "_nas_eval_client", None)  # a Client make_executor opened
+    if client is not None:
+        import logging
+
+        # a client whose scheduler died logs its cancelled reconnection's traceback on close
+        log = logging.getLogger("distributed.client")
+        level = log.level
+        log.setLevel(logging.CRITICAL)
+        try:
+            client.close(timeout=10)
+        except Exception:  # noqa: BLE001 -- closing a client whose scheduler is gone
+            pass
+        finally:
+            log.setLevel(level)

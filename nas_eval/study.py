@@ -15,7 +15,7 @@ import time
 import pandas as pd
 
 from . import datasets, jobkinds  # noqa: F401  (jobkinds registers the job kinds the plan uses)
-from .executors import make_executor, run_pending, shutdown
+from .executors import check_workers, make_executor, run_pending, shutdown
 from . import policies
 from .eta import Estimator, job_cost
 from .plan import check_feasible, corpus_sizes, plan_first_phase, plan_retrains, train_job
@@ -200,7 +200,9 @@ class Study:
         Long jobs (training, searches, super-nets) save a checkpoint every epoch in
         ``checkpoint_dir`` (default :attr:`checkpoint_dir`, ``<study dir>/checkpoints/``;
         give a shared path when workers run on other machines); a rerun resumes a killed
-        job from its last epoch with the numbers of an uninterrupted run."""
+        job from its last epoch with the numbers of an uninterrupted run. On Dask, every
+        worker must run the driver's nas_eval build and load the corpus
+        (:func:`nas_eval.executors.check_workers`), else nothing runs."""
         if isinstance(threads_per_job, bool) or not isinstance(threads_per_job, int) or threads_per_job < 1:
             raise ValueError(f"threads_per_job must be a positive integer, got {threads_per_job!r}")
         if spec is not None:
@@ -218,6 +220,7 @@ class Study:
         checkpoint_dir = _checkpoint_dir(checkpoint_dir or self.checkpoint_dir)
         eta = self._estimator(spec, plan, retry_failed)
         try:
+            check_workers(ex, corpus=spec.corpus)  # Dask: same code and the corpus on every worker
             for phase in (1, 2):
                 if phase == 2:
                     retrains = [job for _, job in plan_retrains(spec, self._picks(plan))]

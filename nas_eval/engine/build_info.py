@@ -13,7 +13,9 @@ def build_info():
     CPU can run, best first), ``isa_compiled`` (the levels this build has), ``isa_override``
     (``$NAS_EVAL_ISA`` as read at import, or None), ``tile`` (the matrix kernel's register
     tile, rows x columns), ``blas_core`` (the kernel OpenBLAS picked for this CPU),
-    ``blas_config``, ``threads`` (the core's worker threads) and ``machine``.
+    ``blas_config``, ``threads`` (the core's worker threads), ``machine`` and ``source`` (the
+    SHA-256 of the C sources it was built from, 16 hex digits; "unknown" for a build that
+    did not go through setup.py).
 
     ``NAS_EVAL_ISA=avx2|generic|...`` (set before the core is imported) forces a lower level
     than the CPU has, for tests and benchmarks; an unknown level or one this CPU cannot run
@@ -32,4 +34,5 @@ def build_info():
         "blas_config": blas["config"],
         "threads": core.get_num_threads(),
         "machine": platform.machine(),
+        "source": isa.get("source", "unknown"),
     }
