@@ -31,7 +31,7 @@ def study_toml(seeds, epochs):
 def driver(cfg, out, data, dask=None, ckpt=None):
     argv = [sys.executable, "-m", "nas_eval", "run", "--config", cfg, "--out", out, "--data", data, "--no-progress"]
     argv += ["--dask", dask, "--checkpoint-dir", ckpt] if dask else ["--executor", "serial"]
-    return subprocess.Popen(argv, env=repo_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(argv, env=repo_env(), cwd=os.path.dirname(os.path.abspath(out)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def wait(proc):

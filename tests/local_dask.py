@@ -14,14 +14,21 @@ import sys
 import time
 from pathlib import Path
 
+import nas_eval
+
 REPO = Path(__file__).resolve().parents[1]
+# Where the nas_eval this process imported lives: the checkout after a developer install that
+# builds the core in place, site-packages after `pip install .` (CI). Child processes import
+# the same one; the checkout itself would shadow an installed package with an unbuilt core.
+PACKAGE_ROOT = Path(nas_eval.__file__).resolve().parents[1]
 DASK = str(Path(sys.executable).parent / "dask")  # the venv's own dask command
 START_TIMEOUT = 90.0  # seconds; generous for a loaded 2-core machine, but bounded
 
 
 def repo_env(**extra):
-    """The environment of a process that imports this checkout's nas_eval."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+    """The environment of a process that imports the nas_eval this process imported (run it
+    from a directory other than the checkout: ``python -m`` puts the current one first)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")])),
            "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     for key, value in extra.items():
         if value is None:

@@ -49,7 +49,7 @@ def nas_eval(*args, out, ckpt=None, dask=None):
     else:
         argv += ["--executor", "serial"]
     (out.parent / "study.toml").write_text(STUDY)
-    return subprocess.Popen(argv, env=repo_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.Popen(argv, env=repo_env(), cwd=out.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
 
 
