@@ -8,10 +8,9 @@ import pandas as pd
 
 from ..presets import Presets
 from ..rng import STREAM_CANDIDATES, Draws
+from ..space import SEARCH_SHARINGS as SHARINGS
 from ..space import Arch
 from . import MAX_BELIEF_SPACE, SearchOutcome, register
-
-SHARINGS = ("node", "edge", "edge_op")
 
 
 @dataclass(frozen=True)
