@@ -24,7 +24,6 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from ..jobs import takes_checkpoint
 from ..presets import Presets
 from ..rng import STREAM_RANDOM_BASELINE, Draws
 from ..space import Arch, SearchSpace
@@ -187,6 +186,17 @@ def resume_from(checkpoint, search):
     return lambda: checkpoint.maybe_save(search.state)
 
 
+def _takes_checkpoint(fn):
+    # jobs.takes_checkpoint is the same test; importing jobs here would make the report layer
+    # (which reads policy metadata) reach the engine through jobs.run_job.
+    import inspect
+
+    try:
+        return "checkpoint" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _seed(seed):
     """A search seed: a non-negative integer (a float or a string is refused, not truncated)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -209,7 +219,7 @@ def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
     seed = _seed(seed)
     config = policy.make_config(options)
     t0 = time.perf_counter()
-    extra = {"checkpoint": checkpoint} if checkpoint is not None and takes_checkpoint(policy.search) else {}
+    extra = {"checkpoint": checkpoint} if checkpoint is not None and _takes_checkpoint(policy.search) else {}
     if policy.config is None:
         out = policy.search(space, corpus, train_config, int(seed), **config, **extra)
     else:
