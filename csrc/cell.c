@@ -1,5 +1,6 @@
 #include "cell.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "blas.h"
@@ -24,6 +25,7 @@ typedef struct {
     int T, B, d, n_panels;
     size_t bd, s_stride, cf_stride, pf, per_node;
     int n_out, has_child[LM_MAX_NODES + 1];
+    int clip_in_node; /* hidden-norm clipping where a block holds whole rows (split by rows) */
 } Cell;
 
 /* one ticket's block of every (T*B, d) matrix: rows r0.. (nr) and columns c0.. (nc), `off`
@@ -45,6 +47,7 @@ static Cell cell_setup(const CellArch *a, const CellWork *w, const CellBuffers *
     c.cf_stride = 2 * c.s_stride;
     c.pf = panel_floats(c.d, c.d);
     c.per_node = 2 * c.pf;
+    c.clip_in_node = buf->hidden_clip > 0 && !w->by_cols;
     for (int i = 1; i <= a->n; i++) {
         c.n_out += a->out[i - 1] != 0;
         c.has_child[a->pred[i - 1]] = 1;
@@ -114,6 +117,47 @@ static void pack_panels(const Cell *c, int q, int backward) {
     }
 }
 
+/* --- hidden-norm clipping ----------------------------------------------------------------- */
+/* The paper code's handle_hidden_mode 'NORM' (nas-landmarkreg darts_model.py DARTSCell.forward):
+ * after every step, each row of h_t whose L2 norm exceeds hidden_clip is multiplied by
+ * hidden_clip / norm, a constant factor (the gradient passes scaled, not through the norm),
+ * in training and in evaluation. Rows r0.. (nr) of step t; the factors go to clipf. A row is
+ * always summed over all d columns in one order by one ticket, so the result is the same
+ * whichever way the step was split. `remask`: also redo the row's h-masked copy (the column
+ * split, whose panels masked h_t before the clip). */
+static void clip_rows(const Cell *c, int t, int r0, int nr, int remask) {
+    const CellBuffers *buf = c->buf;
+    const int d = c->d;
+    const double limit = buf->hidden_clip;
+    const size_t at = (size_t)t * c->bd + c->bd; /* H[t + 1] = h_t */
+    for (int r = r0; r < r0 + nr; r++) {
+        float *h = buf->H + at + (size_t)r * d;
+        double sq = 0.0;
+        for (int k = 0; k < d; k++) sq += (double)h[k] * h[k];
+        const double norm = sqrt(sq);
+        const float f = norm > limit ? (float)(limit / norm) : 1.0f;
+        buf->clipf[(size_t)t * c->B + r] = f;
+        if (f == 1.0f) continue;
+        for (int k = 0; k < d; k++) h[k] *= f;
+        if (remask && buf->mask_h)
+            kern->block_mul(1, d, d, h, buf->mask_h + (size_t)r * d, buf->HM + at + (size_t)r * d);
+    }
+}
+
+/* backward: the gradient reaching h_t before the clip is the factor times the one after it;
+ * applied to the output nodes' share of it (block rows, block columns) */
+static void clip_gradient(const Cell *c, const Block *k, int t) {
+    const CellBuffers *buf = c->buf;
+    const float *f = buf->clipf + (size_t)t * c->B + k->r0;
+    for (int j = 1; j <= c->a->n; j++) {
+        if (!c->a->out[j - 1]) continue;
+        float *ds = buf->dS + j * c->bd + k->off;
+        for (int r = 0; r < k->nr; r++)
+            if (f[r] != 1.0f)
+                for (int q = 0; q < k->nc; q++) ds[(size_t)r * c->d + q] *= f[r];
+    }
+}
+
 /* --- forward ------------------------------------------------------------------------------ */
 /* node i at step t on a block: its product, activation and state; after the last node h_t */
 static void forward_node(const Cell *c, const Block *k, int t, int i) {
@@ -135,6 +179,7 @@ static void forward_node(const Cell *c, const Block *k, int t, int i) {
     if (i == c->a->n) { /* h_t = mean of the output nodes */
         float *h = buf->H + c->bd + at + off;
         kern->block_mean(c->a->n, c->a->out, nr, nc, d, buf->S + at + off, c->s_stride, h);
+        if (c->clip_in_node) clip_rows(c, t, k->r0, nr, 0);
         if (k->mh) kern->block_mul(nr, nc, d, h, k->mh, buf->HM + c->bd + at + off);
     }
 }
@@ -142,6 +187,22 @@ static void forward_node(const Cell *c, const Block *k, int t, int i) {
 static long claim(TaskQueue *q, unsigned long long base, unsigned count) {
     long long t = queue_claim(q, base + count);
     return t < 0 ? -1 : (long)(t - (long long)base);
+}
+
+/* rows per ticket of the clipping phase of the column split */
+#define CLIP_ROWS 8
+
+/* the column split's clipping of step t: a phase after the last node's, whole rows per
+ * ticket; returns the next phase's base */
+static unsigned long long clip_phase(const Cell *c, TaskQueue *q, unsigned long long base, int t) {
+    const int chunks = (c->B + CLIP_ROWS - 1) / CLIP_ROWS;
+    long task;
+    queue_wait(q, base);
+    for (; (task = claim(q, base, chunks)) >= 0; queue_finish(q)) {
+        const int r0 = (int)task * CLIP_ROWS;
+        clip_rows(c, t, r0, c->B - r0 < CLIP_ROWS ? c->B - r0 : CLIP_ROWS, 1);
+    }
+    return base + chunks;
 }
 
 void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf) {
@@ -168,7 +229,7 @@ void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf) 
         }
         return;
     }
-    for (int t = 0; t < c.T; t++) /* a phase per node and step: panels */
+    for (int t = 0; t < c.T; t++) { /* a phase per node and step: panels */
         for (int i = 0; i <= a->n; i++, base += c.n_panels) {
             queue_wait(q, base);
             for (; (task = claim(q, base, c.n_panels)) >= 0; queue_finish(q)) {
@@ -176,6 +237,8 @@ void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf) 
                 forward_node(&c, &k, t, i);
             }
         }
+        if (buf->hidden_clip > 0) base = clip_phase(&c, q, base, t);
+    }
 }
 
 /* --- backward ----------------------------------------------------------------------------- */
@@ -206,6 +269,7 @@ static void backward_node(const Cell *c, const Block *k, int t, int i) {
                             dS + j * bd + off);
             if (c->has_child[j]) kern->block_set(nr, nc, d, NULL, NULL, 0.0f, G + j * bd + off);
         }
+        if (buf->hidden_clip > 0) clip_gradient(c, k, t);
     } else { /* G_p += dab_{i+1} W_{i+1}^T */
         product_t(c, k, buf->CF + (i + 1) * c->cf_stride + 2 * at, i + 1, buf->W[i + 1], 1.0f,
                   G + a->pred[i] * bd);

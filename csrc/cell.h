@@ -30,6 +30,11 @@ typedef struct {
     const float *dH;
     float *dS, *G, *dh;
     float *packed; /* NULL, or products through panels: (n+1) x 2 panel_floats(d, d) */
+    /* > 0: the paper code's hidden-norm clipping (cell.c clip_rows): every row of h_t whose
+     * L2 norm exceeds it is rescaled to it at every step; clipf (T*B) receives each row's
+     * factor (1: left alone), which the backward applies to the gradient reaching h_t */
+    float hidden_clip;
+    float *clipf;
 } CellBuffers;
 
 /* every worker of the job calls these with the same work and buffers */

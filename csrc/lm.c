@@ -127,6 +127,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
         (size_t)m->V,        /* mask_emb */
         /* the mixed cell always runs its products through panels */
         panels || m->mix ? np1 * 2 * panel_floats((int)d, (int)d) : 0, /* packed */
+        rows,                /* clipf */
     };
     enum { N_BUF = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
@@ -141,7 +142,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
     float **ptrs[] = {&m->X, &m->CF, &m->S, &m->SM, &m->H, &m->HM, &m->HD, &m->dHD, &xent, &m->logits, &m->dE_part,
                       &m->dbias_part, &m->dS,
                       &m->G, &m->dh, &m->tmp, &m->mask_x, &m->mask_h, &m->mask_out,
-                      &m->mask_emb, &m->packed};
+                      &m->mask_emb, &m->packed, &m->clipf};
     float *p = m->acts;
     for (int i = 0; i < N_BUF; i++) { *ptrs[i] = p; p += (sizes[i] + 15) & ~(size_t)15; }
     if (fused) xent_bind(&m->xent, xent, (int)rows, (int)d, (int)V, workers, fused_grads);
@@ -310,7 +311,7 @@ static CellBuffers cell_buffers(const StepJob *j) {
     LM *m = j->m;
     CellBuffers b = {j->w0h, j->W, j->mh, m->CF, m->S, j->mh ? m->SM : m->S, m->H,
                      j->mh ? m->HM : m->H, m->dHD, m->dS, m->G, m->dh,
-                     m->act_panels ? m->packed : NULL};
+                     m->act_panels ? m->packed : NULL, m->hidden_clip, m->clipf};
     return b;
 }
 

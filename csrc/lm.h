@@ -36,6 +36,7 @@ typedef struct {
     int64_t avg_count;            /* number of averaged steps since ASGD started */
     unsigned char *mat_used;      /* (n_mats,) matrices touched by the last backward */
     uint64_t step;                /* training-step counter: keys the dropout masks */
+    float hidden_clip;            /* > 0: every step's h_t rows clipped to this L2 norm (cell.h) */
 
     /* activation arena, sized for `rows` = T*B rows and the last shape it was laid for */
     size_t act_rows, act_floats;
@@ -65,6 +66,7 @@ typedef struct {
     float *mask_out;/* (B, d) */
     float *mask_emb;/* (V,) */
     float *packed;  /* node matrices packed in panels for the by-column cell (panel.h) */
+    float *clipf;   /* (T*B): each row's hidden-norm clipping factor per step (cell.h) */
     /* NULL: the discrete cell. Otherwise the DARTS mixed cell (mixed_cell.h) replaces it:
      * n_mats = n node matrices, every node reads every earlier node, CF holds one block
      * per edge after node 0's; the model owns it (lm_free frees it). */

@@ -2,6 +2,7 @@
  * Long calls release the GIL; a model refuses to be entered from two threads at once. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <numpy/arrayobject.h>
@@ -289,6 +290,24 @@ static int Model_set_avg_count(ModelObject *self, PyObject *v, void *Py_UNUSED(c
     self->lm->avg_count = n;
     return 0;
 }
+/* the paper code's hidden-norm clipping (cell.h); the discrete cell only */
+static PyObject *Model_get_hidden_clip(ModelObject *self, void *Py_UNUSED(c)) {
+    if (py_ready(self->lm, "model")) return NULL;
+    return PyFloat_FromDouble(self->lm->hidden_clip);
+}
+static int Model_set_hidden_clip(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
+    if (py_ready(self->lm, "model")) return -1;
+    if (!v) { PyErr_SetString(PyExc_TypeError, "hidden_clip cannot be deleted"); return -1; }
+    double x = PyFloat_AsDouble(v);
+    if (PyErr_Occurred() || py_check_range("hidden_clip", x, 0, FLT_MAX, 0)) return -1;
+    if (self->lm->mix && x > 0) {
+        PyErr_SetString(PyExc_ValueError, "hidden_clip belongs to the discrete cell, not the mixed cell");
+        return -1;
+    }
+    if (self->busy) { PyErr_SetString(PyExc_RuntimeError, "this model is already running a call in another thread"); return -1; }
+    self->lm->hidden_clip = (float)x;
+    return 0;
+}
 static PyObject *Model_get_mat_used(ModelObject *self, void *Py_UNUSED(c)) {
     if (py_ready(self->lm, "model")) return NULL;
     npy_intp n = self->lm->n_mats;
@@ -316,6 +335,8 @@ static PyMethodDef Model_methods[] = {
 static PyGetSetDef Model_getset[] = {
     {"step_count", (getter)Model_get_step, (setter)Model_set_step, "training steps taken (keys dropout masks)", NULL},
     {"avg_count", (getter)Model_get_avg_count, (setter)Model_set_avg_count, "steps in the ASGD average", NULL},
+    {"hidden_clip", (getter)Model_get_hidden_clip, (setter)Model_set_hidden_clip,
+     "> 0: every step's hidden-state rows clipped to this L2 norm (0: off)", NULL},
     {"mat_used", (getter)Model_get_mat_used, NULL, "matrices touched by the last backward", NULL},
     {"activation_bytes", (getter)Model_get_activation_bytes, NULL, "size of the activation arena", NULL},
     {NULL, NULL, NULL, NULL, NULL}};

@@ -16,9 +16,11 @@ from .presets import Presets
 
 BPTT_MODES = ("fixed", "search", "awd")
 LR_SCHEDULES = ("constant", "cosine", "linear")
+HIDDEN_CLIP_MODES = ("carry", "step")
 # fields added after studies were stored: left out of to_dict() (and so of job keys) while
 # at these defaults, so a store written before they existed resumes with the same keys
-_LATE_DEFAULTS = {"lr_schedule": "constant", "lr_min": 0.0, "carry_hidden": False, "hidden_clip": 0.0}
+_LATE_DEFAULTS = {"lr_schedule": "constant", "lr_min": 0.0, "carry_hidden": False, "hidden_clip": 0.0,
+                  "hidden_clip_mode": "carry"}
 # the largest TAR/AR coefficient accepted: 1e291 (found by fuzzing) overflowed the float32
 # penalty to inf and the loss with it; anything past 1e6 is a mistake, not a setting
 MAX_PENALTY = 1e6
@@ -39,10 +41,13 @@ class TrainConfig:
     scaling and is independent of NT-ASGD.
     train_tokens / valid_tokens / test_tokens: use only that prefix of a split (small presets);
     None means the whole split. max_steps_per_epoch: cap an epoch at that many steps.
-    carry_hidden, hidden_clip: weight-sharing super-nets only (WS rankings, ws-random): keep
-    the hidden state across architecture switches instead of resetting it, and rescale every
-    row of the carried hidden state whose L2 norm exceeds ``hidden_clip`` to that norm (0: off)
-    -- the paper's WS recipe (preset ``paper-ws``; docs/fidelity.md "WS super-net").
+    carry_hidden, hidden_clip, hidden_clip_mode: weight-sharing super-nets only (WS rankings,
+    ws-random): keep the hidden state across architecture switches instead of resetting it, and
+    rescale every row of the hidden state whose L2 norm exceeds ``hidden_clip`` to that norm (0:
+    off) -- with ``hidden_clip_mode`` ``"step"`` after every time step inside the cell, in
+    training and evaluation (the paper code's ``handle_hidden_mode == 'NORM'``), with
+    ``"carry"`` only the state carried from one segment to the next, in training. The paper's
+    WS recipe is preset ``paper-ws`` (``"step"``; docs/fidelity.md "WS super-net").
     """
     name: str = "custom"  # the preset this config came from ("tiny+epochs=1" when changed)
     hidden_size: int = 300
@@ -75,6 +80,7 @@ class TrainConfig:
     lr_min: float = 0.0
     carry_hidden: bool = False
     hidden_clip: float = 0.0
+    hidden_clip_mode: str = "carry"
 
     def __post_init__(self):
         self.validate()
@@ -138,8 +144,21 @@ class TrainConfig:
         v = self.hidden_clip
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
             raise ValueError(f"TrainConfig.hidden_clip must be a finite number >= 0 (0: off), got {v!r}")
+        if self.hidden_clip_mode not in HIDDEN_CLIP_MODES:
+            raise ValueError(f"TrainConfig.hidden_clip_mode must be one of {HIDDEN_CLIP_MODES}, "
+                             f"got {self.hidden_clip_mode!r}")
         if not isinstance(self.max_seq_len_delta, int) or self.max_seq_len_delta < 0:
             raise ValueError(f"TrainConfig.max_seq_len_delta must be an integer >= 0, got {self.max_seq_len_delta!r}")
+
+    @property
+    def step_hidden_clip(self):
+        """The clip the cell applies after every time step (``hidden_clip_mode="step"``), else 0."""
+        return self.hidden_clip if self.hidden_clip_mode == "step" else 0.0
+
+    @property
+    def carry_hidden_clip(self):
+        """The clip applied to the state carried between segments (``"carry"``), else 0."""
+        return self.hidden_clip if self.hidden_clip_mode == "carry" else 0.0
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -213,12 +232,13 @@ _PRESETS = {
     # search_policy ws_r_batch, search_configs.py defaults): d=850, batch 64, search-time BPTT
     # (seq_len = int(35 or 17.5)), NT-ASGD judged on the mean WS perplexity at each
     # evaluation, 1000 epochs, scored at batch 256 (weight_sharing_ranking_random_on_batch.py),
-    # the hidden state carried across architecture switches, its norm clipped at 30
-    # (darts_model.py handle_hidden_mode == 'NORM'; --clip_hidden_norm is parsed but unused)
+    # the hidden state carried across architecture switches, its row norms clipped at 30 after
+    # every time step (darts_model.py handle_hidden_mode == 'NORM'; --clip_hidden_norm is
+    # parsed but unused)
     "paper-ws": dict(name="paper-ws", hidden_size=850, batch_size=64, eval_batch_size=256, test_batch_size=1,
                      bptt_mode="search", dropout=0.75, dropouth=0.25, dropoutx=0.75, dropouti=0.2,
                      dropoute=0.1, weight_decay=8e-7, tar=1e-3, epochs=1000, asgd=True,
-                     carry_hidden=True, hidden_clip=30.0),
+                     carry_hidden=True, hidden_clip=30.0, hidden_clip_mode="step"),
     # minutes on PTB: d 850 -> 256, 1000 epochs -> 4 epochs of 250 steps (~2.2M tokens),
     # dropouts scaled down (a small, briefly trained model underfits rather than overfits),
     # test batch 1 -> 10 (batch 1 evaluation is latency-bound on a CPU), NT-ASGD kept
@@ -236,7 +256,7 @@ _DOCS = {
     "paper": "the paper's final training (d=850, batch 64, NT-ASGD, 1000 epochs)",
     "search": "DARTS search-time training (d=300, batch 256, 50 epochs, no averaging)",
     "paper-ws": "the paper's WS super-net (d=850, batch 64, NT-ASGD, 1000 epochs, eval batch 256, hidden state "
-                "carried across switches, norms clipped at 30)",
+                "carried across switches, norms clipped at 30 every step)",
     "laptop": "minutes per architecture on full PTB (d=256, 4 epochs of 250 steps)",
     "tiny": "seconds, for tests and smoke runs (d=32, a 20k-token slice)",
 }

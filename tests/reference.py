@@ -15,13 +15,18 @@ def sigmoid(x):
 
 
 def forward(params, preds, ops, inputs, targets, hidden=None, masks=None, tar=0.0, ar=0.0,
-            outputs=None, mats=None):
+            outputs=None, mats=None, hidden_clip=0.0, clip_factors=None, norms=None):
     """Objective (mean cross-entropy + TAR + AR) and the final hidden state.
 
     params: dict of float64 arrays named as the API (embedding, W0, W1.., decoder_bias)
     masks: dict with optional x (B,d), h (B,d), out (B,d), emb (V,) multiplicative masks
     outputs: node indices (1-based) averaged into h_t (default: all)
     mats: name of the matrix node i uses (default W{i})
+    hidden_clip: > 0, the paper code's hidden-norm clipping (nas-landmarkreg darts_model.py,
+    handle_hidden_mode 'NORM'): after every step each row of h_t whose L2 norm exceeds it is
+    multiplied by hidden_clip / norm. clip_factors: a (T, B) array of factors to use instead
+    (frozen factors: the derivative of this function is then the gradient of the code's
+    constant-factor rule); norms: a list that receives each step's row norms before the clip.
     """
     masks = masks or {}
     E = params["embedding"]
@@ -49,6 +54,12 @@ def forward(params, preds, ops, inputs, targets, hidden=None, masks=None, tar=0.
             c, f = sigmoid(ab[:, :d]), ACTS[ops[i - 1]](ab[:, d:])
             states.append(sp + c * (f - sp))
         h = np.mean([states[i] for i in outputs], axis=0)
+        if hidden_clip > 0:
+            norm = np.linalg.norm(h, axis=1)
+            if norms is not None:
+                norms.append(norm)
+            f = clip_factors[t] if clip_factors is not None else np.where(norm > hidden_clip, hidden_clip / norm, 1.0)
+            h = h * f[:, None]
         hs.append(h)
     H = np.stack(hs)                  # (T, B, d) raw outputs
     HD = H * m_out
@@ -74,14 +85,15 @@ def finite_difference(params, name, index, fn, eps=1e-6):
     return (up - down) / (2 * eps)
 
 
-def evaluate(params, preds, ops, tokens, batch_size, bptt):
+def evaluate(params, preds, ops, tokens, batch_size, bptt, hidden_clip=0.0):
     """Token-weighted mean cross-entropy of the DARTS evaluation protocol."""
     n = len(tokens) // batch_size
     data = np.asarray(tokens[: n * batch_size]).reshape(batch_size, n).T
     h, total, count = None, 0.0, 0
     for i in range(0, n - 1, bptt):
         T = min(bptt, n - 1 - i)
-        loss, h = forward(params, preds, ops, data[i : i + T], data[i + 1 : i + 1 + T], h)
+        loss, h = forward(params, preds, ops, data[i : i + T], data[i + 1 : i + 1 + T], h,
+                          hidden_clip=hidden_clip)
         total += loss * T * batch_size
         count += T * batch_size
     return total / count

@@ -90,6 +90,28 @@ def test_ws_run_follows_the_recipes_carry_and_clip(corpus):
     np.testing.assert_array_equal(_ws(corpus, hidden_clip=1e-4), _ws(corpus, hidden_clip=1e-4))
 
 
+def test_ws_run_clips_every_step_in_step_mode(corpus, monkeypatch):
+    """hidden_clip_mode='step' (the paper code's): the super-net's cell clips after every time
+    step, in training and in the WS evaluation (tests/test_hidden_clip.py checks the cell);
+    the carry is then not clipped again."""
+    from nas_eval.engine import experiments
+
+    seen = {}
+    real = experiments.Trainer.__init__
+
+    def spy(self, model, *args, **kw):
+        seen["cell"], seen["carry"] = model.hidden_clip, kw.get("hidden_clip")
+        real(self, model, *args, **kw)
+
+    monkeypatch.setattr(experiments.Trainer, "__init__", spy)
+    step = _ws(corpus, carry_hidden=True, hidden_clip=1e-4, hidden_clip_mode="step")
+    assert seen == {"cell": pytest.approx(1e-4), "carry": 0.0}
+    carry = _ws(corpus, carry_hidden=True, hidden_clip=1e-4)
+    assert seen == {"cell": 0.0, "carry": 1e-4}
+    assert not np.array_equal(step, carry)
+    np.testing.assert_array_equal(_ws(corpus, carry_hidden=True, hidden_clip=1e-4, hidden_clip_mode="step"), step)
+
+
 def test_ws_run_switches_to_averaging_by_nt_asgd_on_the_mean_ws_perplexity(corpus, monkeypatch):
     """With asgd the super-net averages once an evaluation's mean WS perplexity is worse than
     the best but the last ``nonmono`` (weight_sharing_ranking_random_on_batch.py), and
@@ -120,7 +142,8 @@ def test_the_paper_study_ranks_with_the_papers_ws_recipe():
     spec = study_preset("paper")
     ws = spec.ws_recipe
     assert (ws.hidden_size, ws.batch_size, ws.epochs, ws.asgd, ws.eval_batch_size) == (850, 64, 1000, True, 256)
-    assert (ws.carry_hidden, ws.hidden_clip) == (True, 30.0)
+    assert (ws.carry_hidden, ws.hidden_clip, ws.hidden_clip_mode) == (True, 30.0, "step")
+    assert (ws.step_hidden_clip, ws.carry_hidden_clip) == (30.0, 0.0)
     assert spec.search.name == "search" and not spec.search.carry_hidden
     plan = plan_first_phase(spec.replace(ws_seeds=(0,), gt_seeds=(), seeds=(0,), sharing=False,
                                          policies=("random", "darts")))
@@ -133,9 +156,17 @@ def test_the_paper_study_ranks_with_the_papers_ws_recipe():
 
 
 def test_bad_recipe_options_raise_named_errors():
-    for field, value in (("carry_hidden", 1), ("hidden_clip", -1.0), ("hidden_clip", float("inf"))):
+    for field, value in (("carry_hidden", 1), ("hidden_clip", -1.0), ("hidden_clip", float("inf")),
+                         ("hidden_clip_mode", "every")):
         with pytest.raises(ValueError, match=field):
             nas_eval.TrainConfig.preset("tiny", **{field: value})
+
+
+def test_the_clip_mode_stays_out_of_job_keys_at_its_default():
+    tiny = nas_eval.TrainConfig.preset("tiny")
+    assert "hidden_clip_mode" not in tiny.to_dict()
+    assert nas_eval.TrainConfig.preset("paper-ws").to_dict()["hidden_clip_mode"] == "step"
+    assert tiny.replace(hidden_clip_mode="step").hash() != tiny.hash()
 
 
 def test_the_loop_module_exposes_the_clip():

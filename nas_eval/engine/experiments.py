@@ -86,7 +86,9 @@ def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, c
 
     The recipe's ``carry_hidden`` (``carry_hidden=None``: the recipe's; True/False overrides
     it) keeps the hidden state across architecture switches and its ``hidden_clip`` clips the
-    carried state's row norms, as the paper's WS code did; with ``asgd`` the super-net
+    hidden state's row norms -- after every time step, in training and evaluation, with
+    ``hidden_clip_mode="step"``, as the paper's WS code did, or only the carried state
+    (``"carry"``); with ``asgd`` the super-net
     switches to averaged SGD by the NT-ASGD rule on the mean WS perplexity of each evaluation,
     and scores with the averaged weights from then on (weight_sharing_ranking_random_on_batch.py).
 
@@ -106,8 +108,9 @@ def ws_run(archs, corpus, config, seed, eval_epochs, sharing="node", ids=None, c
     # uniform sampling over exactly the architectures being ranked
     net = SuperNet(space, corpus.vocab_size, config.hidden_size, sharing=sharing, seed=seed,
                    archs=archs, output=config.output, **config.dropouts)
+    net.hidden_clip = config.step_hidden_clip
     carry = config.carry_hidden if carry_hidden is None else bool(carry_hidden)
-    trainer = Trainer(net, train_tokens, config, seed=seed, carry_hidden=carry, hidden_clip=config.hidden_clip)
+    trainer = Trainer(net, train_tokens, config, seed=seed, carry_hidden=carry, hidden_clip=config.carry_hidden_clip)
     rows, t0, judged = [], time.perf_counter(), []  # judged: mean WS perplexity per evaluation
     if resume is not None:
         trainer.restore(resume["trainer"])

@@ -60,8 +60,9 @@ def batchify(tokens, batch_size, vocab_size=None):
 def clip_hidden_rows(hidden, max_norm):
     """``hidden`` (B, d) with every row whose L2 norm exceeds ``max_norm`` rescaled to it: the
     paper code's hidden-norm clipping (nas-landmarkreg darts_model.py, handle_hidden_mode
-    'NORM', threshold 30), applied here to the state carried between segments (the paper
-    applies it at every time step inside the cell; docs/fidelity.md)."""
+    'NORM', threshold 30), applied here to the state carried between segments only
+    (``TrainConfig.hidden_clip_mode="carry"``); the paper's every-time-step clipping inside the
+    cell is the model's ``hidden_clip`` (``"step"``; docs/fidelity.md)."""
     norms = np.sqrt(np.einsum("ij,ij->i", hidden, hidden, dtype=np.float64))
     over = norms > max_norm
     if not over.any():

@@ -183,6 +183,19 @@ class _LMBase:
         arena[:] = flat
 
     @property
+    def hidden_clip(self):
+        """The paper code's hidden-norm clipping (nas-landmarkreg ``darts_model.py``,
+        ``handle_hidden_mode == 'NORM'``): when > 0, after every time step each row of h_t
+        whose L2 norm exceeds it is rescaled to that norm by a constant factor (the gradient
+        passes through the factor, not the norm), in training and in evaluation; 0 (the
+        default): off. The discrete cell only (a super-net or a standalone cell)."""
+        return self._lm.hidden_clip
+
+    @hidden_clip.setter
+    def hidden_clip(self, value):
+        self._lm.hidden_clip = _check_rate("hidden_clip", value)
+
+    @property
     def step_count(self):
         """Training steps taken (they key the dropout masks)."""
         return self._lm.step_count

@@ -184,11 +184,13 @@ class SuperNet(_LMBase):
         return np.array([np.exp(v) if v < 700 else np.inf for v in loss])
 
     def extract(self, arch):
-        """A standalone :class:`CellLM` holding the weights ``arch`` uses in this super-net."""
+        """A standalone :class:`CellLM` holding the weights ``arch`` uses in this super-net
+        (and its :attr:`hidden_clip`)."""
         arch = self._check(arch)
         params = self._lm.arena("params")
         model = CellLM(arch, self.vocab_size, self.hidden_size, seed=self.seed, output=self.output,
                        **self.dropouts)
+        model.hidden_clip = self.hidden_clip
         w0_name = "W0" if self.sharing != "none" else f"arch{self._w0(arch)}/W0"
         weights = {"embedding": self._view(params, *self._slots["embedding"]).copy(),
                    "W0": self._view(params, *self._slots[w0_name]).copy(),
