@@ -129,3 +129,65 @@ def test_child_supernet_uses_the_reference_lr_and_clip():
     assert (s.trainer.config.lr, s.trainer.config.clip, s.trainer.carry_hidden) == (0.25, 10.0, True)
     s = NAOSearch(space, corpus, recipe, 0, policies.check_options("nao", {"preset": "smoke"}))
     assert (s.trainer.config.lr, s.trainer.config.clip) == (recipe.lr, recipe.clip)
+
+
+def _code_rule(old, new, drawn, random_new):
+    """nas-landmarkreg nao_policy_search.py's renewal, transcribed: random draws kept when new
+    to the pool and to the proposals (not to each other); the cut is random_new whatever was
+    kept, or only the proposals' when nothing was."""
+    kept = [a for a in drawn if a not in old and a not in new]
+    if kept:
+        return old[:len(old) - len(new) - random_new] + new + kept
+    return old[:len(old) - len(new)] + new
+
+
+def test_paper_code_pool_update_shrinks_the_pool_as_the_code_does():
+    from nas_eval.policies.nao import paper_code_pool
+    from nas_eval.rng import STREAM_NAO_POOL, Draws
+
+    space = nas_eval.SearchSpace(2)
+    archs = list(space)
+    sizes = []
+    # (20, 2, 10): two equal draws both kept; (6, 3, 5): a cut of 8 from a pool of 6, a negative
+    # slice end in the code (from the back); (30, 2, 3): pool and proposals fill the 32-cell
+    # space, every draw is rejected and only the proposals' share is cut
+    cases = [(20, 2, 10), (12, 3, 4), (6, 3, 5), (20, 0, 6), (30, 2, 3)]
+    for seed, (n_pool, n_new, random_new) in enumerate(cases):
+        pool, new = archs[:n_pool], archs[n_pool:n_pool + n_new]
+        replay = Draws(seed, STREAM_NAO_POOL, 1)
+        drawn = [space.arch(space.sample_ids(replay)) for _ in range(random_new)]
+        got, kept = paper_code_pool(space, pool, new, Draws(seed, STREAM_NAO_POOL, 1), random_new)
+        assert got == _code_rule(pool, new, drawn, random_new), seed
+        assert kept == [a for a in drawn if a not in pool and a not in new]
+        sizes.append((n_pool, len(got)))
+    assert sizes[0][1] < sizes[0][0] and sizes[1][1] < sizes[1][0]  # rejected draws shrink the pool
+    assert sizes[4] == (30, 30)  # nothing kept: the pool keeps its size
+
+
+def test_a_paper_code_search_renews_its_pool_by_the_codes_rule(monkeypatch):
+    corpus = nas_eval.datasets.synthetic(vocab_size=30, train_tokens=3000, seed=0)
+    recipe = nas_eval.TrainConfig.preset("tiny", hidden_size=8, epochs=4, train_tokens=2000, valid_tokens=500,
+                                         test_tokens=500)
+    asked, propose = [], NAOController.propose
+
+    def spy(self, top_archs, n_new, *args, **kw):  # how many new ones each round asks for
+        asked.append(n_new)
+        return propose(self, top_archs, n_new, *args, **kw)
+
+    monkeypatch.setattr(NAOController, "propose", spy)
+    r = policies.search("nao", nas_eval.SearchSpace(2), corpus, recipe, 0, preset="smoke",
+                        pool_update="paper-code", random_new=2, controller_epochs=5, max_new=8)
+    assert asked and set(asked) == {8}  # the code's max_new_archs is not capped by the pool size
+    rows = r.trace.to_dict("records")
+    for row, following in zip(rows, rows[1:]):
+        pool, cut = row["pool"], len(row["new"]) + (2 if row["random_added"] else 0)
+        assert sorted(following["pool"]) == sorted(pool[:len(pool) - cut] + row["new"] + row["random_added"])
+    sizes = [len(row["pool"]) for row in rows]
+    assert sizes[0] == 6 and min(sizes) < 6, sizes  # it shrank, as the code's does
+    asked.clear()
+    keep = policies.search("nao", nas_eval.SearchSpace(2), corpus, recipe, 0, preset="smoke", random_new=2,
+                           controller_epochs=5, max_new=8)
+    assert {len(p) for p in keep.trace["pool"]} == {6}  # the default keeps the size
+    assert asked and set(asked) == {6}  # and asks for at most a pool's worth
+    with pytest.raises(ValueError, match="pool_update"):
+        policies.check_options("nao", {"pool_update": "shrink"})

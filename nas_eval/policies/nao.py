@@ -15,7 +15,8 @@ The loop, as the reference ``train_search.py`` runs it:
    on the pool with min-max normalised validation losses (0 = best), then the contexts of the
    ``top_k`` best moved down the predictor's gradient with step lambda = 1, 2, ... until
    ``max_new`` new distinct architectures decode (or lambda reaches ``max_step``); the pool
-   keeps its best, takes the new ones and ``random_new`` random ones, and stays the same size;
+   keeps its best, takes the new ones and ``random_new`` random ones, and stays the same size
+   (``pool_update="paper-code"``: the paper code's rule, under which it shrinks);
 5. the pick is the best architecture of the last scoring round.
 
 The super-net trains with the recipe's schedule but NAO's own ``child_lr`` / ``child_clip``
@@ -49,6 +50,7 @@ from ..rng import STREAM_ARCH, STREAM_NAO_POOL, Draws
 from ..space import SEARCH_SHARINGS
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 
+POOL_UPDATES = ("keep-size", "paper-code")
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,13 @@ class NAOConfig:
     super-net's SGD learning rate and gradient-norm clip (0.25 and 10, the reference's;
     None = the search recipe's); carry_hidden: carry the super-net's hidden state across
     architecture changes (True: the reference's training loop kept one hidden state for the
-    whole epoch; False resets it at every change, docs/design.md §5).
+    whole epoch; False resets it at every change, docs/design.md §5). pool_update: how a round
+    renews the pool -- "keep-size" (this project's: at most as many new ones as the pool holds,
+    random additions distinct and new, the pool keeps its size) or "paper-code" (the paper
+    code's, nas-landmarkreg ``nao_policy_search.py``: ``max_new`` uncapped, ``random_new``
+    uniform draws each kept if new to the pool and to the proposals but not checked against each
+    other, and the pool cut by ``random_new`` whatever was kept, so it shrinks; see
+    :func:`paper_code_pool`).
 
     Controller -- emb_size 48 (a node's two tokens make one 96-wide LSTM input),
     hidden_size 96, mlp_layers 4 of mlp_hidden_size 200, dropout 0.1 on the encoder's token
@@ -107,6 +115,7 @@ class NAOConfig:
     batch_size: int = 100
     shuffle: bool = True
     drop_partial: bool = True
+    pool_update: str = "keep-size"
 
     def validate(self):
         def integer(name, lo, hi, optional=False):
@@ -156,6 +165,8 @@ class NAOConfig:
         for name in ("shuffle", "drop_partial", "carry_hidden"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"nao option {name} must be true or false, got {getattr(self, name)!r}")
+        if self.pool_update not in POOL_UPDATES:
+            raise ValueError(f"nao option pool_update must be one of {POOL_UPDATES}, got {self.pool_update!r}")
 
     def schedule(self, epochs):
         """The scoring epochs of a search of ``epochs`` epochs (1-based, ascending, the last one
@@ -286,6 +297,21 @@ def distinct_sample(space, draws, k, exclude=()):
     return out
 
 
+def paper_code_pool(space, pool, new, draws, random_new):
+    """The paper code's renewal of a NAO pool (nas-landmarkreg ``nao_policy_search.py``, after
+    ``controller.infer``): ``random_new`` uniform draws of ``space`` from ``draws`` (repeats
+    possible), each kept when it is neither in ``pool`` nor in ``new``; the new pool is
+    ``pool[:len(pool) - len(new) - random_new] + new + kept`` when something was kept, else
+    ``pool[:len(pool) - len(new)] + new`` (Python slices: a negative end counts from the back,
+    as in the code). So a round shrinks the pool by the draws it rejected, and the pool may
+    hold an architecture twice. ``pool`` is ordered best first. Returns (new pool, kept)."""
+    old, fresh = set(pool), set(new)
+    drawn = [space.arch(space.sample_ids(draws)) for _ in range(int(random_new))]
+    kept = [a for a in drawn if a not in old and a not in fresh]
+    cut = len(new) + (int(random_new) if kept else 0)
+    return list(pool[:len(pool) - cut]) + list(new) + kept, kept
+
+
 def _rank(losses):
     """Order of the pool, best first: lower loss first, NaN (blown up) last, ties by position."""
     key = np.where(np.isnan(losses), np.inf, losses)
@@ -365,17 +391,22 @@ class NAOSearch:
         fit = self.controller.fit(pool, targets, c.controller_epochs)
         pred = self.controller.predict(pool)
         # the pool keeps its size: at most that many new ones, then random ones new to the pool
-        # (the reference could re-draw what it had just dropped), then the best of the old
-        new, lam = self.controller.propose(pool[:c.top_k], min(c.max_new, len(pool)), exclude=pool,
-                                           max_step=c.max_step)
+        # (the reference could re-draw what it had just dropped), then the best of the old;
+        # "paper-code": the code's rule, max_new uncapped and the pool shrinking
+        paper = c.pool_update == "paper-code"
+        new, lam = self.controller.propose(pool[:c.top_k], c.max_new if paper else min(c.max_new, len(pool)),
+                                           exclude=pool, max_step=c.max_step)
         # how far lambda = 1 moves the top architectures: the predictor's gradient norm
         _, grad = self.controller.gradient(self.controller.encode(pool[:c.top_k]))
         grad_norm = float(np.linalg.norm(grad.reshape(len(grad), -1), axis=1).mean())
-        extra = distinct_sample(self.space, Draws(self.seed, STREAM_NAO_POOL, len(self.rows) + 1),
-                                min(c.random_new, len(pool) - len(new)), exclude=pool + new)
-        n_keep = len(pool) - len(new) - len(extra)
-        kept = pool[:n_keep]
-        self.pool = kept + new + extra
+        draws = Draws(self.seed, STREAM_NAO_POOL, len(self.rows) + 1)
+        if paper:
+            self.pool, extra = paper_code_pool(self.space, pool, new, draws, c.random_new)
+            n_keep = len(self.pool) - len(new) - len(extra)
+        else:
+            extra = distinct_sample(self.space, draws, min(c.random_new, len(pool) - len(new)), exclude=pool + new)
+            n_keep = len(pool) - len(new) - len(extra)
+            self.pool = pool[:n_keep] + new + extra
         if self._all is not None:
             belief = 1.0 - self.controller.predict(self._all)
             self.belief_rows.extend(zip([self.epoch] * len(self._all), self._all_ids, belief.tolist()))
@@ -438,4 +469,4 @@ def search(space, corpus, train_config, seed, config, checkpoint=None):
 
 register("nao", search, NAOConfig, PRESETS)
 
-__all__ = ["NAOConfig", "NAOSearch", "PRESETS", "search", "distinct_sample"]
+__all__ = ["NAOConfig", "NAOSearch", "PRESETS", "search", "distinct_sample", "paper_code_pool"]
