@@ -139,11 +139,12 @@ static int second_order(LM *m, const CellArch *a, Segment tr, Segment va, DartsO
         float step = (float)(R * vscale);
         /* (d/dalpha L_train(w + R v) - d/dalpha L_train(w - R v)) / 2R */
         shifted(total, mc->saved, step, mc->vec, w);
-        rc = pass(m, a, tr, 1, 0, 1, c_plus, &s);
+        const int freeze = !o.bn_every_pass;
+        rc = pass(m, a, tr, 1, 0, freeze, c_plus, &s);
         if (rc == 0) {
             memcpy(dplus, mc->dalpha, na * sizeof(double));
             shifted(total, mc->saved, -step, mc->vec, w);
-            rc = pass(m, a, tr, 1, 0, 1, c_minus, &s);
+            rc = pass(m, a, tr, 1, 0, freeze, c_minus, &s);
         }
         if (rc == 0) {
             double scale = (double)o.eta * coef / (2.0 * R);

@@ -37,6 +37,10 @@ typedef struct {
      * accumulates too (see docs/fidelity.md: whether it did depends on PyTorch's zero_grad). */
     double *cache;
     int accumulate;
+    /* 1: the Hessian-vector passes update the batch-norm running statistics too, as every
+     * train-mode pass of the reference's model did; 0: only the virtual step's pass (at the
+     * model's own weights) and the weight step's update them */
+    int bn_every_pass;
 } DartsOptions;
 
 /* length of DartsOptions.cache for E edges and `total` weights */

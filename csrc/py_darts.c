@@ -26,24 +26,25 @@ static PyObject *view(ModelObject *self, void *ptr, npy_intp n, int type) {
 
 PyDoc_STRVAR(alpha_step_doc,
 "alpha_step(train_inputs, train_targets, train_hidden, valid_inputs, valid_targets, valid_hidden, order,\n"
-"           eta, clip, wd, lr, beta1, beta2, eps, alpha_wd, r, apply, per_pass, cache, accumulate) -> dict\n\n"
+"           eta, clip, wd, lr, beta1, beta2, eps, alpha_wd, r, apply, per_pass, cache, accumulate,\n"
+"           bn_every_pass) -> dict\n\n"
 "One architecture step (darts.h): the gradient of the validation loss with respect to alpha,\n"
 "first or second order, then (apply) one Adam step on alpha.");
 
 static PyObject *Mixed_alpha_step(ModelObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"train_inputs", "train_targets", "train_hidden", "valid_inputs", "valid_targets",
                              "valid_hidden", "order", "eta", "clip", "wd", "lr", "beta1", "beta2", "eps",
-                             "alpha_wd", "r", "apply", "per_pass", "cache", "accumulate", NULL};
+                             "alpha_wd", "r", "apply", "per_pass", "cache", "accumulate", "bn_every_pass", NULL};
     if (py_ready(self->lm, "model")) return NULL;
     SegmentArgs tra = SEGMENT_ARGS("train_", self->lm->V), vaa = SEGMENT_ARGS("valid_", self->lm->V);
-    int order = 1, apply = 1, per_pass = 0, accumulate = 0;
+    int order = 1, apply = 1, per_pass = 0, accumulate = 0, bn_every_pass = 0;
     PyObject *cache = Py_None;
     double eta = 0, clip = 0, wd = 0, r = 1e-2;
     AdamConfig adam = {3e-3, 0.9, 0.999, 1e-8, 1e-3};
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O&O&O&O&|idddddddddppOp", kwlist, SEGMENT_CONVERTERS(tra),
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O&O&O&O&|idddddddddppOpp", kwlist, SEGMENT_CONVERTERS(tra),
                                      SEGMENT_CONVERTERS(vaa), &order, &eta, &clip, &wd, &adam.lr, &adam.beta1,
                                      &adam.beta2, &adam.eps, &adam.weight_decay, &r, &apply, &per_pass, &cache,
-                                     &accumulate))
+                                     &accumulate, &bn_every_pass))
         return NULL;
     double *cache_ptr = NULL; /* the paper code's cached unrolled model (darts.h) */
     if (cache != Py_None) {
@@ -73,7 +74,7 @@ static PyObject *Mixed_alpha_step(ModelObject *self, PyObject *args, PyObject *k
                   PY_DATA(const float, vaa.h.arr), PY_DATA(float, vaa.h1)};
     DartsOptions o = {.order = order, .eta = (float)eta, .clip = (float)clip, .wd = (float)wd, .r = r,
                       .adam = adam, .apply = apply, .per_pass = per_pass, .cache = cache_ptr,
-                      .accumulate = accumulate};
+                      .accumulate = accumulate, .bn_every_pass = bn_every_pass};
     DartsStats st;
     int rc;
     Py_BEGIN_ALLOW_THREADS

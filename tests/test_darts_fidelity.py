@@ -108,6 +108,29 @@ def test_second_order_with_reused_masks_is_the_gradient_of_the_unrolled_objectiv
     assert _rel(got, expected) < 5e-3
 
 
+def _per_pass_case(seed, k):
+    """A model at step ``k``, its float64 weights, three segments, and the masks of each pass
+    of its alpha step."""
+    model, w, segs = _setup(seed)
+    model._lm.step_count = k
+    return model, w, segs, {p: masks_of(seed, pass_counter(k, p)) for p in (VALID, VIRTUAL, PLUS, MINUS)}
+
+
+def _unrolled(w, alpha, train, valid, m, eta, wd, r, track=None):
+    """The reference's second-order quantities in float64: the training gradient g under the
+    virtual pass's masks (its batch statistics into ``track``), clip = ||g|| / 2 (so c < 1),
+    c = clip / (||g|| + 1e-6), w' = w - eta (c g + wd w), v = the validation weight gradient at
+    w' clipped, and R = r / ||v||."""
+    _, _, g = ref.forward(w, alpha, *train, m[VIRTUAL], backward=True, track=track)
+    norm = _norm(g, w)
+    clip = 0.5 * norm
+    coef = clip / (norm + 1e-6)
+    moved = {n: w[n] - eta * (coef * g[n] + wd * w[n]) for n in w}
+    _, _, gv = ref.forward(moved, alpha, *valid, m[VALID], backward=True)
+    v = {n: gv[n] * min(1.0, clip / (_norm(gv, w) + 1e-6)) for n in w}
+    return clip, coef, moved, v, r / _norm(v, w)
+
+
 def test_second_order_with_per_pass_masks_follows_the_reference():
     """masks='per-pass' (the reference: every forward pass of Architect draws fresh masks),
     dropout on: the gradient is d/dalpha of the reference's surrogate
@@ -115,20 +138,11 @@ def test_second_order_with_per_pass_masks_follows_the_reference():
     with w' = w - eta (c g + wd w), g the training gradient under M_0, v the clipped
     validation weight gradient at w', R = r / ||v||, c = clip / (||g|| + 1e-6) — each mask the
     one its pass draws; central differences of that surrogate in float64 (w', v, R fixed)."""
-    seed, k = 8, 2
-    model, w, [(ti, tt, th), (vi, vt, vh), _] = _setup(seed)
-    model._lm.step_count = k
+    model, w, [(ti, tt, th), (vi, vt, vh), _], m = _per_pass_case(8, 2)
     eta, wd, r = 1.5, 1e-3, 0.01
     alpha = model.alpha
-    m = {p: masks_of(seed, pass_counter(k, p)) for p in (VALID, VIRTUAL, PLUS, MINUS)}
-    _, _, g = ref.forward(w, alpha, ti, tt, th, m[VIRTUAL], backward=True)
-    norm = _norm(g, w)
-    clip = 0.5 * norm  # clipped: the implicit term is scaled by c < 1
-    coef = clip / (norm + 1e-6)
-    moved = {n: w[n] - eta * (coef * g[n] + wd * w[n]) for n in w}
-    _, _, gv = ref.forward(moved, alpha, vi, vt, vh, m[VALID], backward=True)
-    v = {n: gv[n] * min(1.0, clip / (_norm(gv, w) + 1e-6)) for n in w}
-    R = r / _norm(v, w)
+    # clipped: the implicit term is scaled by c < 1
+    clip, coef, moved, v, R = _unrolled(w, alpha, (ti, tt, th), (vi, vt, vh), m, eta, wd, r)
     plus = {n: w[n] + R * v[n] for n in w}
     minus = {n: w[n] - R * v[n] for n in w}
 
@@ -182,6 +196,34 @@ def test_paper_code_architect_validates_at_alpha0_and_accumulates_v():
         model.alpha_gradient((ui, ut, uh), (vi, vt, vh), cache=np.zeros(3), **kw)
 
 
+@pytest.mark.parametrize("every_pass", [False, True], ids=["own-weights", "every-pass"])
+def test_batch_norm_running_statistics_follow_the_references_passes(every_pass):
+    """The running statistics after one second-order alpha step against a float64 replay of
+    the passes that update them: the virtual step's (at w) always; with bn_every_pass also the
+    two Hessian-vector passes' (at w + R v, then w - R v), as every train-mode pass of the
+    reference's model did (quark0 and nas-landmarkreg architect.py); never the validation
+    pass, which the reference runs on its unrolled copy, whose statistics it discards."""
+    model, w, [(ti, tt, th), (vi, vt, vh), _], m = _per_pass_case(8, 2)
+    eta, wd, r = 1.5, 1e-3, 0.01
+    alpha = model.alpha
+    start = [model._lm.state(s).astype(np.float64) for s in ("running_mean", "running_var")]
+    track = [x.copy() for x in start]
+    clip, _, _, v, R = _unrolled(w, alpha, (ti, tt, th), (vi, vt, vh), m, eta, wd, r, track=track)
+    after_virtual = [x.copy() for x in track]
+    for sign, p in ((1.0, PLUS), (-1.0, MINUS)):
+        ref.forward({n: w[n] + sign * R * v[n] for n in w}, alpha, ti, tt, th, m[p], track=track)
+    expected = track if every_pass else after_virtual
+    model.alpha_gradient((ti, tt, th), (vi, vt, vh), order=2, eta=eta, clip=clip, weight_decay=wd, r=r,
+                         per_pass=True, bn_every_pass=every_pass)
+    for name, want, other, first in zip(("running_mean", "running_var"), expected,
+                                        after_virtual if every_pass else track, start):
+        got = model._lm.state(name).astype(np.float64)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+        # the two rules predict different statistics here: the test sees which one ran
+        assert np.abs(want - other).max() > 100 * (1e-5 * np.abs(want).max() + 1e-6), name
+        assert np.abs(want - first).max() > 1e-3, name
+
+
 # --- the policy's options and loop checks ---------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -204,9 +246,13 @@ def test_presets_draw_masks_per_pass_and_options_change_the_search(corpus):
     space = nas_eval.SearchSpace(2)
     runs = [nas_eval.policies.search("darts", space, corpus, _recipe(), seed=3, preset="cpu",
                                      max_steps_per_epoch=5, **opt)
-            for opt in ({}, {"masks": "reuse"}, {"architect": "paper-code"})]
+            for opt in ({}, {"masks": "reuse"}, {"architect": "paper-code"}, {"bn_stats": "every-pass"})]
     alphas = [np.asarray(r.trace["alpha"].iloc[-1]) for r in runs]
     assert not np.allclose(alphas[0], alphas[1]) and not np.allclose(alphas[0], alphas[2])
+    # the running statistics never enter an alpha gradient, only the per-epoch evaluation
+    np.testing.assert_array_equal(alphas[3], alphas[0])
+    assert not np.allclose(runs[3].trace["valid_ppl"][1:], runs[0].trace["valid_ppl"][1:])
+    runs = runs[:3]
     assert [r.info["masks"] for r in runs] == ["per-pass", "reuse", "per-pass"]
     assert [r.info["architect"] for r in runs] == ["reference", "reference", "paper-code"]
 
@@ -262,7 +308,8 @@ def test_every_preset_passes_its_loop_check():
 
 
 @pytest.mark.parametrize("options, field", [({"masks": "fresh"}, "masks"), ({"architect": "paper"}, "architect"),
-                                             ({"architect": "paper-code", "order": 1}, "architect")])
+                                             ({"architect": "paper-code", "order": 1}, "architect"),
+                                             ({"bn_stats": "all"}, "bn_stats")])
 def test_bad_fidelity_options_name_the_field(options, field):
     with pytest.raises(ValueError, match=field):
         nas_eval.policies.check_options("darts", options)
@@ -282,5 +329,6 @@ def test_describe_names_the_preset_and_each_deviation():
         assert part in line, part
     assert "first order" in describe("darts", {"preset": "cpu-first-order"})
     assert "cached unrolled model" in describe("darts", {"architect": "paper-code"})
+    assert "Hessian-vector passes" in describe("darts", {"bn_stats": "every-pass"})
     assert "this project's addition, not a policy of the paper" in describe("ws-random", {"preset": "reference"})
     assert describe("random").startswith("random: the paper's baseline")

@@ -193,10 +193,11 @@ class MixedLM(_LMBase):
         return cache
 
     def _alpha_call(self, train, valid, order, eta, clip, weight_decay, apply, per_pass=False, cache=None,
-                    accumulate=False, **adam):
+                    accumulate=False, bn_every_pass=False, **adam):
         if order not in (1, 2) or isinstance(order, bool):
             raise ValueError(f"order must be 1 or 2, got {order!r}")
-        adam.update(per_pass=bool(per_pass), cache=cache, accumulate=bool(accumulate))
+        adam.update(per_pass=bool(per_pass), cache=cache, accumulate=bool(accumulate),
+                    bn_every_pass=bool(bn_every_pass))
         (ti, tt, th), (vi, vt, vh) = train, valid
         ti, tt = _segment(ti, tt, "train_")
         vi, vt = _segment(vi, vt, "valid_")
@@ -211,7 +212,8 @@ class MixedLM(_LMBase):
         return out
 
     def alpha_step(self, train, valid, *, order, eta, clip, weight_decay, lr=3e-3, betas=(0.9, 0.999),
-                   eps=1e-8, alpha_weight_decay=1e-3, r=0.01, per_pass=False, cache=None, accumulate=False):
+                   eps=1e-8, alpha_weight_decay=1e-3, r=0.01, per_pass=False, cache=None, accumulate=False,
+                   bn_every_pass=False):
         """One DARTS architecture step (the reference's ``Architect.step``): the gradient of
         the validation loss on ``valid = (inputs, targets, hidden)`` with respect to alpha —
         first order at the current weights, or (``order=2``) at the weights of one virtual
@@ -223,21 +225,25 @@ class MixedLM(_LMBase):
         loss or gradient was not finite (``self.last_alpha_ok`` is then False).
         ``per_pass``: each pass draws its own dropout masks (the reference), else the training-
         batch passes reuse this step's. ``cache`` (:meth:`architect_cache`, order 2): the paper
-        code's cached unrolled model; ``accumulate``: its alpha gradient sums over steps."""
+        code's cached unrolled model; ``accumulate``: its alpha gradient sums over steps.
+        ``bn_every_pass`` (order 2): the two Hessian-vector passes, at w +- R v, update the
+        batch-norm running statistics too, as every train-mode pass of the reference's model
+        did; else only the virtual step's pass (at the model's own weights) does."""
         if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         out = self._alpha_call(train, valid, order, eta, clip, weight_decay, True, lr=float(lr),
                                beta1=float(betas[0]), beta2=float(betas[1]), eps=float(eps),
                                alpha_wd=float(alpha_weight_decay), r=float(r), per_pass=per_pass, cache=cache,
-                               accumulate=accumulate)
+                               accumulate=accumulate, bn_every_pass=bn_every_pass)
         self.last_alpha_ok = out["ok"]
         return out["valid_loss_sum"], out["tokens"], out["valid_hidden"]
 
     def alpha_gradient(self, train, valid, *, order, eta, clip, weight_decay, r=0.01, per_pass=False, cache=None,
-                       accumulate=False):
-        """The gradient :meth:`alpha_step` would apply, without applying it."""
+                       accumulate=False, bn_every_pass=False):
+        """The gradient :meth:`alpha_step` would apply, without applying it (the passes update
+        the running statistics as :meth:`alpha_step`'s do)."""
         out = self._alpha_call(train, valid, order, eta, clip, weight_decay, False, r=float(r), per_pass=per_pass,
-                               cache=cache, accumulate=accumulate)
+                               cache=cache, accumulate=accumulate, bn_every_pass=bn_every_pass)
         if not out["ok"]:
             raise FloatingPointError("non-finite loss or gradient in the architecture step")
         return self._lm.state("alpha_grad").reshape(-1, len(MIXED_OPS)).copy()

@@ -39,6 +39,7 @@ from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
 MIXED_OPS = ("none", "tanh", "relu", "sigmoid", "identity")
 MASKS = ("per-pass", "reuse")
 ARCHITECTS = ("reference", "paper-code", "paper-code-accumulate")
+BN_STATS = ("own-weights", "every-pass")
 
 
 def _is_int(x):
@@ -70,6 +71,10 @@ class DARTSConfig:
     stays at the initial alpha and its validation weight gradient v accumulates across steps;
     a bug, docs/fidelity.md) or "paper-code-accumulate" (the same, with the alpha gradient
     also accumulating across steps). The paper-code architects need order 2.
+    bn_stats: which passes update the batch-norm running statistics -- "own-weights" (this
+    project's: the passes at the model's own weights, the virtual step's and the weight
+    step's) or "every-pass" (the reference's: every train-mode pass of its model, also the two
+    Hessian-vector passes at the perturbed weights w +- R v; docs/fidelity.md).
     """
     order: int = 2
     arch_lr: float = 3e-3
@@ -87,6 +92,7 @@ class DARTSConfig:
     masks: str = "per-pass"
     architect: str = "reference"
     recipe_preset: Optional[str] = None
+    bn_stats: str = "own-weights"
 
     def __post_init__(self):
         self.validate()
@@ -118,6 +124,8 @@ class DARTSConfig:
             bad("masks", " or ".join(map(repr, MASKS)))
         if self.architect not in ARCHITECTS:
             bad("architect", " or ".join(map(repr, ARCHITECTS)))
+        if self.bn_stats not in BN_STATS:
+            bad("bn_stats", " or ".join(map(repr, BN_STATS)))
         if self.architect != "reference" and self.order != 2:
             raise ValueError(f"darts option architect={self.architect!r} needs order=2 (the cached unrolled "
                              f"model exists only in the second-order step), got order={self.order!r}")
@@ -269,7 +277,8 @@ class DARTSSearch:
         loss, n, h = self.model.alpha_step((inputs, targets, hidden), valid, order=self.config.order, eta=eta,
                                            clip=self.recipe.clip, weight_decay=self.recipe.weight_decay,
                                            per_pass=self.config.masks == "per-pass", cache=self.cache,
-                                           accumulate=self.config.architect == "paper-code-accumulate", **self.adam)
+                                           accumulate=self.config.architect == "paper-code-accumulate",
+                                           bn_every_pass=self.config.bn_stats == "every-pass", **self.adam)
         if self.model.last_alpha_ok:
             e["hidden"], e["loss"], e["tokens"] = h, e["loss"] + loss, e["tokens"] + n
         else:

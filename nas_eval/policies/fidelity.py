@@ -53,6 +53,8 @@ def _darts(c, recipe):
                    "(the reference draws fresh masks in every pass)")
     if c.architect != "reference":
         out.append(f"architect {c.architect}: the paper code's cached unrolled model (its bug)")
+    if c.bn_stats != "own-weights":
+        out.append("batch-norm running statistics also updated by the Hessian-vector passes (the paper code's)")
     for field, label in (("arch_lr", "alpha lr"), ("arch_weight_decay", "alpha weight decay"),
                          ("alpha_init", "alpha init"), ("hvp_radius", "HVP radius")):
         if getattr(c, field) != getattr(ref, field):
