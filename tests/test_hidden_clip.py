@@ -98,7 +98,7 @@ def test_clipping_forward_and_backward_match_the_reference(core_settings, level,
     g = np.random.default_rng(4)
     differs = []
     for name in ("W0", "W2", "W4", "embedding"):
-        for f in g.choice(grads[name].size, size=3 if d < 64 else 2, replace=False):
+        for f in g.choice(grads[name].size, size=3 if d < 64 else 1, replace=False):
             idx = np.unravel_index(f, grads[name].shape)
             expected = reference.finite_difference(p64, name, idx, frozen)
             assert grads[name][idx] == pytest.approx(expected, rel=2e-3, abs=2e-6), (name, idx)
