@@ -22,7 +22,7 @@ issue 20's slices run NAO on one thread whatever ``--threads`` says.
     python benchmarks/bench_nao.py --threads 1 2                       # this tree, 1 vs 2 threads
 
 ``--base`` is a checkout with its core built in place (``setup.py build_ext --inplace``); a
-tree of an older commit: ``git worktree add --detach /tmp/old COMMIT`` and build it there.
+tree of an older commit: ``mkdir /tmp/old && git archive COMMIT | tar -x -C /tmp/old`` and build it there.
 """
 import argparse
 import json
