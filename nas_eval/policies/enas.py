@@ -21,10 +21,13 @@ One search epoch is
    the moving-average baseline restarts in each phase (the reference's was a local variable).
 After the last epoch the controller draws ``final_samples`` architectures; the distinct ones
 are scored (``final_scoring``: "batch", the reference: the first reward window in train
-mode; "split": the whole validation split without dropout) and the best is the pick.
+mode; "split": the whole validation split without dropout) and the best is the pick. With
+``derive_every = N`` the pick is derived as the paper's code does instead: after every epoch
+whose 0-based index is divisible by N (its ``save_epoch``, 30), the last one returned.
 
-The controller, its sampling, gradients and Adam are C (``csrc/enas.c``): a 1-layer LSTM fed a
-zero vector first, that writes node 1's activation, then each later node's predecessor and
+The controller, its sampling, gradients and Adam are C (``csrc/enas.c``): a stacked LSTM of
+``controller_layers`` layers (2, the paper's text; its code has 1) fed a zero vector first,
+that writes node 1's activation, then each later node's predecessor and
 activation, one linear head per decision, logits / ``temperature`` then ``tanh_c * tanh``. By
 default nodes >= 2 may not read s0 (``restrict_s0``, the reference's rule: 16 of the 32
 two-node cells); ``restrict_s0=False`` searches the full space. Its draws come from the
@@ -46,6 +49,7 @@ import pandas as pd
 from ..presets import Presets
 from ..space import SEARCH_SHARINGS, Arch
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
+from .fidelity import describes
 
 ENTROPY_MODES = ("reward", "regularizer")
 OUTPUTS = ("mean", "loose_ends")
@@ -101,6 +105,8 @@ class ENASConfig:
     reset_baseline: restart the baseline in each controller phase (True, the reference).
     lr: Adam learning rate (3.5e-4; betas 0.9, 0.999, eps 1e-8 as torch's defaults).
     controller_hidden, temperature, tanh_c: LSTM(100), logits / 5 then 2.5 * tanh.
+    controller_layers: stacked LSTM layers, 1..4 (2: the paper's text, "a two-layer LSTM",
+        §3.2; 1: its code, ENAS-pytorch's one LSTMCell). Layer l > 0 reads layer l-1's h.
     restrict_s0: forbid s0 as predecessor of nodes >= 2 (True, the reference's rule).
     sharing: super-net granularity (docs/design.md §5); "edge" is ENAS's own.
     final_samples: architectures drawn for the final pick (100).
@@ -108,6 +114,10 @@ class ENASConfig:
         space when it has at most ``final_samples`` architectures (the drawn ones otherwise).
     final_scoring: "batch" (the first reward window in train mode, the reference) or "split"
         (the whole validation split without dropout).
+    derive_every: None (the pick is derived once, after the last epoch) or N: the paper
+        code's schedule (``save_epoch`` 30): a pick is derived after every epoch whose
+        0-based index is divisible by N and the last one derived is returned (at 250 epochs
+        and N = 30, the one of epoch 241, 1-based).
     """
     epochs: Optional[int] = 250
     shared_archs: Optional[int] = 200
@@ -128,6 +138,7 @@ class ENASConfig:
     reset_baseline: bool = True
     lr: float = 3.5e-4
     controller_hidden: int = 100
+    controller_layers: int = 2
     temperature: float = 5.0
     tanh_c: float = 2.5
     restrict_s0: bool = True
@@ -135,6 +146,7 @@ class ENASConfig:
     final_samples: int = 100
     final_pool: str = "samples"
     final_scoring: str = "batch"
+    derive_every: Optional[int] = None
 
     def validate(self):
         if self.epochs is not None:
@@ -157,6 +169,7 @@ class ENASConfig:
         _float_in("baseline_decay", self.baseline_decay, 0, 1, hi_open=True)
         _float_in("lr", self.lr, 0, 1e3)
         _int_in("controller_hidden", self.controller_hidden, 1, 4096)
+        _int_in("controller_layers", self.controller_layers, 1, 4)
         _float_in("temperature", self.temperature, 0, 1e6, lo_open=True)
         _float_in("tanh_c", self.tanh_c, 0, 1e6, lo_open=True)
         for name in ("restrict_s0", "carry_hidden", "reset_baseline"):
@@ -166,6 +179,8 @@ class ENASConfig:
         _int_in("final_samples", self.final_samples, 1, 1_000_000)
         _choice("final_pool", self.final_pool, FINAL_POOLS)
         _choice("final_scoring", self.final_scoring, FINAL_SCORINGS)
+        if self.derive_every is not None:
+            _int_in("derive_every", self.derive_every, 1, 1_000_000)
         return self
 
     def check_feasible(self, train_config=None, space=None, sizes=None):
@@ -219,9 +234,11 @@ class ENASConfig:
 
 PRESETS = Presets("enas")
 PRESETS.add("reference", ENASConfig,
-            "the paper's ENAS (docs/fidelity.md): 250 epochs of 200 shared steps (one architecture "
+            "the paper's ENAS (docs/fidelity.md): a two-layer LSTM(100) controller (the text; the code: "
+            "one layer, controller_layers=1), 250 epochs of 200 shared steps (one architecture "
             "each) and 2000 controller steps on 64x35 validation windows in train mode, s0 only for "
-            "node 1, loose-ends output, lr 20 x 0.96 per epoch after epoch 16, best of 100 samples")
+            "node 1, loose-ends output, lr 20 x 0.96 per epoch after epoch 16, best of 100 samples "
+            "after the last epoch (the code's stale pick: derive_every=30)")
 PRESETS.add("paper-2node", lambda: ENASConfig(shared_archs=20, batches_per_arch=10, controller_steps=20),
             "the reference with the paper's 2-node change: 20 sampled architectures per epoch instead "
             "of 200, each trained on 10 consecutive mini-batches; 20 controller steps per epoch (the "
@@ -238,7 +255,7 @@ PRESETS.add("smoke", lambda: ENASConfig(epochs=None, shared_archs=None, controll
                                         controller_hidden=16, reward_batch_size=4, reward_bptt=10,
                                         final_samples=10),
             "seconds, for tests: the search recipe's epochs, each one shared pass over the slice then "
-            "10 controller steps, LSTM(16), 4x10 reward windows, 10 final samples")
+            "10 controller steps, two-layer LSTM(16), 4x10 reward windows, 10 final samples")
 
 
 class Controller:
@@ -259,7 +276,7 @@ class Controller:
             space.n_nodes, n_ops=k, hidden=config.controller_hidden, fixed=fixed,
             restrict_s0=config.restrict_s0, temperature=config.temperature, tanh_c=config.tanh_c,
             baseline_decay=config.baseline_decay, entropy_weight=config.entropy_weight,
-            entropy_mode=config.entropy_mode, lr=config.lr, seed=int(seed))
+            entropy_mode=config.entropy_mode, lr=config.lr, seed=int(seed), layers=config.controller_layers)
         self.enumerable = len(space) <= MAX_BELIEF_SPACE
 
     def archs(self, actions):
@@ -365,6 +382,7 @@ class ENASSearch:
         self.seconds = {"shared": 0.0, "controller": 0.0, "reward": 0.0, "final": 0.0}
         self.controller_steps = 0
         self._likeliest = (-math.inf, None)
+        self._derived = None    # derive_every: (1-based epoch, pick, pool, ppl) of the last derive
 
     # --- rewards ------------------------------------------------------------------------
     def _reward_tokens(self):
@@ -446,6 +464,11 @@ class ENASSearch:
         """One shared phase and one controller phase; appends this epoch's trace row and beliefs."""
         shared = self._shared_phase()
         rewards, entropies = self._controller_phase()
+        every = self.config.derive_every
+        if every is not None and self.epoch % every == 0:
+            # the code's derive(): after the controller phase of each epoch whose 0-based index
+            # is divisible by save_epoch; the search returns the last one
+            self._derived = (self.epoch + 1, *self.pick())
         self.epoch += 1
         t0 = time.perf_counter()
         row = {"epoch": self.epoch, "train_loss": shared["train_loss"], "shared_steps": shared["steps"],
@@ -496,12 +519,17 @@ class ENASSearch:
         return pool[best], pool, ppl
 
     def finish(self):
-        arch, pool, ppl = self.pick()
+        if self._derived is not None:
+            pick_epoch, arch, pool, ppl = self._derived
+        else:
+            pick_epoch, (arch, pool, ppl) = self.epoch, self.pick()
         trace = pd.DataFrame(self.trace)
         # compact, since the report prints it: how many candidates the pick was chosen from, its
-        # WS perplexity, and whether it is the controller's own most likely architecture
+        # WS perplexity, whether it is the controller's own most likely architecture at the end,
+        # and the epoch after which it was derived
         info = {"final_candidates": len(pool), "pick_ws_ppl": float(np.min(ppl)),
-                "pick_is_mode": bool(self.trace) and self.trace[-1]["argmax_arch"] == str(arch)}
+                "pick_is_mode": bool(self.trace) and self.trace[-1]["argmax_arch"] == str(arch),
+                "pick_epoch": int(pick_epoch)}
         if self.controller.enumerable:
             pos = self.space.index(arch)
             trace["p_pick"] = [float(p[pos]) for p in self.beliefs]
@@ -529,7 +557,15 @@ class ENASSearch:
         return {"trainer": self.trainer.state(), "controller": self.controller.state(),
                 "epoch": self.epoch, "reward_batches": self.reward_batches, "reward_tokens": self.reward_tokens,
                 "controller_steps": self.controller_steps, "trace": list(self.trace),
-                "beliefs": [b.copy() for b in self.beliefs], "seconds": dict(self.seconds)}
+                "beliefs": [b.copy() for b in self.beliefs], "seconds": dict(self.seconds),
+                "derived": self._derived_state()}
+
+    def _derived_state(self):
+        if self._derived is None:
+            return None
+        epoch, arch, pool, ppl = self._derived
+        return {"epoch": epoch, "arch": self.space.index(arch), "pool": [self.space.index(a) for a in pool],
+                "ppl": np.asarray(ppl, dtype=np.float64).copy()}
 
     def restore(self, state):
         self.trainer.restore(state["trainer"])
@@ -540,6 +576,10 @@ class ENASSearch:
         self.trace = [dict(r) for r in state["trace"]]
         self.beliefs = [np.asarray(b, dtype=np.float64) for b in state["beliefs"]]
         self.seconds = dict(state["seconds"])
+        d = state.get("derived")     # absent in checkpoints written before derive_every
+        self._derived = None if d is None else (
+            int(d["epoch"]), self.space.arch(int(d["arch"])), [self.space.arch(int(i)) for i in d["pool"]],
+            np.asarray(d["ppl"], dtype=np.float64))
 
 
 def search(space, corpus, train_config, seed, config, checkpoint=None):
@@ -551,6 +591,47 @@ def search(space, corpus, train_config, seed, config, checkpoint=None):
         s.run_epoch()
         save()
     return s.finish()
+
+
+# the budget fields and the paper's two settings of them: the 8-node reference and the 2-node
+# change of §4.2 (20 architectures x 10 batches, 20 controller steps)
+_BUDGET = ("epochs", "shared_archs", "batches_per_arch", "controller_steps")
+_MESSAGES = {
+    "controller_layers": lambda v: f"{v}-layer controller" + (
+        " as the paper's code (its text: two layers)" if v == 1 else " (the paper's text: two layers)"),
+    "restrict_s0": lambda v: "full space: nodes >= 2 may read s0 (the paper's controller reaches 16 of the "
+                             "32 two-node cells)",
+    "output": lambda v: "super-net output: " + ("the recipe's" if v is None else v) + " (the reference: the "
+                        "mean of the loose ends)",
+    "carry_hidden": lambda v: "hidden state reset at every architecture change (the reference carries it)",
+    "reward_mode": lambda v: "eval-mode rewards (the reference: train mode, dropout on)",
+    "reset_baseline": lambda v: "one baseline for the whole search (the reference restarts it each phase)",
+    "derive_every": lambda v: f"the pick derived every {v} epochs and the last one returned (the paper "
+                              f"code's stale pick)",
+}
+
+
+def _fmt(v):
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+@describes("enas", same="as the paper's text (two-layer controller; its code's one layer: controller_layers=1)")
+def _deviations(c, recipe):
+    """Deviations of an ENASConfig from the paper's ENAS (docs/fidelity.md "ENAS")."""
+    ref, out = ENASConfig(), []  # ENASConfig's defaults are the reference values
+    for field, message in _MESSAGES.items():
+        if getattr(c, field) != getattr(ref, field):
+            out.append(message(getattr(c, field)))
+    budget = tuple(getattr(c, f) for f in _BUDGET)
+    if budget not in {tuple(getattr(p, f) for f in _BUDGET) for p in (ref, PRESETS.get("paper-2node"))}:
+        epochs = c.epochs if c.epochs is not None else recipe.epochs if recipe is not None else "the recipe's"
+        shared = f"{c.shared_archs} x {c.batches_per_arch}" if c.shared_archs is not None else "one pass"
+        out.append(f"scaled: {epochs} epochs, shared phase {shared}, {c.controller_steps} controller steps "
+                   f"(the paper: 250 epochs, 200 x 1 and 2000 (8-node), 20 x 10 and 20 (2-node))")
+    for f in fields(c):
+        if f.name not in _MESSAGES and f.name not in _BUDGET and getattr(c, f.name) != getattr(ref, f.name):
+            out.append(f"{f.name} {_fmt(getattr(c, f.name))} (reference {_fmt(getattr(ref, f.name))})")
+    return out
 
 
 register("enas", search, ENASConfig, PRESETS)
