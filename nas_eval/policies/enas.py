@@ -19,11 +19,15 @@ One search epoch is
    hidden state is carried from window to window (reset at the phase start and at the wrap);
    ``"eval"`` scores each window without dropout from a zero state. With ``reset_baseline``
    the moving-average baseline restarts in each phase (the reference's was a local variable).
-After the last epoch the controller draws ``final_samples`` architectures; the distinct ones
-are scored (``final_scoring``: "batch", the reference: the first reward window in train
-mode; "split": the whole validation split without dropout) and the best is the pick. With
-``derive_every = N`` the pick is derived as the paper's code does instead: after every epoch
-whose 0-based index is divisible by N (its ``save_epoch``, 30), the last one returned.
+The pick is derived as the paper's code derives it: the controller (its state after that
+epoch's controller phase) draws ``final_samples`` architectures, the distinct ones are scored
+(``final_scoring``: "batch", the reference: the first reward window in train mode from a zero
+state; "split": the whole validation split without dropout) and the best is kept. With
+``derive_every = N`` (the reference: 30, the code's ``save_epoch``) this runs after every
+epoch whose 0-based index is divisible by N and the last one derived is returned -- at 250
+epochs the pick of epoch 241, nine epochs before the end; ``derive_every=None`` derives once,
+after the last epoch (the scaled presets, whose few epochs would leave the every-30 pick at
+epoch 1).
 
 The controller, its sampling, gradients and Adam are C (``csrc/enas.c``): a stacked LSTM of
 ``controller_layers`` layers (2, the paper's text; its code has 1) fed a zero vector first,
@@ -55,7 +59,7 @@ ENTROPY_MODES = ("reward", "regularizer")
 OUTPUTS = ("mean", "loose_ends")
 REWARD_MODES = ("train", "eval")
 FINAL_SCORINGS = ("batch", "split")
-FINAL_POOLS = ("samples", "space")
+FINAL_POOLS = ("draws", "samples", "space")
 
 
 def _int_in(name, value, lo, hi):
@@ -110,14 +114,15 @@ class ENASConfig:
     restrict_s0: forbid s0 as predecessor of nodes >= 2 (True, the reference's rule).
     sharing: super-net granularity (docs/design.md §5); "edge" is ENAS's own.
     final_samples: architectures drawn for the final pick (100).
-    final_pool: "samples" scores the distinct drawn architectures; "space" scores the whole
-        space when it has at most ``final_samples`` architectures (the drawn ones otherwise).
+    final_pool: "draws" scores every draw, a repeated architecture again (with new dropout
+        masks in train mode; the reference, the code's derive()), the first best wins;
+        "samples" scores the distinct drawn architectures once; "space" scores the whole space
+        when it has at most ``final_samples`` architectures (the distinct draws otherwise).
     final_scoring: "batch" (the first reward window in train mode, the reference) or "split"
         (the whole validation split without dropout).
-    derive_every: None (the pick is derived once, after the last epoch) or N: the paper
-        code's schedule (``save_epoch`` 30): a pick is derived after every epoch whose
-        0-based index is divisible by N and the last one derived is returned (at 250 epochs
-        and N = 30, the one of epoch 241, 1-based).
+    derive_every: N (30, the paper code's ``save_epoch``): a pick is derived after every
+        epoch whose 0-based index is divisible by N and the last one derived is returned (at
+        250 epochs, the one of epoch 241, 1-based); None: derived once, after the last epoch.
     """
     epochs: Optional[int] = 250
     shared_archs: Optional[int] = 200
@@ -144,9 +149,9 @@ class ENASConfig:
     restrict_s0: bool = True
     sharing: str = "edge"
     final_samples: int = 100
-    final_pool: str = "samples"
+    final_pool: str = "draws"
     final_scoring: str = "batch"
-    derive_every: Optional[int] = None
+    derive_every: Optional[int] = 30
 
     def validate(self):
         if self.epochs is not None:
@@ -203,6 +208,11 @@ class ENASConfig:
         if train_config is not None and self.epochs is None and train_config.epochs < 1:
             raise ValueError(f"enas option epochs=None takes the search recipe's epochs "
                              f"({train_config.epochs!r}): give the recipe or epochs at least 1")
+        epochs = self.epochs if self.epochs is not None else getattr(train_config, "epochs", None)
+        if self.derive_every is not None and epochs is not None and 1 < epochs <= self.derive_every:
+            raise ValueError(f"enas option derive_every={self.derive_every} with {epochs} epochs derives "
+                             f"the pick only after the first epoch: it would ignore the rest of the search; "
+                             f"set derive_every=None (a pick after the last epoch) or below {epochs}")
         if space is not None and self.restrict_s0 and any(
                 pred == 0 for node, (_, pred) in space.fixed.items() if node >= 2):
             raise ValueError(f"enas option restrict_s0=True forbids s0 as predecessor of nodes >= 2, "
@@ -237,25 +247,28 @@ PRESETS.add("reference", ENASConfig,
             "the paper's ENAS (docs/fidelity.md): a two-layer LSTM(100) controller (the text; the code: "
             "one layer, controller_layers=1), 250 epochs of 200 shared steps (one architecture "
             "each) and 2000 controller steps on 64x35 validation windows in train mode, s0 only for "
-            "node 1, loose-ends output, lr 20 x 0.96 per epoch after epoch 16, best of 100 samples "
-            "after the last epoch (the code's stale pick: derive_every=30)")
+            "node 1, loose-ends output, lr 20 x 0.96 per epoch after epoch 16, the pick the best of 100 "
+            "samples derived every 30 epochs as the code's (the one of epoch 241; a fresh pick after "
+            "the last epoch: derive_every=None)")
 PRESETS.add("paper-2node", lambda: ENASConfig(shared_archs=20, batches_per_arch=10, controller_steps=20),
             "the reference with the paper's 2-node change: 20 sampled architectures per epoch instead "
             "of 200, each trained on 10 consecutive mini-batches; 20 controller steps per epoch (the "
             "code's enas_config_small)")
 PRESETS.add("cpu", lambda: ENASConfig(epochs=None, shared_archs=None, controller_steps=200,
-                                      reward_batch_size=10, lr=3.5e-3),
+                                      reward_batch_size=10, lr=3.5e-3, derive_every=None),
             "for a 2-core machine: the search recipe's epochs, each one shared pass over the "
             "training slice then 200 controller updates instead of 2000, on reward windows of 10 "
             "columns instead of 64; Adam lr 3.5e-3 instead of 3.5e-4, because ~1000 updates at the "
             "reference rate leave the controller within 0.5% of uniform (measured on PTB, study "
-            "preset quick), while at 10x it concentrates as ~10,000 reference updates would; "
-            "everything else as the reference")
+            "preset quick), while at 10x it concentrates as ~10,000 reference updates would; the "
+            "pick derived after the last epoch (the reference's every-30-epochs derive would return "
+            "the first epoch's at a scaled recipe's epochs); everything else as the reference")
 PRESETS.add("smoke", lambda: ENASConfig(epochs=None, shared_archs=None, controller_steps=10,
                                         controller_hidden=16, reward_batch_size=4, reward_bptt=10,
-                                        final_samples=10),
+                                        final_samples=10, derive_every=None),
             "seconds, for tests: the search recipe's epochs, each one shared pass over the slice then "
-            "10 controller steps, two-layer LSTM(16), 4x10 reward windows, 10 final samples")
+            "10 controller steps, two-layer LSTM(16), 4x10 reward windows, 10 final samples, derived "
+            "after the last epoch")
 
 
 class Controller:
@@ -500,21 +513,27 @@ class ENASSearch:
 
     # --- the pick ---------------------------------------------------------------------------
     def pick(self):
-        """Best of ``final_samples`` controller draws (distinct ones), scored with the shared
-        weights as ``final_scoring`` says; ties go to the smaller id."""
+        """Best of ``final_samples`` controller draws, scored with the shared weights as
+        ``final_scoring`` says, each draw (``final_pool="draws"``, in draw order) or each
+        distinct one (in id order); ties go to the first."""
         c, tc = self.config, self.train_config
         t0 = time.perf_counter()
         archs = self.controller.sample(c.final_samples, "final")[0]
-        if c.final_pool == "space" and len(self.space) <= c.final_samples:
+        if c.final_pool == "draws":
+            pool = list(archs)
+        elif c.final_pool == "space" and len(self.space) <= c.final_samples:
             pool = list(self.space)
         else:
             pool = sorted(set(archs), key=self.space.index)
         if c.final_scoring == "batch":
-            # the reference's derive(): every sample on the first reward window, from a zero state
+            # the reference's derive(): each on the first reward window from a zero state, dropout
+            # on; a repeated draw is scored again, so a frequent one has more chances
             ppl = np.array([self._train_mode_ppl(a, 0, None)[0] for a in pool])
-        else:
-            ppl = self.net.perplexity(pool, self.valid, tc.eval_batch_size, tc.bptt)
-        best = int(np.argmin(ppl))   # first minimum: the smallest id
+        else:   # deterministic: each distinct architecture once
+            distinct = sorted(set(pool), key=self.space.index)
+            by = dict(zip(distinct, self.net.perplexity(distinct, self.valid, tc.eval_batch_size, tc.bptt)))
+            ppl = np.array([by[a] for a in pool])
+        best = int(np.argmin(ppl))   # first minimum
         self.seconds["final"] += time.perf_counter() - t0
         return pool[best], pool, ppl
 
@@ -606,8 +625,9 @@ _MESSAGES = {
     "carry_hidden": lambda v: "hidden state reset at every architecture change (the reference carries it)",
     "reward_mode": lambda v: "eval-mode rewards (the reference: train mode, dropout on)",
     "reset_baseline": lambda v: "one baseline for the whole search (the reference restarts it each phase)",
-    "derive_every": lambda v: f"the pick derived every {v} epochs and the last one returned (the paper "
-                              f"code's stale pick)",
+    "derive_every": lambda v: ("the pick derived after the last epoch" if v is None else
+                               f"the pick derived every {v} epochs, the last one returned") +
+                              " (the paper's code: every 30 epochs, the last derive returned)",
 }
 
 
@@ -615,7 +635,8 @@ def _fmt(v):
     return f"{v:g}" if isinstance(v, float) else str(v)
 
 
-@describes("enas", same="as the paper's text (two-layer controller; its code's one layer: controller_layers=1)")
+@describes("enas", same="as the paper's text, else its code (the text's two-layer controller; the "
+                         "code's one layer: controller_layers=1)")
 def _deviations(c, recipe):
     """Deviations of an ENASConfig from the paper's ENAS (docs/fidelity.md "ENAS")."""
     ref, out = ENASConfig(), []  # ENASConfig's defaults are the reference values
