@@ -127,10 +127,11 @@ def test_enas_at_paper_2node_trains_and_picks_only_its_16(tmp_path):
     corpus = nas_eval.datasets.synthetic(vocab_size=30, train_tokens=3000, valid_tokens=1500,
                                          test_tokens=300, seed=0)
     recipe = nas_eval.TrainConfig.preset("tiny", hidden_size=8, batch_size=8, bptt=10, epochs=2)
-    # the paper-2node preset with its budgets cut, nothing else
+    # the paper-2node preset with its budgets cut, nothing else (its derive every epoch, as the
+    # code's every 30 would only derive after the first of 2)
     config = policies.check_options("enas", {"preset": "paper-2node", "epochs": 2, "shared_archs": 3,
                                              "controller_steps": 5, "controller_hidden": 8,
-                                             "reward_batch_size": 8, "reward_bptt": 10})
+                                             "reward_batch_size": 8, "reward_bptt": 10, "derive_every": 1})
     s = ENASSearch(nas_eval.SearchSpace(2), corpus, recipe, 1, config)
     assert s.net.output == "loose_ends"
     seen = []
