@@ -106,6 +106,37 @@ def test_log_prob_and_entropy_match_an_independent_numpy_forward(n, restrict, la
         np.testing.assert_allclose(np.exp(ref_logp.sum(axis=1)).sum(), 1.0, rtol=1e-10)
 
 
+
+@pytest.mark.parametrize("n, restrict, layers", [(3, True, 2), (2, False, 2), (2, True, 1)])
+def test_gradients_match_finite_differences_of_the_numpy_forward(n, restrict, layers):
+    """The C backward (every parameter, the stacked layers included) against central differences
+    of the NumPy forward above, not of the C forward: of sum(glogp * logp + gent * entropy)."""
+    H = 4
+    ctrl = core.EnasController(n, hidden=H, restrict_s0=restrict, seed=5, layers=layers)
+    rng = np.random.default_rng(23 + n)
+    params = rng.uniform(-1.5, 1.5, ctrl.n_params)
+    ctrl.params = params
+    actions = np.ascontiguousarray(ctrl.sample(5, "controller")[0], dtype=np.int32)
+    glogp, gent = rng.normal(size=actions.shape), rng.normal(size=actions.shape)
+    analytic = ctrl.gradient(actions, glogp, gent)
+    layout = ctrl.layout()
+
+    def f(theta):
+        lp, en = numpy_score(theta, layout, H, n, actions, restrict, layers=layers)
+        return float(np.sum(glogp * lp) + np.sum(gent * en))
+
+    eps, numeric = 1e-6, np.zeros_like(params)
+    for k in range(params.size):
+        e = np.zeros_like(params)
+        e[k] = eps
+        numeric[k] = (f(params + e) - f(params - e)) / (2 * eps)
+    for name, (off, shape) in layout.items():
+        size = int(np.prod(shape))
+        np.testing.assert_allclose(analytic[off:off + size], numeric[off:off + size], rtol=1e-6, atol=1e-8,
+                                   err_msg=f"d/d{name}")
+        if name.startswith("lstm"):   # not vacuous: every LSTM layer has a gradient
+            assert np.abs(analytic[off:off + size]).max() > 1e-3, name
+
 def test_the_paper_2node_controller_reaches_exactly_16_architectures():
     space = nas_eval.SearchSpace(2)
     config = policies.check_options("enas", {"preset": "paper-2node"})
