@@ -221,28 +221,6 @@ static void forward_node(const Mixed *x, const Panel *k, int t, int i) {
     }
 }
 
-void mixed_cell_forward(const MixedCell *mc, const CellWork *w, const CellBuffers *buf) {
-    const Mixed x = mixed_setup(mc, w, buf);
-    TaskQueue *q = w->queue;
-    unsigned long long base = 0;
-    long task;
-    /* phase: pack every node's panels and mask h_{-1} */
-    for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
-        pack_panel(&x, (int)task, 0);
-        Panel k = panel_of(&x, (int)task);
-        if (k.mh) kern->block_mul(x.B, k.nc, x.d, buf->H + k.c0, k.mh, buf->HM + k.c0);
-    }
-    base += x.n_panels;
-    for (int t = 0; t < x.T; t++) /* a phase per node and step */
-        for (int i = 0; i <= x.n; i++, base += x.n_panels) {
-            queue_wait(q, base);
-            for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
-                Panel k = panel_of(&x, (int)task);
-                forward_node(&x, &k, t, i);
-            }
-        }
-}
-
 /* --- backward ----------------------------------------------------------------------------- */
 /* G_0 = dab_0 W0h^T of step t (the gradient into h_{t-1} through node 0's product), into dh */
 static void backward_input(const Mixed *x, const Panel *k, int t) {
@@ -292,29 +270,56 @@ static void backward_node(const Mixed *x, const Panel *k, int t, int i) {
     }
 }
 
+/* --- the passes ------------------------------------------------------------------------- */
+/* Phase 0 of a pass on panel k: pack its columns of every node matrix (transposed for the
+ * backward, whose forward is done); the forward then masks h_{-1}, the backward clears dh
+ * and the panel's sums. */
+static void begin_panel(const Mixed *x, const Panel *k, int backward) {
+    const CellBuffers *buf = x->buf;
+    pack_panel(x, k->q, backward);
+    if (!backward) {
+        if (k->mh) kern->block_mul(x->B, k->nc, x->d, buf->H + k->c0, k->mh, buf->HM + k->c0);
+        return;
+    }
+    kern->block_set(x->B, k->nc, x->d, NULL, NULL, 0.0f, buf->dh + k->c0);
+    memset(k->acc, 0, ACC_FLOATS * sizeof(float));
+    memset(k->dp, 0, (size_t)x->mc->E * MIXED_OPS * sizeof(double));
+}
+
+/* A pass as phases of one ticket per panel: phase 0, then one per node and step, the
+ * backward's from the last step's last node. Returns the number of tickets used. */
+static unsigned long long node_phases(const Mixed *x, TaskQueue *q, int backward) {
+    unsigned long long base = 0;
+    long task;
+    for (; (task = claim(q, base, x->n_panels)) >= 0; queue_finish(q)) {
+        Panel k = panel_of(x, (int)task);
+        begin_panel(x, &k, backward);
+    }
+    base += x->n_panels;
+    for (int s = 0; s < x->T * (x->n + 1); s++, base += x->n_panels) {
+        const int t = backward ? x->T - 1 - s / (x->n + 1) : s / (x->n + 1);
+        const int i = backward ? x->n - s % (x->n + 1) : s % (x->n + 1);
+        queue_wait(q, base);
+        for (; (task = claim(q, base, x->n_panels)) >= 0; queue_finish(q)) {
+            Panel k = panel_of(x, (int)task);
+            if (backward) backward_node(x, &k, t, i);
+            else forward_node(x, &k, t, i);
+        }
+    }
+    return base;
+}
+
+void mixed_cell_forward(const MixedCell *mc, const CellWork *w, const CellBuffers *buf) {
+    const Mixed x = mixed_setup(mc, w, buf);
+    node_phases(&x, w->queue, 0);
+}
+
+/* the node phases, then one more: the gradient into h_{-1} */
 void mixed_cell_backward(const MixedCell *mc, const CellWork *w, const CellBuffers *buf) {
     const Mixed x = mixed_setup(mc, w, buf);
     TaskQueue *q = w->queue;
-    unsigned long long base = 0;
+    unsigned long long base = node_phases(&x, q, 1);
     long task;
-    /* phase: pack every node's transposed panels (the forward's are done), clear dh and the
-     * panel's sums */
-    for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
-        pack_panel(&x, (int)task, 1);
-        Panel k = panel_of(&x, (int)task);
-        kern->block_set(x.B, k.nc, x.d, NULL, NULL, 0.0f, buf->dh + k.c0);
-        memset(k.acc, 0, ACC_FLOATS * sizeof(float));
-        memset(k.dp, 0, (size_t)mc->E * MIXED_OPS * sizeof(double));
-    }
-    base += x.n_panels;
-    for (int t = x.T - 1; t >= 0; t--) /* a phase per node and step */
-        for (int i = x.n; i >= 0; i--, base += x.n_panels) {
-            queue_wait(q, base);
-            for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
-                Panel k = panel_of(&x, (int)task);
-                backward_node(&x, &k, t, i);
-            }
-        }
     queue_wait(q, base);
     for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
         Panel k = panel_of(&x, (int)task);
