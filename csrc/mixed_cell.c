@@ -121,15 +121,7 @@ typedef struct {
 } Panel;
 
 static Mixed mixed_setup(const MixedCell *mc, const CellWork *w, const CellBuffers *buf) {
-    Mixed x;
-    x.mc = mc; x.buf = buf;
-    x.T = w->T; x.B = w->B; x.d = w->d; x.n = mc->n;
-    x.n_panels = panel_count(x.d);
-    x.bd = (size_t)x.B * x.d;
-    x.s_stride = (size_t)x.T * x.bd;
-    x.cf_stride = 2 * x.s_stride;
-    x.pf = panel_floats(x.d, x.d);
-    x.per_node = 2 * x.pf;
+    Mixed x = {.mc = mc, .buf = buf, .n = mc->n, CELL_SIZES(w)};
     for (int i = 0; i < LM_MAX_NODES; i++) x.ones[i] = 1;
     return x;
 }
@@ -145,8 +137,6 @@ static Panel panel_of(const Mixed *x, int q) {
     return k;
 }
 
-static const float *node_matrix(const Mixed *x, int i) { return i ? x->buf->W[i] : x->buf->w0h; }
-
 /* this panel's columns of [gate | candidate] = A W_node (+ beta), A: B rows of all columns */
 static void product(const Mixed *x, const Panel *k, const float *A, int node, float beta, float *C) {
     const float *P = x->buf->packed + node * x->per_node;
@@ -158,19 +148,6 @@ static void product(const Mixed *x, const Panel *k, const float *A, int node, fl
 static void product_t(const Mixed *x, const Panel *k, const float *dab, int node, float beta, float *G) {
     panel_gemm(x->B, x->d, 2 * x->d, dab, 2 * x->d, x->buf->packed + node * x->per_node, k->q, k->q + 1,
                beta, G, x->d);
-}
-
-static void pack_panel(const Mixed *x, int q, int backward) {
-    const int d = x->d;
-    for (int i = 0; i <= x->n; i++) {
-        float *P = x->buf->packed + i * x->per_node;
-        if (backward) {
-            panel_pack(2 * d, d, node_matrix(x, i), 2 * d, 1, q, q + 1, P);
-        } else {
-            panel_pack(d, d, node_matrix(x, i), 2 * d, 0, q, q + 1, P);
-            panel_pack(d, d, node_matrix(x, i) + d, 2 * d, 0, q, q + 1, P + x->pf);
-        }
-    }
 }
 
 static void normalise(const Mixed *x, const Panel *k, float *s, float *invstd) {
@@ -276,7 +253,7 @@ static void backward_node(const Mixed *x, const Panel *k, int t, int i) {
  * and the panel's sums. */
 static void begin_panel(const Mixed *x, const Panel *k, int backward) {
     const CellBuffers *buf = x->buf;
-    pack_panel(x, k->q, backward);
+    cell_pack_panel(buf, x->n, x->d, k->q, backward);
     if (!backward) {
         if (k->mh) kern->block_mul(x->B, k->nc, x->d, buf->H + k->c0, k->mh, buf->HM + k->c0);
         return;
