@@ -15,23 +15,73 @@ void lstm_forward(int B, int In, int H, const double *x, const double *h_prev,
                   double *gates, double *c, double *h) {
     int G = 4 * H;
     if (B <= 0) return;
-    /* gates = b + x . W_x + h_prev . W_h, before activation */
+    /* gates = b + x . W_x, before activation; lstm_step_forward adds h_prev . W_h */
     for (int r = 0; r < B; r++) memcpy(gates + (size_t)r * G, b, (size_t)G * sizeof(double));
     if (In > 0) gemm_f64(0, 0, B, G, In, 1.0, x, In, W, G, 1.0, gates, G);
-    gemm_f64(0, 0, B, G, H, 1.0, h_prev, H, W + (size_t)In * G, G, 1.0, gates, G);
+    lstm_step_forward(B, H, h_prev, c_prev, W + (size_t)In * G, gates, c, h, NULL);
+}
+
+void lstm_step_forward(int B, int H, const double *h_prev, const double *c_prev, const double *W_h,
+                       double *gates, double *c, double *h, double *tc) {
+    int G = 4 * H;
+    if (B <= 0) return;
+    gemm_f64(0, 0, B, G, H, 1.0, h_prev, H, W_h, G, 1.0, gates, G);
     for (int r = 0; r < B; r++) {
         double *gi = gates + (size_t)r * G, *gf = gi + H, *gg = gi + 2 * H, *go = gi + 3 * H;
         const double *cp = c_prev + (size_t)r * H;
-        double *cr = c + (size_t)r * H, *hr = h + (size_t)r * H;
+        double *cr = c + (size_t)r * H, *hr = h + (size_t)r * H, *tr = tc ? tc + (size_t)r * H : NULL;
         for (int u = 0; u < H; u++) {
             gi[u] = sigmoid(gi[u]);
             gf[u] = sigmoid(gf[u]);
             gg[u] = tanh(gg[u]);
             go[u] = sigmoid(go[u]);
             cr[u] = gf[u] * cp[u] + gi[u] * gg[u];
-            hr[u] = go[u] * tanh(cr[u]);
+            double t = tanh(cr[u]);
+            hr[u] = go[u] * t;
+            if (tr) tr[u] = t;
         }
     }
+}
+
+/* The four pre-activation gradients of one row and the total gradient on c, dct = dc + dh o
+ * (1 - tanh(c)^2), into dcp (times f when times_f). tanh(c) from tc, or from c when tc is
+ * NULL. da may alias g: each unit reads its gates before it writes. */
+static inline void row_grads(int H, const double *g, const double *cp, const double *c, const double *tc,
+                             const double *dh, const double *dc, double *da, double *dcp, int times_f) {
+    for (int u = 0; u < H; u++) {
+        double gi = g[u], gf = g[H + u], gg = g[2 * H + u], go = g[3 * H + u];
+        double t = tc ? tc[u] : tanh(c[u]), dct = dc[u] + dh[u] * go * (1.0 - t * t);
+        da[u] = dct * gg * gi * (1.0 - gi);
+        da[H + u] = dct * cp[u] * gf * (1.0 - gf);
+        da[2 * H + u] = dct * gi * (1.0 - gg * gg);
+        da[3 * H + u] = dh[u] * t * go * (1.0 - go);
+        if (dcp) dcp[u] = times_f ? dct * gf : dct;
+    }
+}
+
+void lstm_step_backward(int B, int H, const double *c_prev, const double *gates, const double *c,
+                        const double *tc, const double *dh, const double *dc, const double *W_h,
+                        double *da, double *dh_prev, double *dc_prev) {
+    int G = 4 * H;
+    if (B <= 0) return;
+    for (int r = 0; r < B; r++)
+        row_grads(H, gates + (size_t)r * G, c_prev + (size_t)r * H, c ? c + (size_t)r * H : NULL,
+                  tc ? tc + (size_t)r * H : NULL, dh + (size_t)r * H, dc + (size_t)r * H, da + (size_t)r * G,
+                  dc_prev ? dc_prev + (size_t)r * H : NULL, 1);
+    if (dh_prev) gemm_f64(0, 1, B, H, G, 1.0, da, G, W_h, G, 0.0, dh_prev, H);
+}
+
+void lstm_weight_grads(int rows, int In, int H, const double *x, const double *h_prev, const double *da,
+                       double *dW, double *db) {
+    int G = 4 * H;
+    if (rows <= 0) return;
+    if (In > 0) gemm_f64(1, 0, In, G, rows, 1.0, x, In, da, G, 1.0, dW, G);
+    gemm_f64(1, 0, H, G, rows, 1.0, h_prev, H, da, G, 1.0, dW + (size_t)In * G, G);
+    if (db)
+        for (int r = 0; r < rows; r++) {
+            const double *d = da + (size_t)r * G;
+            for (int j = 0; j < G; j++) db[j] += d[j];
+        }
 }
 
 /* Gradients on the pre-activations of gate columns j0..j0+nj-1 of one batch row into da, given
@@ -81,16 +131,7 @@ void lstm_backward_ws(int B, int In, int H, const double *x, const double *h_pre
             if (cols == G) {
                 /* whole rows: the four gate gradients in one pass, one tanh(c) per unit
                  * (the same expressions as gate_grads) */
-                const double *cp = c_prev + (size_t)r * H, *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
-                double *da = work + (size_t)(r - r0) * G;
-                for (int u = 0; u < H; u++) {
-                    double tc = tanh(cr[u]), dct = dcr[u] + dhr[u] * go[u] * (1.0 - tc * tc);
-                    dcp[u] = dct;
-                    da[u] = dct * gg[u] * gi[u] * (1.0 - gi[u]);
-                    da[H + u] = dct * cp[u] * gf[u] * (1.0 - gf[u]);
-                    da[2 * H + u] = dct * gi[u] * (1.0 - gg[u] * gg[u]);
-                    da[3 * H + u] = dhr[u] * tc * go[u] * (1.0 - go[u]);
-                }
+                row_grads(H, g, c_prev + (size_t)r * H, cr, NULL, dhr, dcr, work + (size_t)(r - r0) * G, dcp, 0);
             } else {
                 for (int u = 0; u < H; u++) {
                     double tc = tanh(cr[u]);

@@ -31,6 +31,32 @@ void lstm_backward_ws(int B, int In, int H, const double *x, const double *h_pre
                       double *dW, double *db, double *dx, double *dh_prev, double *dc_prev,
                       double *work, size_t work_len);
 
+/* --- sequences, step by step -----------------------------------------------------------
+ * When every step's input is known up front (teacher forcing, an encoder), the input part
+ * b + x W_x of all T steps is one (T B, 4H) product and the weight gradients of all steps one
+ * product over K = T B rows (lstm_weight_grads); only h_prev W_h and its backward stay per
+ * step. These two functions are that per-step remainder. */
+
+/* On entry gates (B, 4H) holds the input part b + x W_x of this step; adds h_prev W_h (W_h is
+ * (H, 4H)), activates in place and writes c, h and, when tc != NULL, tanh(c) for the backward.
+ * lstm_forward is this after its own input part: the same bits. */
+void lstm_step_forward(int B, int H, const double *h_prev, const double *c_prev, const double *W_h,
+                       double *gates, double *c, double *h, double *tc);
+
+/* Backward of lstm_step_forward: from dh (the whole gradient on h) and dc (on c, from step
+ * t+1), the pre-activation gradients da (B, 4H), dc_prev = (dc + dh o (1 - tanh(c)^2)) f and
+ * dh_prev = da W_h^T (overwritten; skipped when NULL, as dc_prev). tanh(c) is read from tc
+ * when given, else recomputed from c. da may be `gates` itself (each unit reads its four gates
+ * before writing). dh_prev and dc_prev must not alias dh or dc. */
+void lstm_step_backward(int B, int H, const double *c_prev, const double *gates, const double *c,
+                        const double *tc, const double *dh, const double *dc, const double *W_h,
+                        double *da, double *dh_prev, double *dc_prev);
+
+/* Weight gradients of `rows` (step, row) pairs at once: dW[0:In] += x^T da, dW[In:In+H] +=
+ * h_prev^T da, db += the column sums of da (db may be NULL; In = 0 skips x). */
+void lstm_weight_grads(int rows, int In, int H, const double *x, const double *h_prev, const double *da,
+                       double *dW, double *db);
+
 /* The workspace that makes a batch of B rows one tile. */
 static inline size_t lstm_backward_work(int B, int H) { return (size_t)B * 4 * (size_t)H; }
 

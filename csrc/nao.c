@@ -1,11 +1,28 @@
 /* NAO encoder-predictor-decoder, forward, backward and optimiser (see nao.h for the maths).
  *
- * Layout: activations are time-major, (step, row, feature), with room for `cap` rows, so that
- * the rows of one step are one contiguous (B, X) block as lstm_forward/lstm_backward expect;
- * the attention contexts are batch-major (row, step, H) because every decoder step of a row
- * reads all n of them. The LSTM gates and the linear layers are double-precision gemms over the
- * whole mini-batch (lstm.c, linear_forward/linear_backward); the attention over the n
- * contexts and the elementwise maths are plain loops. */
+ * Slices: a batch of B rows is cut into nao_slices(B) slices of consecutive rows (about
+ * NAO_SLICE_ROWS each, at most NAO_MAX_SLICES), fixed by B alone. The LSTM recurrences never mix
+ * rows, so each slice runs the whole forward and backward of its rows as one ticket of the
+ * core's thread pool (parallel.h), with its gradients in a buffer of its own; the slices'
+ * gradients are then summed in slice order, and clipping and Adam run over fixed chunks of the
+ * parameters. Who runs a ticket never changes what it computes: the same bits for any thread
+ * count. One thread runs the same slices one after the other.
+ *
+ * Layout: every activation buffer has room for `cap` rows, and the slice of rows r0.. owns the
+ * part from r0 * (doubles per row), so each slice's buffers are contiguous. Inside a slice
+ * activations are time-major (step, row, feature): the rows of a step are one (nr, X) block and
+ * all steps together one (T nr, X) matrix, so the parts that do not recur are one gemm over
+ * every step (the encoder's input projection, the attention and output layers of the decoder,
+ * every weight gradient); only h_prev W_h and its backward run step by step (lstm_step_*). LSTM
+ * states keep the initial state in slot 0 (the state after step t in slot t + 1), so that the
+ * previous states of all steps are one matrix as well. The attention contexts are batch-major
+ * (row, step, H) because every decoder step of a row reads all n of them.
+ *
+ * The decoder's LSTM input is an embedding row, so its input part b + dec_emb[v] W_x is a
+ * (V, 4H) table computed once per call and gathered per step (the same dot products as x W_x);
+ * backward, the pre-activation gradients are summed into the table's V rows and go through
+ * W_x and the embedding once. The backward reuses the gate buffers for the pre-activation
+ * gradients (each unit reads its gates before writing) and tanh(c) saved by the forward. */
 #include "nao.h"
 
 #include <math.h>
@@ -15,11 +32,54 @@
 
 #include "blas.h"
 #include "lstm.h"
+#include "parallel.h"
 #include "rng.h"
+
+#define NAO_SLICE_ROWS 64     /* rows per slice: B = 100 (the reference batch) is two of 50 */
+#define NAO_MAX_SLICES 8      /* bounds the per-slice gradient buffers */
+#define NAO_UPDATE_CHUNKS 16  /* parameter chunks of the gradient sum, clipping and Adam */
+
+/* The activations of one slice of rows, sizes per slice of nr rows; time-major inside. */
+typedef struct {
+    int k, r0, nr;              /* slice k holds batch rows r0 .. r0 + nr - 1 */
+    double *enc_x, *enc_mask;   /* (n, nr, 2E) token-pair embeddings after dropout, dropout scales */
+    double *enc_gates;          /* (n, nr, 4H) gates; the backward's pre-activation gradients */
+    double *enc_c, *enc_h;      /* (n + 1, nr, H) slot 0: the initial state (zeros) */
+    double *enc_tc;             /* (n, nr, H) tanh(c) */
+    double *enc_nrm;            /* (n, nr) norms of h_t before normalisation */
+    double *ctx;                /* (nr, n, H) normalised encoder outputs */
+    double *mean, *emb;         /* (nr, H) mean context, architecture embedding */
+    double *mean_nrm, *pred;    /* (nr) */
+    double *mlp_a[NAO_MAX_MLP]; /* (nr, M) post-ReLU activations */
+    double *dec_gates;          /* (L, nr, 4H) as enc_gates */
+    double *dec_c, *dec_h;      /* (L + 1, nr, H) slot 0: the initial state (emb) */
+    double *dec_tc;             /* (L, nr, H) */
+    double *attn;               /* (L, nr, n) attention weights */
+    double *comb;               /* (L, nr, 2H) [mix, h] */
+    double *att_o;              /* (L, nr, H) tanh output of the attention layer */
+    double *logp;               /* (L, nr, V) log-probabilities */
+    double *d_ctx;              /* (nr, n, H) */
+    double *d_emb, *d_mean;     /* (nr, H) */
+    double *d_pred;             /* (nr) */
+    double *d_a, *d_b;          /* (nr, max(M, H)) predictor layer gradients, ping-pong */
+    double *d_hA, *d_cA, *d_hB, *d_cB; /* (nr, H) LSTM state gradients, ping-pong */
+    double *d_x;                /* (n, nr, 2E) encoder input gradients */
+    double *d_logit;            /* (L, nr, V) */
+    double *d_o;                /* (L, nr, H) */
+    double *d_comb;             /* (L, nr, 2H) */
+    int *dec_in;                /* (L, nr) decoder input token of each step */
+} Slice;
+
+/* A double-buffer member of Slice and its doubles per batch row. */
+typedef struct {
+    size_t field, per_row;
+} RowField;
+
+#define NAO_MAX_FIELDS (40 + NAO_MAX_MLP)
 
 struct NaoModel {
     NaoShape s;
-    int V, L, cap;
+    int V, L, cap, max_slices;
     uint64_t seed;
     size_t n_params;
     int n_tensors;
@@ -28,42 +88,20 @@ struct NaoModel {
     NaoTensors P, G; /* views of params and grads */
     int64_t t;         /* Adam steps taken */
     uint64_t shuffles; /* epoch shuffles drawn */
+    int workers;       /* pool threads of the current call (pool_threads()) */
 
     double *arena;     /* every activation and scratch buffer below */
-    int *dec_in;       /* (L, cap) decoder input token of each step */
+    int *ints;         /* dec_in's rows, then tok_buf */
+    Slice all;         /* the buffers from row 0 (all.nr = cap) */
+    RowField fields[NAO_MAX_FIELDS];
+    int n_fields;
     int *tok_buf;      /* (cap, L) a gathered mini-batch */
     double *tgt_buf;   /* (cap) its targets */
-    double *zeros;     /* (cap, H) the encoder's initial state */
-    double *enc_x;     /* (n, cap, 2E) token-pair embeddings after dropout */
-    double *enc_mask;  /* (n, cap, 2E) dropout scales (0 or 1/(1-p); 1 in evaluation) */
-    double *enc_gates; /* (n, cap, 4H) */
-    double *enc_c, *enc_h; /* (n, cap, H) */
-    double *enc_nrm;   /* (n, cap) norms of h_t before normalisation */
-    double *ctx;       /* (cap, n, H) normalised encoder outputs */
-    double *mean;      /* (cap, H) mean context */
-    double *mean_nrm;  /* (cap) its norm */
-    double *emb;       /* (cap, H) architecture embedding */
-    double *mlp_a[NAO_MAX_MLP]; /* (cap, M) post-ReLU activations */
-    double *pred;      /* (cap) */
-    double *dec_x;     /* (L, cap, H) embedded decoder inputs */
-    double *dec_gates; /* (L, cap, 4H) */
-    double *dec_c, *dec_h; /* (L, cap, H) */
-    double *attn;      /* (L, cap, n) attention weights */
-    double *comb;      /* (L, cap, 2H) [mix, h] */
-    double *att_o;     /* (L, cap, H) tanh output of the attention layer */
-    double *logp;      /* (L, cap, V) log-probabilities */
-    /* backward scratch */
-    double *d_ctx;     /* (cap, n, H) */
-    double *d_emb;     /* (cap, H) */
-    double *d_mean;    /* (cap, H) */
-    double *d_pred;    /* (cap) */
-    double *d_a, *d_b; /* (cap, max(M, H)) predictor layer gradients, ping-pong */
-    double *d_hA, *d_cA, *d_hB, *d_cB; /* (cap, H) LSTM state gradients, ping-pong */
-    double *d_x;       /* (cap, max(2E, H)) LSTM input gradient */
-    double *d_gates;   /* (cap, 4H) the LSTM backward's pre-activation gradients */
-    double *d_logit;   /* (cap, V) */
-    double *d_o;       /* (cap, H) */
-    double *d_comb;    /* (cap, 2H) */
+    double *xtab;      /* (V, 4H) the decoder's input part per token, b + dec_emb W_x */
+    double *d_tab;     /* (max_slices, V, 4H) its gradient, per slice */
+    double *slice_grads;             /* (max_slices - 1, n_params): slices 1.. (slice 0: grads) */
+    NaoTensors Gs[NAO_MAX_SLICES];   /* views of each slice's gradients (Gs[0] = G) */
+    double sq[NAO_UPDATE_CHUNKS];    /* per chunk: sum of squared gradients */
 };
 
 static inline double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
@@ -152,72 +190,84 @@ static void init_params(NaoModel *m, const TensorSpec *spec) {
 }
 
 /* ---------------------------------------------------------------------------------------
- * Creation */
+ * Creation and slices */
 
-static size_t activation_doubles(const NaoShape *s, int V, int L, int cap) {
-    size_t n = (size_t)s->nodes, E = (size_t)s->emb, H = (size_t)s->hidden, M = (size_t)s->mlp_hidden;
-    size_t c = (size_t)cap, W = (size_t)imax(s->mlp_hidden, s->hidden), X = (size_t)imax(2 * s->emb, s->hidden);
-    size_t total = 0;
-    total += c;                                  /* tgt_buf */
-    total += c * H;                              /* zeros */
-    total += 2 * n * c * 2 * E;                  /* enc_x, enc_mask */
-    total += n * c * 4 * H + 2 * n * c * H;      /* enc_gates, enc_c, enc_h */
-    total += n * c;                              /* enc_nrm */
-    total += c * n * H + 2 * c * H + c;          /* ctx, mean, emb, mean_nrm */
-    total += (size_t)s->mlp_layers * c * M + c;  /* mlp_a, pred */
-    total += (size_t)L * c * (H + 4 * H + 2 * H + n + 2 * H + H + (size_t)V); /* decoder */
-    total += c * n * H + 2 * c * H + c;          /* d_ctx, d_emb, d_mean, d_pred */
-    total += 2 * c * W + 4 * c * H + c * X;      /* d_a, d_b, d_h/c A/B, d_x */
-    total += c * 4 * H;                          /* d_gates */
-    total += c * (size_t)V + c * H + c * 2 * H;  /* d_logit, d_o, d_comb */
-    return total;
+static int nao_slices(int B) {
+    int k = (B + NAO_SLICE_ROWS - 1) / NAO_SLICE_ROWS;
+    return k < 1 ? 1 : k > NAO_MAX_SLICES ? NAO_MAX_SLICES : k;
 }
 
-static void carve_activations(NaoModel *m) {
+/* The per-row buffers of Slice with their doubles per batch row. */
+static void row_fields(NaoModel *m) {
     const NaoShape *s = &m->s;
     size_t n = (size_t)s->nodes, E = (size_t)s->emb, H = (size_t)s->hidden, M = (size_t)s->mlp_hidden;
-    size_t c = (size_t)m->cap, L = (size_t)m->L, V = (size_t)m->V;
-    size_t W = (size_t)imax(s->mlp_hidden, s->hidden), X = (size_t)imax(2 * s->emb, s->hidden);
+    size_t L = (size_t)m->L, V = (size_t)m->V, W = (size_t)imax(s->mlp_hidden, s->hidden);
+#define ROW(member, count) (m->fields[m->n_fields++] = (RowField){offsetof(Slice, member), (count)})
+    ROW(enc_x, n * 2 * E);
+    ROW(enc_mask, n * 2 * E);
+    ROW(enc_gates, n * 4 * H);
+    ROW(enc_c, (n + 1) * H);
+    ROW(enc_h, (n + 1) * H);
+    ROW(enc_tc, n * H);
+    ROW(enc_nrm, n);
+    ROW(ctx, n * H);
+    ROW(mean, H);
+    ROW(emb, H);
+    ROW(mean_nrm, 1);
+    ROW(pred, 1);
+    for (int l = 0; l < s->mlp_layers; l++)
+        m->fields[m->n_fields++] = (RowField){offsetof(Slice, mlp_a) + l * sizeof(double *), M};
+    ROW(dec_gates, L * 4 * H);
+    ROW(dec_c, (L + 1) * H);
+    ROW(dec_h, (L + 1) * H);
+    ROW(dec_tc, L * H);
+    ROW(attn, L * n);
+    ROW(comb, L * 2 * H);
+    ROW(att_o, L * H);
+    ROW(logp, L * V);
+    ROW(d_ctx, n * H);
+    ROW(d_emb, H);
+    ROW(d_mean, H);
+    ROW(d_pred, 1);
+    ROW(d_a, W);
+    ROW(d_b, W);
+    ROW(d_hA, H);
+    ROW(d_cA, H);
+    ROW(d_hB, H);
+    ROW(d_cB, H);
+    ROW(d_x, n * 2 * E);
+    ROW(d_logit, L * V);
+    ROW(d_o, L * H);
+    ROW(d_comb, L * 2 * H);
+#undef ROW
+}
+
+/* Carves the arena: the row buffers (cap rows each), then the per-call and per-slice scratch. */
+static void carve_activations(NaoModel *m) {
+    size_t cap = (size_t)m->cap, VG = (size_t)m->V * 4 * (size_t)m->s.hidden;
     double *p = m->arena;
-#define TAKE(ptr, count) do { (ptr) = p; p += (count); } while (0)
-    TAKE(m->tgt_buf, c);
-    TAKE(m->zeros, c * H);
-    TAKE(m->enc_x, n * c * 2 * E);
-    TAKE(m->enc_mask, n * c * 2 * E);
-    TAKE(m->enc_gates, n * c * 4 * H);
-    TAKE(m->enc_c, n * c * H);
-    TAKE(m->enc_h, n * c * H);
-    TAKE(m->enc_nrm, n * c);
-    TAKE(m->ctx, c * n * H);
-    TAKE(m->mean, c * H);
-    TAKE(m->emb, c * H);
-    TAKE(m->mean_nrm, c);
-    for (int l = 0; l < s->mlp_layers; l++) TAKE(m->mlp_a[l], c * M);
-    TAKE(m->pred, c);
-    TAKE(m->dec_x, L * c * H);
-    TAKE(m->dec_gates, L * c * 4 * H);
-    TAKE(m->dec_c, L * c * H);
-    TAKE(m->dec_h, L * c * H);
-    TAKE(m->attn, L * c * n);
-    TAKE(m->comb, L * c * 2 * H);
-    TAKE(m->att_o, L * c * H);
-    TAKE(m->logp, L * c * V);
-    TAKE(m->d_ctx, c * n * H);
-    TAKE(m->d_emb, c * H);
-    TAKE(m->d_mean, c * H);
-    TAKE(m->d_pred, c);
-    TAKE(m->d_a, c * W);
-    TAKE(m->d_b, c * W);
-    TAKE(m->d_hA, c * H);
-    TAKE(m->d_cA, c * H);
-    TAKE(m->d_hB, c * H);
-    TAKE(m->d_cB, c * H);
-    TAKE(m->d_x, c * X);
-    TAKE(m->d_gates, c * 4 * H);
-    TAKE(m->d_logit, c * V);
-    TAKE(m->d_o, c * H);
-    TAKE(m->d_comb, c * 2 * H);
-#undef TAKE
+    for (int f = 0; f < m->n_fields; f++) {
+        *(double **)((char *)&m->all + m->fields[f].field) = p;
+        p += cap * m->fields[f].per_row;
+    }
+    m->all.k = m->all.r0 = 0;
+    m->all.nr = m->cap;
+    m->all.dec_in = m->ints;
+    m->tok_buf = m->ints + (size_t)m->L * cap;
+    m->tgt_buf = p;
+    p += cap;
+    m->xtab = p;
+    p += VG;
+    m->d_tab = p;
+    p += (size_t)m->max_slices * VG;
+    m->slice_grads = p;
+}
+
+static size_t activation_doubles(const NaoModel *m) {
+    size_t per_row = 0, VG = (size_t)m->V * 4 * (size_t)m->s.hidden;
+    for (int f = 0; f < m->n_fields; f++) per_row += m->fields[f].per_row;
+    return (size_t)m->cap * (per_row + 1) + (1 + (size_t)m->max_slices) * VG +
+           (size_t)(m->max_slices - 1) * m->n_params;
 }
 
 NaoModel *nao_create(NaoShape shape, int max_batch, uint64_t seed) {
@@ -227,16 +277,17 @@ NaoModel *nao_create(NaoShape shape, int max_batch, uint64_t seed) {
     m->V = shape.nodes + shape.ops + 1;
     m->L = 2 * shape.nodes;
     m->cap = max_batch;
+    m->max_slices = nao_slices(max_batch);
     m->seed = seed;
+    m->workers = 1;
     TensorSpec spec[NAO_MAX_TENSORS];
     layout(m, spec);
+    row_fields(m);
     size_t np = m->n_params;
     m->params = calloc(4 * np, sizeof(double));
-    size_t na = activation_doubles(&shape, m->V, m->L, m->cap);
-    m->arena = calloc(na, sizeof(double));
-    m->dec_in = calloc((size_t)m->L * m->cap, sizeof(int));
-    m->tok_buf = calloc((size_t)m->L * m->cap, sizeof(int));
-    if (!m->params || !m->arena || !m->dec_in || !m->tok_buf) { nao_free(m); return NULL; }
+    m->arena = calloc(activation_doubles(m), sizeof(double));
+    m->ints = calloc(2 * (size_t)m->L * m->cap, sizeof(int));
+    if (!m->params || !m->arena || !m->ints) { nao_free(m); return NULL; }
     m->grads = m->params + np;
     m->adam_m = m->params + 2 * np;
     m->adam_v = m->params + 3 * np;
@@ -244,6 +295,9 @@ NaoModel *nao_create(NaoShape shape, int max_batch, uint64_t seed) {
     bind_views(m, spec, m->grads, &m->G);
     init_params(m, spec);
     carve_activations(m);
+    m->Gs[0] = m->G;
+    for (int k = 1; k < m->max_slices; k++)
+        bind_views(m, spec, m->slice_grads + (size_t)(k - 1) * np, &m->Gs[k]);
     return m;
 }
 
@@ -251,8 +305,7 @@ void nao_free(NaoModel *m) {
     if (!m) return;
     free(m->params);
     free(m->arena);
-    free(m->dec_in);
-    free(m->tok_buf);
+    free(m->ints);
     free(m);
 }
 
@@ -269,6 +322,43 @@ uint64_t *nao_shuffles(NaoModel *m) { return &m->shuffles; }
 int nao_tensors(const NaoModel *m, NaoTensorInfo *info) {
     memcpy(info, m->info, (size_t)m->n_tensors * sizeof(NaoTensorInfo));
     return m->n_tensors;
+}
+
+/* Slice k of a batch of B rows: rows pool_range(B, k, nao_slices(B)) of every buffer. */
+static void slice_at(const NaoModel *m, int B, int k, Slice *s) {
+    int lo, hi;
+    pool_range(B, k, nao_slices(B), &lo, &hi);
+    *s = m->all;
+    for (int f = 0; f < m->n_fields; f++)
+        *(double **)((char *)s + m->fields[f].field) += (size_t)lo * m->fields[f].per_row;
+    s->dec_in += (size_t)lo * m->L;
+    s->k = k;
+    s->r0 = lo;
+    s->nr = hi - lo;
+}
+
+typedef void (*SliceFn)(NaoModel *m, const Slice *s, void *arg);
+
+typedef struct {
+    NaoModel *m;
+    int B;
+    SliceFn fn;
+    void *arg;
+} SliceJob;
+
+static void slice_item(void *ctx, int item, int n_items, int worker) {
+    (void)n_items;
+    (void)worker;
+    SliceJob *j = ctx;
+    Slice s;
+    slice_at(j->m, j->B, item, &s);
+    j->fn(j->m, &s, j->arg);
+}
+
+/* fn on every slice of a batch of B rows, each slice a ticket of the pool. */
+static void for_slices(NaoModel *m, int B, SliceFn fn, void *arg) {
+    SliceJob j = {m, B, fn, arg};
+    pool_for(slice_item, &j, nao_slices(B), m->workers);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -326,19 +416,19 @@ static void log_softmax_inplace(int V, double *z) {
 /* ---------------------------------------------------------------------------------------
  * Encoder */
 
-/* Token pairs -> (n, cap, 2E) inputs, with dropout masks of `step` when training. */
-static void encoder_embed(NaoModel *m, int B, const int *tok, int train, uint64_t step) {
-    int n = m->s.nodes, E = m->s.emb, L = m->L, X = 2 * E;
+/* Token pairs -> the slice's (n, nr, 2E) inputs, with dropout masks of `step` when training. */
+static void encoder_embed(const NaoModel *m, const Slice *s, const int *tok, int train, uint64_t step) {
+    int n = m->s.nodes, E = m->s.emb, L = m->L, X = 2 * E, nr = s->nr;
     double p = m->s.dropout, keep = 1.0 / (1.0 - p);
     uint64_t key = rng_key(m->seed, STREAM_NAO_DROPOUT, step);
     for (int t = 0; t < n; t++)
-        for (int r = 0; r < B; r++) {
-            size_t row = ((size_t)t * m->cap + r) * X;
-            double *x = m->enc_x + row, *mask = m->enc_mask + row;
-            memcpy(x, m->P.enc_emb + (size_t)tok[(size_t)r * L + 2 * t] * E, (size_t)E * sizeof(double));
-            memcpy(x + E, m->P.enc_emb + (size_t)tok[(size_t)r * L + 2 * t + 1] * E, (size_t)E * sizeof(double));
+        for (int j = 0; j < nr; j++) {
+            size_t row = ((size_t)t * nr + j) * X, r = (size_t)(s->r0 + j);
+            double *x = s->enc_x + row, *mask = s->enc_mask + row;
+            memcpy(x, m->P.enc_emb + (size_t)tok[r * L + 2 * t] * E, (size_t)E * sizeof(double));
+            memcpy(x + E, m->P.enc_emb + (size_t)tok[r * L + 2 * t + 1] * E, (size_t)E * sizeof(double));
             for (int k = 0; k < X; k++) {
-                /* the mask index follows (row, step, feature) so it does not depend on cap */
+                /* the mask index follows (batch row, step, feature): slices do not change it */
                 uint64_t i = ((uint64_t)r * n + t) * X + k;
                 mask[k] = (train && p > 0.0) ? (rng_uniform(key, i) >= p ? keep : 0.0) : 1.0;
                 x[k] *= mask[k];
@@ -346,112 +436,118 @@ static void encoder_embed(NaoModel *m, int B, const int *tok, int train, uint64_
         }
 }
 
-/* ctx (cap, n, H) = normalised LSTM outputs; emb = normalise(mean_t ctx). */
-static void encoder_forward(NaoModel *m, int B, const int *tok, int train, uint64_t step) {
-    int n = m->s.nodes, E = m->s.emb, H = m->s.hidden, c = m->cap;
-    encoder_embed(m, B, tok, train, step);
+/* ctx (nr, n, H) = normalised LSTM outputs of the slice's rows (tok: the whole batch). */
+static void encoder_forward(const NaoModel *m, const Slice *s, const int *tok, int train, uint64_t step) {
+    int n = m->s.nodes, X = 2 * m->s.emb, H = m->s.hidden, G = 4 * H, nr = s->nr;
+    encoder_embed(m, s, tok, train, step);
+    /* the input part b + x W_x of every step in one product */
+    linear_forward(n * nr, X, G, s->enc_x, m->P.enc_W, m->P.enc_b, s->enc_gates);
+    memset(s->enc_h, 0, (size_t)nr * H * sizeof(double));
+    memset(s->enc_c, 0, (size_t)nr * H * sizeof(double));
+    const double *W_h = m->P.enc_W + (size_t)X * G;
     for (int t = 0; t < n; t++) {
-        const double *hp = t ? m->enc_h + (size_t)(t - 1) * c * H : m->zeros;
-        const double *cp = t ? m->enc_c + (size_t)(t - 1) * c * H : m->zeros;
-        lstm_forward(B, 2 * E, H, m->enc_x + (size_t)t * c * 2 * E, hp, cp, m->P.enc_W, m->P.enc_b,
-                     m->enc_gates + (size_t)t * c * 4 * H, m->enc_c + (size_t)t * c * H,
-                     m->enc_h + (size_t)t * c * H);
-        for (int r = 0; r < B; r++)
-            m->enc_nrm[(size_t)t * c + r] = l2_normalize(H, m->enc_h + ((size_t)t * c + r) * H,
-                                                         m->ctx + ((size_t)r * n + t) * H);
+        size_t o = (size_t)t * nr; /* first row of step t; its state lands in slot t + 1 */
+        lstm_step_forward(nr, H, s->enc_h + o * H, s->enc_c + o * H, W_h, s->enc_gates + o * G,
+                          s->enc_c + (o + nr) * H, s->enc_h + (o + nr) * H, s->enc_tc + o * H);
+        for (int j = 0; j < nr; j++)
+            s->enc_nrm[o + j] = l2_normalize(H, s->enc_h + (o + nr + j) * H, s->ctx + ((size_t)j * n + t) * H);
     }
 }
 
-/* emb (B, H) = normalise(mean over the n contexts of each row) */
-static void embed_contexts(NaoModel *m, int B) {
+/* emb (nr, H) = normalise(mean over the n contexts of each row) */
+static void embed_contexts(const NaoModel *m, const Slice *s) {
     int n = m->s.nodes, H = m->s.hidden;
-    for (int r = 0; r < B; r++) {
-        double *mu = m->mean + (size_t)r * H;
+    for (int r = 0; r < s->nr; r++) {
+        double *mu = s->mean + (size_t)r * H;
         for (int k = 0; k < H; k++) mu[k] = 0.0;
         for (int t = 0; t < n; t++) {
-            const double *ct = m->ctx + ((size_t)r * n + t) * H;
+            const double *ct = s->ctx + ((size_t)r * n + t) * H;
             for (int k = 0; k < H; k++) mu[k] += ct[k];
         }
         for (int k = 0; k < H; k++) mu[k] /= n;
-        m->mean_nrm[r] = l2_normalize(H, mu, m->emb + (size_t)r * H);
+        s->mean_nrm[r] = l2_normalize(H, mu, s->emb + (size_t)r * H);
     }
 }
 
-/* d_ctx (B, n, H) += gradient through emb = normalise(mean(ctx)) of d_emb. */
-static void embed_contexts_backward(NaoModel *m, int B) {
+/* d_ctx (nr, n, H) += gradient through emb = normalise(mean(ctx)) of d_emb. */
+static void embed_contexts_backward(const NaoModel *m, const Slice *s) {
     int n = m->s.nodes, H = m->s.hidden;
-    for (int r = 0; r < B; r++) {
-        double *dm = m->d_mean + (size_t)r * H;
+    for (int r = 0; r < s->nr; r++) {
+        double *dm = s->d_mean + (size_t)r * H;
         for (int k = 0; k < H; k++) dm[k] = 0.0;
-        l2_normalize_backward(H, m->emb + (size_t)r * H, m->mean_nrm[r], m->d_emb + (size_t)r * H, dm);
+        l2_normalize_backward(H, s->emb + (size_t)r * H, s->mean_nrm[r], s->d_emb + (size_t)r * H, dm);
         for (int t = 0; t < n; t++) {
-            double *dc = m->d_ctx + ((size_t)r * n + t) * H;
+            double *dc = s->d_ctx + ((size_t)r * n + t) * H;
             for (int k = 0; k < H; k++) dc[k] += dm[k] / n;
         }
     }
 }
 
-/* Backpropagate d_ctx through the normalisations, the LSTM and the embeddings. */
-static void encoder_backward(NaoModel *m, int B, const int *tok) {
-    int n = m->s.nodes, E = m->s.emb, H = m->s.hidden, c = m->cap, L = m->L, X = 2 * E;
-    double *dh = m->d_hA, *dc = m->d_cA, *dh_prev = m->d_hB, *dc_prev = m->d_cB;
-    memset(dh, 0, (size_t)B * H * sizeof(double));
-    memset(dc, 0, (size_t)B * H * sizeof(double));
+/* Backpropagate d_ctx through the normalisations, the LSTM and the embeddings into G. */
+static void encoder_backward(const NaoModel *m, const Slice *s, const int *tok, const NaoTensors *G) {
+    int n = m->s.nodes, E = m->s.emb, H = m->s.hidden, G4 = 4 * H, L = m->L, X = 2 * E, nr = s->nr;
+    double *dh = s->d_hA, *dc = s->d_cA, *dh_prev = s->d_hB, *dc_prev = s->d_cB;
+    memset(dh, 0, (size_t)nr * H * sizeof(double));
+    memset(dc, 0, (size_t)nr * H * sizeof(double));
+    const double *W_h = m->P.enc_W + (size_t)X * G4;
     for (int t = n - 1; t >= 0; t--) {
+        size_t o = (size_t)t * nr;
         /* dh: from step t+1 so far; add the context's gradient through the normalisation */
-        for (int r = 0; r < B; r++)
-            l2_normalize_backward(H, m->ctx + ((size_t)r * n + t) * H, m->enc_nrm[(size_t)t * c + r],
-                                  m->d_ctx + ((size_t)r * n + t) * H, dh + (size_t)r * H);
-        const double *hp = t ? m->enc_h + (size_t)(t - 1) * c * H : m->zeros;
-        const double *cp = t ? m->enc_c + (size_t)(t - 1) * c * H : m->zeros;
-        const double *x = m->enc_x + (size_t)t * c * X;
-        lstm_backward_ws(B, X, H, x, hp, cp, m->P.enc_W, m->enc_gates + (size_t)t * c * 4 * H,
-                         m->enc_c + (size_t)t * c * H, dh, dc, m->G.enc_W, m->G.enc_b, m->d_x, dh_prev,
-                         dc_prev, m->d_gates, lstm_backward_work(c, H));
-        for (int r = 0; r < B; r++) {
-            const double *dx = m->d_x + (size_t)r * X, *mask = m->enc_mask + ((size_t)t * c + r) * X;
-            double *g0 = m->G.enc_emb + (size_t)tok[(size_t)r * L + 2 * t] * E;
-            double *g1 = m->G.enc_emb + (size_t)tok[(size_t)r * L + 2 * t + 1] * E;
-            for (int k = 0; k < E; k++) { g0[k] += dx[k] * mask[k]; g1[k] += dx[E + k] * mask[E + k]; }
-        }
+        for (int j = 0; j < nr; j++)
+            l2_normalize_backward(H, s->ctx + ((size_t)j * n + t) * H, s->enc_nrm[o + j],
+                                  s->d_ctx + ((size_t)j * n + t) * H, dh + (size_t)j * H);
+        double *g = s->enc_gates + o * G4; /* becomes the pre-activation gradients */
+        lstm_step_backward(nr, H, s->enc_c + o * H, g, NULL, s->enc_tc + o * H, dh, dc, W_h, g,
+                           t ? dh_prev : NULL, t ? dc_prev : NULL); /* the zero initial state needs none */
         double *sw = dh; dh = dh_prev; dh_prev = sw;
         sw = dc; dc = dc_prev; dc_prev = sw;
     }
+    /* every step at once: the weights, and the inputs' gradients (n nr, 2E) */
+    int rows = n * nr;
+    lstm_weight_grads(rows, X, H, s->enc_x, s->enc_h, s->enc_gates, G->enc_W, G->enc_b);
+    gemm_f64(0, 1, rows, X, G4, 1.0, s->enc_gates, G4, m->P.enc_W, G4, 0.0, s->d_x, X);
+    for (int t = n - 1; t >= 0; t--)
+        for (int j = 0; j < nr; j++) {
+            size_t row = ((size_t)t * nr + j) * X, r = (size_t)(s->r0 + j);
+            const double *dx = s->d_x + row, *mask = s->enc_mask + row;
+            double *g0 = G->enc_emb + (size_t)tok[r * L + 2 * t] * E;
+            double *g1 = G->enc_emb + (size_t)tok[r * L + 2 * t + 1] * E;
+            for (int k = 0; k < E; k++) { g0[k] += dx[k] * mask[k]; g1[k] += dx[E + k] * mask[E + k]; }
+        }
 }
 
 /* ---------------------------------------------------------------------------------------
  * Predictor */
 
-/* pred (B) = sigmoid(MLP(emb)) with emb (B, H) given (m->emb or a caller's chunk). */
-static void predictor_forward(NaoModel *m, int B, const double *emb) {
-    int H = m->s.hidden, M = m->s.mlp_hidden, nl = m->s.mlp_layers;
+/* pred (nr) = sigmoid(MLP(emb)) with emb (nr, H) given (s->emb or a caller's rows). */
+static void predictor_forward(const NaoModel *m, const Slice *s, const double *emb) {
+    int H = m->s.hidden, M = m->s.mlp_hidden, nl = m->s.mlp_layers, B = s->nr;
     const double *a = emb;
     int in = H;
     for (int l = 0; l < nl; l++) {
-        double *y = m->mlp_a[l];
+        double *y = s->mlp_a[l];
         linear_forward(B, in, M, a, m->P.mlp_W[l], m->P.mlp_b[l], y);
         for (size_t k = 0; k < (size_t)B * M; k++) y[k] = y[k] > 0.0 ? y[k] : 0.0;
         a = y;
         in = M;
     }
-    linear_forward(B, in, 1, a, m->P.mlp_W[nl], m->P.mlp_b[nl], m->pred);
-    for (int r = 0; r < B; r++) m->pred[r] = sigmoid(m->pred[r]);
+    linear_forward(B, in, 1, a, m->P.mlp_W[nl], m->P.mlp_b[nl], s->pred);
+    for (int r = 0; r < B; r++) s->pred[r] = sigmoid(s->pred[r]);
 }
 
-/* From d_pred (B): d_emb (B, H) overwritten; parameter gradients accumulated when params. */
-static void predictor_backward(NaoModel *m, int B, const double *emb, int params) {
-    int H = m->s.hidden, M = m->s.mlp_hidden, nl = m->s.mlp_layers;
-    double *dz = m->d_a, *dprev = m->d_b;
-    for (int r = 0; r < B; r++) dz[r] = m->d_pred[r] * m->pred[r] * (1.0 - m->pred[r]);
+/* From d_pred (nr): d_emb (nr, H) overwritten; parameter gradients accumulated into G (or none). */
+static void predictor_backward(const NaoModel *m, const Slice *s, const double *emb, const NaoTensors *G) {
+    int H = m->s.hidden, M = m->s.mlp_hidden, nl = m->s.mlp_layers, B = s->nr;
+    double *dz = s->d_a, *dprev = s->d_b;
+    for (int r = 0; r < B; r++) dz[r] = s->d_pred[r] * s->pred[r] * (1.0 - s->pred[r]);
     for (int l = nl; l >= 0; l--) {
         int in = l ? M : H, out = l == nl ? 1 : M;
-        const double *x = l ? m->mlp_a[l - 1] : emb;
-        double *dx = l ? dprev : m->d_emb;
-        linear_backward(B, in, out, x, m->P.mlp_W[l], dz, params ? m->G.mlp_W[l] : NULL,
-                        params ? m->G.mlp_b[l] : NULL, dx);
+        const double *x = l ? s->mlp_a[l - 1] : emb;
+        double *dx = l ? dprev : s->d_emb;
+        linear_backward(B, in, out, x, m->P.mlp_W[l], dz, G ? G->mlp_W[l] : NULL, G ? G->mlp_b[l] : NULL, dx);
         if (l) {
             /* through the ReLU of layer l-1 */
-            const double *a = m->mlp_a[l - 1];
+            const double *a = s->mlp_a[l - 1];
             for (size_t k = 0; k < (size_t)B * M; k++) if (a[k] <= 0.0) dx[k] = 0.0;
             double *sw = dz; dz = dprev; dprev = sw;
         }
@@ -514,36 +610,58 @@ static void attend_backward(int B, int n, int H, const double *h, const double *
     }
 }
 
-/* One decoder step t for rows 0..B-1 with inputs m->dec_in[t]: LSTM, attention, output
- * layer; leaves log-probabilities in m->logp[t]. */
-static void decoder_step_forward(NaoModel *m, int B, int t) {
-    int n = m->s.nodes, H = m->s.hidden, V = m->V, c = m->cap;
-    const int *in_tok = m->dec_in + (size_t)t * c;
-    double *x = m->dec_x + (size_t)t * c * H;
-    for (int r = 0; r < B; r++)
-        memcpy(x + (size_t)r * H, m->P.dec_emb + (size_t)in_tok[r] * H, (size_t)H * sizeof(double));
-    /* the decoder starts from (h, c) = (emb, emb) */
-    const double *hp = t ? m->dec_h + (size_t)(t - 1) * c * H : m->emb;
-    const double *cp = t ? m->dec_c + (size_t)(t - 1) * c * H : m->emb;
-    double *h = m->dec_h + (size_t)t * c * H;
-    lstm_forward(B, H, H, x, hp, cp, m->P.dec_W, m->P.dec_b, m->dec_gates + (size_t)t * c * 4 * H,
-                 m->dec_c + (size_t)t * c * H, h);
-    double *comb = m->comb + (size_t)t * c * 2 * H;
-    attend_forward(B, n, H, h, m->ctx, m->attn + (size_t)t * c * n, comb);
-    double *o = m->att_o + (size_t)t * c * H, *lp = m->logp + (size_t)t * c * V;
-    linear_forward(B, 2 * H, H, comb, m->P.att_W, m->P.att_b, o);
-    for (size_t k = 0; k < (size_t)B * H; k++) o[k] = tanh(o[k]);
-    linear_forward(B, H, V, o, m->P.out_W, m->P.out_b, lp);
-    for (int r = 0; r < B; r++) log_softmax_inplace(V, lp + (size_t)r * V);
+/* The decoder's input part of every token, xtab (V, 4H) = b + dec_emb W_x: a step gathers its
+ * rows instead of multiplying its embedded inputs (once per call, before the slices run). */
+static void decoder_table(NaoModel *m) {
+    int H = m->s.hidden;
+    linear_forward(m->V, H, 4 * H, m->P.dec_emb, m->P.dec_W, m->P.dec_b, m->xtab);
 }
 
-/* Teacher forcing: step t reads the start symbol (t = 0) or token t-1. */
-static void decoder_forward(NaoModel *m, int B, const int *tok) {
-    int L = m->L, c = m->cap;
-    for (int t = 0; t < L; t++) {
-        for (int r = 0; r < B; r++) m->dec_in[(size_t)t * c + r] = t ? tok[(size_t)r * L + t - 1] : 0;
-        decoder_step_forward(m, B, t);
+/* The decoder starts from (h, c) = (emb, emb): slot 0 of its states. */
+static void decoder_start(const NaoModel *m, const Slice *s) {
+    size_t bytes = (size_t)s->nr * m->s.hidden * sizeof(double);
+    memcpy(s->dec_h, s->emb, bytes);
+    memcpy(s->dec_c, s->emb, bytes);
+}
+
+/* The LSTM of decoder step t for the slice's rows, inputs s->dec_in[t]. */
+static void decoder_lstm_step(const NaoModel *m, const Slice *s, int t) {
+    int H = m->s.hidden, G = 4 * H, nr = s->nr;
+    size_t o = (size_t)t * nr;
+    double *gates = s->dec_gates + o * G;
+    for (int j = 0; j < nr; j++)
+        memcpy(gates + (size_t)j * G, m->xtab + (size_t)s->dec_in[o + j] * G, (size_t)G * sizeof(double));
+    lstm_step_forward(nr, H, s->dec_h + o * H, s->dec_c + o * H, m->P.dec_W + (size_t)H * G, gates,
+                      s->dec_c + (o + nr) * H, s->dec_h + (o + nr) * H, s->dec_tc + o * H);
+}
+
+/* Attention and output layers of steps t0 .. t0 + nt - 1 (one block of rows): log-probabilities
+ * in s->logp. */
+static void decoder_outputs(const NaoModel *m, const Slice *s, int t0, int nt) {
+    int n = m->s.nodes, H = m->s.hidden, V = m->V, nr = s->nr, rows = nt * nr;
+    for (int t = t0; t < t0 + nt; t++) {
+        size_t o = (size_t)t * nr;
+        attend_forward(nr, n, H, s->dec_h + (o + nr) * H, s->ctx, s->attn + o * n, s->comb + o * 2 * H);
     }
+    size_t o = (size_t)t0 * nr;
+    double *out = s->att_o + o * H, *lp = s->logp + o * V;
+    linear_forward(rows, 2 * H, H, s->comb + o * 2 * H, m->P.att_W, m->P.att_b, out);
+    for (size_t k = 0; k < (size_t)rows * H; k++) out[k] = tanh(out[k]);
+    linear_forward(rows, H, V, out, m->P.out_W, m->P.out_b, lp);
+    for (int r = 0; r < rows; r++) log_softmax_inplace(V, lp + (size_t)r * V);
+}
+
+/* Teacher forcing: step t reads the start symbol (t = 0) or token t-1 (tok: the whole batch);
+ * the LSTM runs every step, then the output layers run on all of them at once. */
+static void decoder_forward(const NaoModel *m, const Slice *s, const int *tok) {
+    int L = m->L, nr = s->nr;
+    decoder_start(m, s);
+    for (int t = 0; t < L; t++) {
+        for (int j = 0; j < nr; j++)
+            s->dec_in[(size_t)t * nr + j] = t ? tok[(size_t)(s->r0 + j) * L + t - 1] : 0;
+        decoder_lstm_step(m, s, t);
+    }
+    decoder_outputs(m, s, 0, L);
 }
 
 /* The allowed tokens of position t: node i = t/2 + 1 emits its predecessor (1..i) at even t
@@ -554,115 +672,185 @@ static void allowed_tokens(const NaoModel *m, int t, int *lo, int *hi) {
     else { *lo = n + 1; *hi = n + m->s.ops; }
 }
 
-/* Greedy constrained decoding from m->ctx / m->emb; tok (B, L). */
-static void decoder_greedy(NaoModel *m, int B, int *tok) {
-    int L = m->L, V = m->V, c = m->cap;
+/* Greedy constrained decoding of the slice's rows from s->ctx / s->emb into tok (the whole
+ * chunk's (B, L) tokens). */
+static void decoder_greedy(const NaoModel *m, const Slice *s, int *tok) {
+    int L = m->L, V = m->V, nr = s->nr;
+    decoder_start(m, s);
     for (int t = 0; t < L; t++) {
-        for (int r = 0; r < B; r++) m->dec_in[(size_t)t * c + r] = t ? tok[(size_t)r * L + t - 1] : 0;
-        decoder_step_forward(m, B, t);
+        for (int j = 0; j < nr; j++)
+            s->dec_in[(size_t)t * nr + j] = t ? tok[(size_t)(s->r0 + j) * L + t - 1] : 0;
+        decoder_lstm_step(m, s, t);
+        decoder_outputs(m, s, t, 1);
         int lo, hi;
         allowed_tokens(m, t, &lo, &hi);
-        const double *lp = m->logp + (size_t)t * c * V;
-        for (int r = 0; r < B; r++) {
-            const double *row = lp + (size_t)r * V;
+        for (int j = 0; j < nr; j++) {
+            const double *row = s->logp + ((size_t)t * nr + j) * V;
             int best = lo;
-            for (int j = lo + 1; j <= hi; j++) if (row[j] > row[best]) best = j;
-            tok[(size_t)r * L + t] = best;
+            for (int v = lo + 1; v <= hi; v++) if (row[v] > row[best]) best = v;
+            tok[(size_t)(s->r0 + j) * L + t] = best;
         }
     }
 }
 
 /* NLL backward with weight w per token (w = (1 - trade_off) / (B L)): accumulates the decoder's
- * parameter gradients, d_ctx (attention) and d_emb (initial state). */
-static void decoder_backward(NaoModel *m, int B, const int *tok, double w) {
-    int n = m->s.nodes, H = m->s.hidden, V = m->V, L = m->L, c = m->cap;
-    double *dh = m->d_hA, *dc = m->d_cA, *dh_prev = m->d_hB, *dc_prev = m->d_cB;
-    memset(dh, 0, (size_t)B * H * sizeof(double));
-    memset(dc, 0, (size_t)B * H * sizeof(double));
+ * parameter gradients into G, and d_ctx (attention) and d_emb (initial state). */
+static void decoder_backward(NaoModel *m, const Slice *s, const int *tok, double w, const NaoTensors *G) {
+    int n = m->s.nodes, H = m->s.hidden, G4 = 4 * H, V = m->V, L = m->L, nr = s->nr, rows = L * nr;
+    /* the output and attention layers of every step at once */
+    for (int t = 0; t < L; t++)
+        for (int j = 0; j < nr; j++) {
+            size_t i = (size_t)t * nr + j;
+            const double *lp = s->logp + i * V;
+            double *dl = s->d_logit + i * V;
+            for (int v = 0; v < V; v++) dl[v] = w * exp(lp[v]);
+            dl[tok[(size_t)(s->r0 + j) * L + t]] -= w;
+        }
+    linear_backward(rows, H, V, s->att_o, m->P.out_W, s->d_logit, G->out_W, G->out_b, s->d_o);
+    for (size_t k = 0; k < (size_t)rows * H; k++) s->d_o[k] *= 1.0 - s->att_o[k] * s->att_o[k];
+    linear_backward(rows, 2 * H, H, s->comb, m->P.att_W, s->d_o, G->att_W, G->att_b, s->d_comb);
+    /* the recurrence, last step first: the attention's gradient joins dh from step t+1 */
+    double *dh = s->d_hA, *dc = s->d_cA, *dh_prev = s->d_hB, *dc_prev = s->d_cB;
+    memset(dh, 0, (size_t)nr * H * sizeof(double));
+    memset(dc, 0, (size_t)nr * H * sizeof(double));
+    const double *W_h = m->P.dec_W + (size_t)H * G4;
     for (int t = L - 1; t >= 0; t--) {
-        const double *lp = m->logp + (size_t)t * c * V, *o = m->att_o + (size_t)t * c * H;
-        const double *comb = m->comb + (size_t)t * c * 2 * H, *attn = m->attn + (size_t)t * c * n;
-        const double *h = m->dec_h + (size_t)t * c * H;
-        for (int r = 0; r < B; r++) {
-            double *dl = m->d_logit + (size_t)r * V;
-            for (int j = 0; j < V; j++) dl[j] = w * exp(lp[(size_t)r * V + j]);
-            dl[tok[(size_t)r * L + t]] -= w;
-        }
-        linear_backward(B, H, V, o, m->P.out_W, m->d_logit, m->G.out_W, m->G.out_b, m->d_o);
-        for (size_t k = 0; k < (size_t)B * H; k++) m->d_o[k] *= 1.0 - o[k] * o[k];
-        linear_backward(B, 2 * H, H, comb, m->P.att_W, m->d_o, m->G.att_W, m->G.att_b, m->d_comb);
-        attend_backward(B, n, H, h, m->ctx, attn, m->d_comb, dh, m->d_ctx);
-        const double *hp = t ? m->dec_h + (size_t)(t - 1) * c * H : m->emb;
-        const double *cp = t ? m->dec_c + (size_t)(t - 1) * c * H : m->emb;
-        lstm_backward_ws(B, H, H, m->dec_x + (size_t)t * c * H, hp, cp, m->P.dec_W,
-                         m->dec_gates + (size_t)t * c * 4 * H, m->dec_c + (size_t)t * c * H, dh, dc,
-                         m->G.dec_W, m->G.dec_b, m->d_x, dh_prev, dc_prev, m->d_gates,
-                         lstm_backward_work(c, H));
-        const int *in_tok = m->dec_in + (size_t)t * c;
-        for (int r = 0; r < B; r++) {
-            double *g = m->G.dec_emb + (size_t)in_tok[r] * H;
-            const double *dx = m->d_x + (size_t)r * H;
-            for (int k = 0; k < H; k++) g[k] += dx[k];
-        }
+        size_t o = (size_t)t * nr;
+        attend_backward(nr, n, H, s->dec_h + (o + nr) * H, s->ctx, s->attn + o * n, s->d_comb + o * 2 * H, dh,
+                        s->d_ctx);
+        double *g = s->dec_gates + o * G4; /* becomes the pre-activation gradients */
+        lstm_step_backward(nr, H, s->dec_c + o * H, g, NULL, s->dec_tc + o * H, dh, dc, W_h, g, dh_prev, dc_prev);
         double *sw = dh; dh = dh_prev; dh_prev = sw;
         sw = dc; dc = dc_prev; dc_prev = sw;
     }
     /* h_{-1} = c_{-1} = emb */
-    for (size_t k = 0; k < (size_t)B * H; k++) m->d_emb[k] += dh[k] + dc[k];
+    for (size_t k = 0; k < (size_t)nr * H; k++) s->d_emb[k] += dh[k] + dc[k];
+    /* every step at once: W_h through the previous states; W_x, b and the embedding through
+     * the table's rows, dtab[v] = the sum of the gradients of the steps that read token v */
+    lstm_weight_grads(rows, 0, H, NULL, s->dec_h, s->dec_gates, G->dec_W + (size_t)H * G4, NULL);
+    double *dtab = m->d_tab + (size_t)s->k * V * G4;
+    memset(dtab, 0, (size_t)V * G4 * sizeof(double));
+    for (int i = 0; i < rows; i++) {
+        const double *da = s->dec_gates + (size_t)i * G4;
+        double *d = dtab + (size_t)s->dec_in[i] * G4;
+        for (int j = 0; j < G4; j++) d[j] += da[j];
+    }
+    linear_backward(V, H, G4, m->P.dec_emb, m->P.dec_W, dtab, G->dec_W, G->dec_b, NULL);
+    gemm_f64(0, 1, V, H, G4, 1.0, dtab, G4, m->P.dec_W, G4, 1.0, G->dec_emb, H);
 }
 
 /* ---------------------------------------------------------------------------------------
  * Loss, gradient and optimiser */
 
-double nao_loss_grad(NaoModel *m, int B, const int *tok, const double *target, double trade_off,
-                     int train, uint64_t step, double *mse_out, double *nll_out) {
-    int n = m->s.nodes, H = m->s.hidden, V = m->V, L = m->L, c = m->cap;
-    encoder_forward(m, B, tok, train, step);
-    embed_contexts(m, B);
-    predictor_forward(m, B, m->emb);
-    decoder_forward(m, B, tok);
+typedef struct {
+    const int *tok;
+    const double *target;
+    double trade_off;
+    int train, B;
+    uint64_t step;
+} BatchArgs;
 
+/* Forward and backward of one slice into its own gradient buffer (m->Gs[k]). */
+static void slice_loss_grad(NaoModel *m, const Slice *s, void *arg) {
+    const BatchArgs *a = arg;
+    const NaoTensors *G = &m->Gs[s->k];
+    int n = m->s.nodes, H = m->s.hidden;
+    memset(s->k ? m->slice_grads + (size_t)(s->k - 1) * m->n_params : m->grads, 0, m->n_params * sizeof(double));
+    encoder_forward(m, s, a->tok, a->train, a->step);
+    embed_contexts(m, s);
+    predictor_forward(m, s, s->emb);
+    decoder_forward(m, s, a->tok);
+    memset(s->d_ctx, 0, (size_t)s->nr * n * H * sizeof(double));
+    for (int j = 0; j < s->nr; j++) s->d_pred[j] = a->trade_off * 2.0 * (s->pred[j] - a->target[s->r0 + j]) / a->B;
+    predictor_backward(m, s, s->emb, G);
+    decoder_backward(m, s, a->tok, (1.0 - a->trade_off) / ((double)a->B * m->L), G);
+    embed_contexts_backward(m, s);
+    encoder_backward(m, s, a->tok, G);
+}
+
+typedef struct {
+    NaoModel *m;
+    int slices;
+    int adam;        /* 0: sum the slices' gradients into grads and square them; 1: clip and Adam */
+    double coef;     /* clipping factor (>= 1: none) */
+    AdamConfig cfg;
+} UpdateJob;
+
+/* Chunk `item` of the parameters: the same chunks for every thread count. */
+static void update_item(void *ctx, int item, int n_items, int worker) {
+    (void)worker;
+    UpdateJob *u = ctx;
+    NaoModel *m = u->m;
+    size_t n = m->n_params, lo = n * (size_t)item / (size_t)n_items, hi = n * (size_t)(item + 1) / (size_t)n_items;
+    double *g = m->grads;
+    if (!u->adam) {
+        double sq = 0.0;
+        for (int k = 1; k < u->slices; k++) {
+            const double *gk = m->slice_grads + (size_t)(k - 1) * n;
+            for (size_t i = lo; i < hi; i++) g[i] += gk[i];
+        }
+        for (size_t i = lo; i < hi; i++) sq += g[i] * g[i];
+        m->sq[item] = sq;
+        return;
+    }
+    if (u->coef < 1.0) for (size_t i = lo; i < hi; i++) g[i] *= u->coef;
+    adam_update(hi - lo, m->params + lo, g + lo, m->adam_m + lo, m->adam_v + lo, m->t, u->cfg);
+}
+
+/* Loss and gradient of a batch (grads), and the gradient's squared norm. */
+static double loss_grad(NaoModel *m, int B, const int *tok, const double *target, double trade_off, int train,
+                        uint64_t step, double *mse_out, double *nll_out, double *sq_norm) {
+    int V = m->V, L = m->L, S = nao_slices(B);
+    BatchArgs a = {tok, target, trade_off, train, B, step};
+    decoder_table(m);
+    for_slices(m, B, slice_loss_grad, &a);
+    /* the losses in batch-row order */
     double mse = 0.0, nll = 0.0;
-    for (int r = 0; r < B; r++) {
-        double e = m->pred[r] - target[r];
-        mse += e * e;
-        for (int t = 0; t < L; t++) nll -= m->logp[((size_t)t * c + r) * V + tok[(size_t)r * L + t]];
+    for (int k = 0; k < S; k++) {
+        Slice s;
+        slice_at(m, B, k, &s);
+        for (int j = 0; j < s.nr; j++) {
+            int r = s.r0 + j;
+            double e = s.pred[j] - target[r];
+            mse += e * e;
+            for (int t = 0; t < L; t++) nll -= s.logp[((size_t)t * s.nr + j) * V + tok[(size_t)r * L + t]];
+        }
     }
     mse /= B;
     nll /= (double)B * L;
-
-    memset(m->grads, 0, m->n_params * sizeof(double));
-    memset(m->d_ctx, 0, (size_t)B * n * H * sizeof(double));
-    for (int r = 0; r < B; r++) m->d_pred[r] = trade_off * 2.0 * (m->pred[r] - target[r]) / B;
-    predictor_backward(m, B, m->emb, 1);
-    decoder_backward(m, B, tok, (1.0 - trade_off) / ((double)B * L));
-    embed_contexts_backward(m, B);
-    encoder_backward(m, B, tok);
-
+    UpdateJob u = {.m = m, .slices = S, .adam = 0};
+    pool_for(update_item, &u, NAO_UPDATE_CHUNKS, m->workers);
+    double sq = 0.0;
+    for (int k = 0; k < NAO_UPDATE_CHUNKS; k++) sq += m->sq[k];
+    if (sq_norm) *sq_norm = sq;
     if (mse_out) *mse_out = mse;
     if (nll_out) *nll_out = nll;
     return trade_off * mse + (1.0 - trade_off) * nll;
 }
 
-static double grad_norm(const NaoModel *m) {
-    double s = 0.0;
-    for (size_t k = 0; k < m->n_params; k++) s += m->grads[k] * m->grads[k];
-    return sqrt(s);
+double nao_loss_grad(NaoModel *m, int B, const int *tok, const double *target, double trade_off,
+                     int train, uint64_t step, double *mse_out, double *nll_out) {
+    m->workers = pool_threads();
+    return loss_grad(m, B, tok, target, trade_off, train, step, mse_out, nll_out, NULL);
+}
+
+static double train_step(NaoModel *m, int B, const int *tok, const double *target, NaoOptim o,
+                         double *mse, double *nll, double *gnorm_out) {
+    int64_t t = ++m->t;
+    double sq, loss = loss_grad(m, B, tok, target, o.trade_off, 1, (uint64_t)t, mse, nll, &sq);
+    double gnorm = sqrt(sq);
+    /* torch.nn.utils.clip_grad_norm_ */
+    UpdateJob u = {.m = m, .adam = 1, .coef = o.max_grad_norm > 0.0 ? o.max_grad_norm / (gnorm + 1e-6) : 1.0,
+                  .cfg = o.adam};
+    pool_for(update_item, &u, NAO_UPDATE_CHUNKS, m->workers);
+    if (gnorm_out) *gnorm_out = gnorm;
+    return loss;
 }
 
 double nao_train_step(NaoModel *m, int B, const int *tok, const double *target, NaoOptim o,
                       double *mse, double *nll, double *gnorm_out) {
-    int64_t t = ++m->t;
-    double loss = nao_loss_grad(m, B, tok, target, o.trade_off, 1, (uint64_t)t, mse, nll);
-    double gnorm = grad_norm(m);
-    if (o.max_grad_norm > 0.0) {
-        /* torch.nn.utils.clip_grad_norm_ */
-        double coef = o.max_grad_norm / (gnorm + 1e-6);
-        if (coef < 1.0) for (size_t k = 0; k < m->n_params; k++) m->grads[k] *= coef;
-    }
-    adam_update(m->n_params, m->params, m->grads, m->adam_m, m->adam_v, t, o.adam);
-    if (gnorm_out) *gnorm_out = gnorm;
-    return loss;
+    m->workers = pool_threads();
+    return train_step(m, B, tok, target, o, mse, nll, gnorm_out);
 }
 
 /* In-place Fisher-Yates shuffle of perm with the next key of the shuffle stream. */
@@ -681,6 +869,7 @@ void nao_fit(NaoModel *m, int N, const int *tok, const double *target, int epoch
     int *perm = malloc((size_t)N * sizeof(int));
     out[0] = out[1] = NAN;
     if (!perm) return;
+    m->workers = pool_threads();
     for (int k = 0; k < N; k++) perm[k] = k;
     for (int e = 0; e < epochs; e++) {
         if (do_shuffle) shuffle(m, N, perm);
@@ -694,7 +883,7 @@ void nao_fit(NaoModel *m, int N, const int *tok, const double *target, int epoch
                 m->tgt_buf[r] = target[perm[b0 + r]];
             }
             double mse, nll;
-            nao_train_step(m, B, m->tok_buf, m->tgt_buf, o, &mse, &nll, NULL);
+            train_step(m, B, m->tok_buf, m->tgt_buf, o, &mse, &nll, NULL);
             sum_mse += mse * B;
             sum_nll += nll * B;
         }
@@ -705,64 +894,99 @@ void nao_fit(NaoModel *m, int N, const int *tok, const double *target, int epoch
 }
 
 /* ---------------------------------------------------------------------------------------
- * Inference (walks its input in chunks of cap rows) */
+ * Inference (walks its input in chunks of cap rows, each chunk in slices) */
+
+typedef struct {
+    const int *tok;     /* the chunk's tokens (encode) or its decoded tokens (decode) */
+    int *out_tok;
+    const double *in;   /* the chunk's embeddings (predict_emb) or contexts (decode) */
+    int grad;           /* predict_*: also the gradient */
+} InferArgs;
+
+static void slice_encode(NaoModel *m, const Slice *s, void *arg) {
+    const InferArgs *a = arg;
+    encoder_forward(m, s, a->tok, 0, 0);
+    embed_contexts(m, s);
+    predictor_forward(m, s, s->emb);
+}
 
 void nao_encode(NaoModel *m, int N, const int *tok, double *ctx, double *emb, double *pred) {
     int n = m->s.nodes, H = m->s.hidden, L = m->L;
+    m->workers = pool_threads();
     for (int r0 = 0; r0 < N; r0 += m->cap) {
         int B = N - r0 < m->cap ? N - r0 : m->cap;
-        encoder_forward(m, B, tok + (size_t)r0 * L, 0, 0);
-        embed_contexts(m, B);
-        predictor_forward(m, B, m->emb);
-        if (ctx) memcpy(ctx + (size_t)r0 * n * H, m->ctx, (size_t)B * n * H * sizeof(double));
-        if (emb) memcpy(emb + (size_t)r0 * H, m->emb, (size_t)B * H * sizeof(double));
-        if (pred) memcpy(pred + r0, m->pred, (size_t)B * sizeof(double));
+        InferArgs a = {tok + (size_t)r0 * L, NULL, NULL, 0};
+        for_slices(m, B, slice_encode, &a);
+        if (ctx) memcpy(ctx + (size_t)r0 * n * H, m->all.ctx, (size_t)B * n * H * sizeof(double));
+        if (emb) memcpy(emb + (size_t)r0 * H, m->all.emb, (size_t)B * H * sizeof(double));
+        if (pred) memcpy(pred + r0, m->all.pred, (size_t)B * sizeof(double));
+    }
+}
+
+static void slice_predict_emb(NaoModel *m, const Slice *s, void *arg) {
+    const InferArgs *a = arg;
+    const double *e = a->in + (size_t)s->r0 * m->s.hidden;
+    predictor_forward(m, s, e);
+    if (a->grad) {
+        for (int r = 0; r < s->nr; r++) s->d_pred[r] = 1.0;
+        predictor_backward(m, s, e, NULL);
     }
 }
 
 void nao_predict_emb(NaoModel *m, int N, const double *emb, double *pred, double *grad) {
     int H = m->s.hidden;
+    m->workers = pool_threads();
     for (int r0 = 0; r0 < N; r0 += m->cap) {
         int B = N - r0 < m->cap ? N - r0 : m->cap;
-        const double *e = emb + (size_t)r0 * H;
-        predictor_forward(m, B, e);
-        if (pred) memcpy(pred + r0, m->pred, (size_t)B * sizeof(double));
-        if (grad) {
-            for (int r = 0; r < B; r++) m->d_pred[r] = 1.0;
-            predictor_backward(m, B, e, 0);
-            memcpy(grad + (size_t)r0 * H, m->d_emb, (size_t)B * H * sizeof(double));
-        }
+        InferArgs a = {NULL, NULL, emb + (size_t)r0 * H, grad != NULL};
+        for_slices(m, B, slice_predict_emb, &a);
+        if (pred) memcpy(pred + r0, m->all.pred, (size_t)B * sizeof(double));
+        if (grad) memcpy(grad + (size_t)r0 * H, m->all.d_emb, (size_t)B * H * sizeof(double));
+    }
+}
+
+static void slice_predict_ctx(NaoModel *m, const Slice *s, void *arg) {
+    const InferArgs *a = arg;
+    size_t nH = (size_t)m->s.nodes * m->s.hidden;
+    memcpy(s->ctx, a->in + (size_t)s->r0 * nH, (size_t)s->nr * nH * sizeof(double));
+    embed_contexts(m, s);
+    predictor_forward(m, s, s->emb);
+    if (a->grad) {
+        for (int r = 0; r < s->nr; r++) s->d_pred[r] = 1.0;
+        predictor_backward(m, s, s->emb, NULL);
+        memset(s->d_ctx, 0, (size_t)s->nr * nH * sizeof(double));
+        embed_contexts_backward(m, s);
     }
 }
 
 void nao_predict_ctx(NaoModel *m, int N, const double *ctx, double *pred, double *grad) {
-    int n = m->s.nodes, H = m->s.hidden;
+    size_t nH = (size_t)m->s.nodes * m->s.hidden;
+    m->workers = pool_threads();
     for (int r0 = 0; r0 < N; r0 += m->cap) {
         int B = N - r0 < m->cap ? N - r0 : m->cap;
-        memcpy(m->ctx, ctx + (size_t)r0 * n * H, (size_t)B * n * H * sizeof(double));
-        embed_contexts(m, B);
-        predictor_forward(m, B, m->emb);
-        if (pred) memcpy(pred + r0, m->pred, (size_t)B * sizeof(double));
-        if (grad) {
-            for (int r = 0; r < B; r++) m->d_pred[r] = 1.0;
-            predictor_backward(m, B, m->emb, 0);
-            memset(m->d_ctx, 0, (size_t)B * n * H * sizeof(double));
-            embed_contexts_backward(m, B);
-            memcpy(grad + (size_t)r0 * n * H, m->d_ctx, (size_t)B * n * H * sizeof(double));
-        }
+        InferArgs a = {NULL, NULL, ctx + (size_t)r0 * nH, grad != NULL};
+        for_slices(m, B, slice_predict_ctx, &a);
+        if (pred) memcpy(pred + r0, m->all.pred, (size_t)B * sizeof(double));
+        if (grad) memcpy(grad + (size_t)r0 * nH, m->all.d_ctx, (size_t)B * nH * sizeof(double));
     }
 }
 
+static void slice_decode(NaoModel *m, const Slice *s, void *arg) {
+    const InferArgs *a = arg;
+    int H = m->s.hidden;
+    size_t rows = (size_t)s->nr * m->s.nodes, first = (size_t)s->r0 * m->s.nodes;
+    for (size_t i = 0; i < rows; i++) l2_normalize(H, a->in + (first + i) * H, s->ctx + i * H);
+    embed_contexts(m, s);
+    decoder_greedy(m, s, a->out_tok);
+}
+
 void nao_decode(NaoModel *m, int N, const double *ctx, int *tok) {
-    int n = m->s.nodes, H = m->s.hidden, L = m->L;
+    size_t nH = (size_t)m->s.nodes * m->s.hidden;
+    m->workers = pool_threads();
+    decoder_table(m);
     for (int r0 = 0; r0 < N; r0 += m->cap) {
         int B = N - r0 < m->cap ? N - r0 : m->cap;
-        for (int r = 0; r < B; r++)
-            for (int t = 0; t < n; t++) {
-                size_t off = ((size_t)r * n + t) * H;
-                l2_normalize(H, ctx + (size_t)r0 * n * H + off, m->ctx + off);
-            }
-        embed_contexts(m, B);
-        decoder_greedy(m, B, tok + (size_t)r0 * L);
+        InferArgs a = {NULL, tok + (size_t)r0 * m->L, ctx + (size_t)r0 * nH, 0};
+        for_slices(m, B, slice_decode, &a);
     }
 }

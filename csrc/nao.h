@@ -23,7 +23,10 @@
  * Greedy decoding is constrained to valid tokens (position 2(i-1) may only emit 1..i,
  * position 2i-1 only n+1..n+K), so every decoded sequence is an architecture of the space.
  * Everything is deterministic for a seed: initial weights from RNG stream 24, dropout masks
- * from stream 25 keyed by the step counter, the epoch shuffles of nao_fit from stream 26. */
+ * from stream 25 keyed by the step counter, the epoch shuffles of nao_fit from stream 26.
+ * Every call runs on the core's pool threads (pool_threads() at the call): a batch is cut into
+ * slices of rows fixed by its size alone (nao.c), so the results are the same bits for any
+ * thread count. */
 #ifndef NAS_EVAL_NAO_H
 #define NAS_EVAL_NAO_H
 

@@ -157,30 +157,24 @@ def test_dropout_masks_follow_the_step():
     assert m.loss_grad(tok, y, train=False, step=3)[0] != a
 
 
-def test_predictor_gradients_wrt_embedding_and_contexts():
+@pytest.mark.parametrize("wrt", ["embedding", "contexts"])
+def test_predictor_gradients_wrt_embedding_and_contexts(wrt):
     m, _ = small_model()
     rng = np.random.default_rng(3)
     ctx, emb, pred = m.encode(random_tokens(rng, 6))
-    p_emb, g_emb = m.predict_emb(emb)
-    p_ctx, g_ctx = m.predict_ctx(ctx)
-    np.testing.assert_allclose(p_emb, pred, rtol=1e-14)
-    np.testing.assert_allclose(p_ctx, pred, rtol=1e-14)
+    x, predict = (emb, m.predict_emb) if wrt == "embedding" else (ctx, m.predict_ctx)
+    p, g = predict(x)
+    np.testing.assert_allclose(p, pred, rtol=1e-14)
     eps = 1e-6
-    fd_emb = np.empty_like(emb)
-    for idx in np.ndindex(*emb.shape):
-        up, down = emb.copy(), emb.copy()
+    fd = np.empty_like(x)
+    for idx in np.ndindex(*x.shape):
+        up, down = x.copy(), x.copy()
         up[idx] += eps
         down[idx] -= eps
-        fd_emb[idx] = (m.predict_emb(up)[0][idx[0]] - m.predict_emb(down)[0][idx[0]]) / (2 * eps)
-    np.testing.assert_allclose(g_emb, fd_emb, rtol=1e-6, atol=1e-10)
-    fd_ctx = np.empty_like(ctx)
-    for idx in np.ndindex(*ctx.shape):
-        up, down = ctx.copy(), ctx.copy()
-        up[idx] += eps
-        down[idx] -= eps
-        fd_ctx[idx] = (m.predict_ctx(up)[0][idx[0]] - m.predict_ctx(down)[0][idx[0]]) / (2 * eps)
-    np.testing.assert_allclose(g_ctx, fd_ctx, rtol=1e-6, atol=1e-10)
-    assert np.abs(g_ctx).max() > 1e-3
+        fd[idx] = (predict(up)[0][idx[0]] - predict(down)[0][idx[0]]) / (2 * eps)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-10)
+    if wrt == "contexts":
+        assert np.abs(g).max() > 1e-3
 
 
 def all_archs(nodes):
@@ -263,6 +257,82 @@ def test_fit_is_deterministic_and_state_round_trips():
     assert a.state()["shuffles"] == c.state()["shuffles"] == 5
     d = NAOController(space, emb_size=6, hidden_size=8, mlp_layers=2, mlp_hidden_size=8, batch_size=10, seed=6)
     assert not np.array_equal(d.state()["params"], make().state()["params"])
+
+
+def with_threads(threads, fn):
+    before = nas_eval.get_num_threads()
+    nas_eval.set_num_threads(threads)
+    try:
+        return fn()
+    finally:
+        nas_eval.set_num_threads(before)
+
+
+def test_slices_sum_to_the_whole_batch_gradient():
+    """A batch of 130 rows runs as three slices of rows (csrc/nao.c, about 64 rows each), each
+    into its own gradient buffer, summed afterwards: the loss matches the NumPy reference and the
+    gradient the row-weighted sum of the gradients of blocks of at most 64 rows (one slice each)."""
+    m = core.NAO(N_NODES, ops=N_OPS, emb_size=E, hidden_size=H, mlp_layers=LAYERS, mlp_hidden_size=M,
+                 seed=2, max_batch=256)
+    params = np.random.default_rng(2).uniform(-0.7, 0.7, m.num_params)
+    m.set_state(params)
+    rng = np.random.default_rng(8)
+    tok, y = random_tokens(rng, 130), rng.uniform(0, 1, 130)
+    loss, mse, nll, grad = m.loss_grad(tok, y, trade_off=0.8)
+    np.testing.assert_allclose([loss, mse, nll], reference_loss(tensors(m, params), tok, y, 0.8)[:3], rtol=1e-12)
+    blocks = [(0, 40), (40, 100), (100, 130)]
+    want = sum((hi - lo) / 130 * m.loss_grad(tok[lo:hi], y[lo:hi], trade_off=0.8)[3] for lo, hi in blocks)
+    assert np.abs(want).max() > 1e-3
+    np.testing.assert_allclose(grad, want, rtol=1e-10, atol=1e-14)
+
+
+def test_sliced_gradient_with_dropout_matches_finite_differences():
+    """130 rows (three slices, each into its own gradient buffer, summed) with dropout on: the
+    summed gradient is the gradient of the one loss. Central differences on up to 6 coordinates
+    of every tensor (the decoder's embedding goes through the per-token input table)."""
+    m = core.NAO(N_NODES, ops=N_OPS, emb_size=E, hidden_size=H, mlp_layers=LAYERS, mlp_hidden_size=M,
+                 dropout=0.3, seed=4, max_batch=256)
+    p0 = np.random.default_rng(4).uniform(-0.7, 0.7, m.num_params)
+    m.set_state(p0)
+    rng = np.random.default_rng(9)
+    tok, y = random_tokens(rng, 130), rng.uniform(0, 1, 130)
+    kw = dict(trade_off=0.8, train=True, step=7)
+    grad = m.loss_grad(tok, y, **kw)[3]
+    coords = np.concatenate([o + rng.choice(r * c, min(6, r * c), replace=False) for _, o, r, c in m.tensors()])
+    eps, fd = 1e-6, []
+    for k in coords:
+        p = p0.copy()
+        p[k] += eps
+        m.set_state(p)
+        up = m.loss_grad(tok, y, **kw)[0]
+        p[k] -= 2 * eps
+        m.set_state(p)
+        fd.append((up - m.loss_grad(tok, y, **kw)[0]) / (2 * eps))
+    assert np.abs(grad[coords]).max() > 1e-3
+    np.testing.assert_allclose(grad[coords], fd, rtol=1e-5, atol=1e-8)
+
+
+def test_same_bits_for_one_and_two_threads():
+    """Slices and parameter chunks are fixed by the batch size, never by the thread count:
+    training, encoding, the predictor's gradient and decoding give the same bits on 1 and 2
+    threads (130 rows: three slices; 256 rows a chunk of inference: four)."""
+    space = nas_eval.SearchSpace(3)
+    rng = np.random.default_rng(7)
+    archs = [space[int(i)] for i in rng.choice(len(space), 300, replace=False)]
+    y = rng.uniform(0, 1, len(archs))
+
+    def run():
+        nao = NAOController(space, emb_size=8, hidden_size=16, mlp_layers=2, mlp_hidden_size=16,
+                            batch_size=130, seed=3)
+        stats = nao.fit(archs, y, 2)
+        ctx = nao.encode(archs)
+        pred, grad = nao.gradient(ctx)
+        return (stats["mse"], stats["nll"], nao.state()["params"], nao.state()["adam_v"], ctx, pred, grad,
+                nao.decode_tokens(ctx - 3 * grad), nao._model.predict_emb(nao.embed(archs))[1])
+
+    one, two = with_threads(1, run), with_threads(2, run)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_normalise_scores():
