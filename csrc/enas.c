@@ -42,6 +42,14 @@ static void plan_decisions(EnasController *e) {
         }
     }
     e->n_dec = d;
+    /* the stacked layers above layer 0 come last: a one-layer controller keeps its layout */
+    e->off_lW[0] = e->off_W;
+    e->off_lb[0] = e->off_b;
+    for (int l = 1; l < e->L; l++) {
+        e->off_lW[l] = off;
+        e->off_lb[l] = off + (size_t)2 * H * 4 * H;
+        off = e->off_lb[l] + (size_t)4 * H;
+    }
     e->n_params = off;
     /* leaves below one choice of decision d: the rest of node i (its op after its pred)
      * times every later node's number of (pred, op) digits in the space */
@@ -76,7 +84,8 @@ static void init_params(EnasController *e) {
 
 EnasController *enas_create(const EnasConfig *cfg) {
     if (cfg->n_nodes < 1 || cfg->n_nodes > ENAS_MAX_NODES || cfg->n_ops < 1 || cfg->n_ops > 64 ||
-        cfg->hidden < 1 || cfg->hidden > 4096 || !(cfg->temperature > 0) || !(cfg->tanh_c > 0))
+        cfg->hidden < 1 || cfg->hidden > 4096 || !(cfg->temperature > 0) || !(cfg->tanh_c > 0) ||
+        cfg->layers < 0 || cfg->layers > ENAS_MAX_LAYERS)
         return NULL;
     for (int i = 1; i <= cfg->n_nodes; i++) {
         int f = cfg->fixed[i - 1];
@@ -87,8 +96,9 @@ EnasController *enas_create(const EnasConfig *cfg) {
     if (!e) return NULL;
     e->cfg = *cfg;
     e->H = cfg->hidden;
+    e->L = cfg->layers > 0 ? cfg->layers : 1;
     plan_decisions(e);
-    size_t C = ENAS_CHUNK, H = e->H, D = e->n_dec, M = e->max_choices;
+    size_t C = ENAS_CHUNK, H = e->H, D = e->n_dec, M = e->max_choices, L = e->L;
     e->params = calloc(e->n_params, sizeof(double));
     e->grads = calloc(e->n_params, sizeof(double));
     e->adam_m = calloc(e->n_params, sizeof(double));
@@ -96,15 +106,15 @@ EnasController *enas_create(const EnasConfig *cfg) {
     e->rows = calloc(D * C, sizeof(int));
     e->act = calloc(D * C, sizeof(int));
     e->x = calloc(D * C * H, sizeof(double));
-    e->h = calloc((D + 1) * C * H, sizeof(double));
-    e->c = calloc((D + 1) * C * H, sizeof(double));
-    e->gates = calloc(D * C * 4 * H, sizeof(double));
+    e->h = calloc(L * (D + 1) * C * H, sizeof(double));
+    e->c = calloc(L * (D + 1) * C * H, sizeof(double));
+    e->gates = calloc(L * D * C * 4 * H, sizeof(double));
     e->tanhs = calloc(D * C * M, sizeof(double));
     e->logp_all = calloc(D * C * M, sizeof(double));
-    e->dh = calloc(C * H, sizeof(double));
-    e->dc = calloc(C * H, sizeof(double));
-    e->dh_out = calloc(C * H, sizeof(double));
-    e->dc_out = calloc(C * H, sizeof(double));
+    e->dh = calloc(L * C * H, sizeof(double));
+    e->dc = calloc(L * C * H, sizeof(double));
+    e->dh_out = calloc(L * C * H, sizeof(double));
+    e->dc_out = calloc(L * C * H, sizeof(double));
     e->dx = calloc(C * H, sizeof(double));
     e->k_logp = calloc(C * D, sizeof(double));
     e->k_ent = calloc(C * D, sizeof(double));
@@ -135,6 +145,39 @@ void enas_free(EnasController *e) {
 static inline int choice_row(const EnasController *e, int d, int a) {
     const EnasDecision *q = &e->dec[d];
     return q->is_pred ? 1 + e->cfg.n_ops + q->first_pred + a : 1 + a;
+}
+
+/* Layer l's chunk buffers at state (h, c) or step (gates) d; layer 0's are where a one-layer
+ * controller keeps them. */
+static inline double *layer_h(const EnasController *e, int l, int d) {
+    return e->h + ((size_t)l * (e->n_dec + 1) + d) * ENAS_CHUNK * e->H;
+}
+static inline double *layer_c(const EnasController *e, int l, int d) {
+    return e->c + ((size_t)l * (e->n_dec + 1) + d) * ENAS_CHUNK * e->H;
+}
+static inline double *layer_gates(const EnasController *e, int l, int d) {
+    return e->gates + ((size_t)l * e->n_dec + d) * ENAS_CHUNK * 4 * e->H;
+}
+/* the state the heads read: the top layer's h */
+static inline const double *top_h(const EnasController *e, int d) { return layer_h(e, e->L - 1, d); }
+
+/* The zero initial state of every layer for B sequences. */
+static void stack_reset(EnasController *e, int B) {
+    for (int l = 0; l < e->L; l++) {
+        memset(layer_h(e, l, 0), 0, sizeof(double) * B * e->H);
+        memset(layer_c(e, l, 0), 0, sizeof(double) * B * e->H);
+    }
+}
+
+/* One step of the stacked LSTM for B sequences, state d -> d + 1: layer 0 reads x, layer l > 0
+ * reads layer l - 1's new h (torch.nn.LSTM's stacking, without dropout between layers). */
+static void stack_forward(EnasController *e, int d, int B, const double *x) {
+    int H = e->H;
+    for (int l = 0; l < e->L; l++) {
+        const double *in = l == 0 ? x : layer_h(e, l - 1, d + 1);
+        lstm_forward(B, H, H, in, layer_h(e, l, d), layer_c(e, l, d), e->params + e->off_lW[l],
+                     e->params + e->off_lb[l], layer_gates(e, l, d), layer_c(e, l, d + 1), layer_h(e, l, d + 1));
+    }
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -196,21 +239,19 @@ static void chunk_forward(EnasController *e, int B, const int *given, const uint
                           int *actions, double *logp, double *entropy) {
     size_t H = e->H, C = ENAS_CHUNK, M = e->max_choices;
     int D = e->n_dec;
-    const double *W = e->params + e->off_W, *b = e->params + e->off_b, *emb = e->params + e->off_emb;
-    memset(e->h, 0, sizeof(double) * B * H);
-    memset(e->c, 0, sizeof(double) * B * H);
+    const double *emb = e->params + e->off_emb;
+    stack_reset(e, B);
     for (int d = 0; d < D; d++) {
         const EnasDecision *q = &e->dec[d];
         int *rows = e->rows + d * C, *act = e->act + d * C;
-        double *x = e->x + d * C * H, *gates = e->gates + d * C * 4 * H;
+        double *x = e->x + d * C * H;
         double *tanhs = e->tanhs + d * C * M, *lp = e->logp_all + d * C * M;
         for (int r = 0; r < B; r++) {
             rows[r] = d == 0 ? 0 : choice_row(e, d - 1, e->act[(d - 1) * C + r]);
             step_input(e, rows[r], emb, x + r * H);
         }
-        lstm_forward(B, (int)H, (int)H, x, e->h + d * C * H, e->c + d * C * H, W, b, gates,
-                     e->c + (d + 1) * C * H, e->h + (d + 1) * C * H);
-        if (q->forced < 0) head_forward(e, d, B, e->h + (d + 1) * C * H, tanhs, lp);
+        stack_forward(e, d, B, x);
+        if (q->forced < 0) head_forward(e, d, B, top_h(e, d + 1), tanhs, lp);
         for (int r = 0; r < B; r++) {
             const double *lpr = lp + r * M;
             int a;
@@ -286,19 +327,38 @@ static void head_backward(EnasController *e, int d, int B, const double *glogp, 
     }
 }
 
+/* Backward through step d of the stacked LSTM, top layer first. dh[l], dc[l] hold the gradients
+ * on layer l's state d + 1 (from the heads and from step d + 1) and receive, through dh_out[l],
+ * dc_out[l], those on state d; a layer's input gradient joins dh of the layer below. On return
+ * e->dx holds the gradient on layer 0's input x (B, H). */
+static void stack_backward(EnasController *e, int d, int B, double **dh, double **dc, double **dh_out,
+                           double **dc_out) {
+    int H = e->H;
+    for (int l = e->L - 1; l >= 0; l--) {
+        const double *in = l == 0 ? e->x + (size_t)d * ENAS_CHUNK * H : layer_h(e, l - 1, d + 1);
+        lstm_backward(B, H, H, in, layer_h(e, l, d), layer_c(e, l, d), e->params + e->off_lW[l],
+                      layer_gates(e, l, d), layer_c(e, l, d + 1), dh[l], dc[l], e->grads + e->off_lW[l],
+                      e->grads + e->off_lb[l], e->dx, dh_out[l], dc_out[l]);
+        if (l > 0)
+            for (size_t k = 0; k < (size_t)B * H; k++) dh[l - 1][k] += e->dx[k];
+    }
+}
+
 /* Backward through the chunk that chunk_forward just ran (teacher-forced on the same actions). */
 static void chunk_backward(EnasController *e, int B, const double *glogp, const double *gent) {
     size_t H = e->H, C = ENAS_CHUNK;
-    const double *W = e->params + e->off_W;
-    double *dW = e->grads + e->off_W, *db = e->grads + e->off_b, *demb = e->grads + e->off_emb;
-    double *dh = e->dh, *dc = e->dc, *dh_out = e->dh_out, *dc_out = e->dc_out;
-    memset(dh, 0, sizeof(double) * B * H);
-    memset(dc, 0, sizeof(double) * B * H);
+    int L = e->L;
+    double *demb = e->grads + e->off_emb;
+    double *dh[ENAS_MAX_LAYERS], *dc[ENAS_MAX_LAYERS], *dh_out[ENAS_MAX_LAYERS], *dc_out[ENAS_MAX_LAYERS];
+    for (int l = 0; l < L; l++) {
+        dh[l] = e->dh + l * C * H, dc[l] = e->dc + l * C * H;
+        dh_out[l] = e->dh_out + l * C * H, dc_out[l] = e->dc_out + l * C * H;
+        memset(dh[l], 0, sizeof(double) * B * H);
+        memset(dc[l], 0, sizeof(double) * B * H);
+    }
     for (int d = e->n_dec - 1; d >= 0; d--) {
-        const double *h_new = e->h + (d + 1) * C * H;
-        if (e->dec[d].forced < 0) head_backward(e, d, B, glogp, gent, h_new, dh);
-        lstm_backward(B, (int)H, (int)H, e->x + d * C * H, e->h + d * C * H, e->c + d * C * H, W,
-                      e->gates + d * C * 4 * H, e->c + (d + 1) * C * H, dh, dc, dW, db, e->dx, dh_out, dc_out);
+        if (e->dec[d].forced < 0) head_backward(e, d, B, glogp, gent, top_h(e, d + 1), dh[L - 1]);
+        stack_backward(e, d, B, dh, dc, dh_out, dc_out);
         const int *rows = e->rows + d * C;
         for (int r = 0; r < B; r++) {
             if (rows[r] == 0) continue;   /* the zero first input has no parameter */
@@ -306,8 +366,10 @@ static void chunk_backward(EnasController *e, int B, const double *glogp, const 
             const double *dxr = e->dx + r * H;
             for (size_t u = 0; u < H; u++) g[u] += dxr[u];
         }
-        double *t = dh; dh = dh_out; dh_out = t;
-        t = dc; dc = dc_out; dc_out = t;
+        for (int l = 0; l < L; l++) {
+            double *t = dh[l]; dh[l] = dh_out[l]; dh_out[l] = t;
+            t = dc[l]; dc[l] = dc_out[l]; dc_out[l] = t;
+        }
     }
 }
 
@@ -369,13 +431,11 @@ void enas_reinforce(EnasController *e, int count, const int *actions, const doub
  * chunk buffers); log-probabilities land in logp_all row 0 of decision d. */
 static void single_step(EnasController *e, int d, int row) {
     size_t H = e->H, C = ENAS_CHUNK, M = e->max_choices;
-    const double *W = e->params + e->off_W, *b = e->params + e->off_b;
     double *x = e->x + d * C * H;
     step_input(e, row, e->params + e->off_emb, x);
-    lstm_forward(1, (int)H, (int)H, x, e->h + d * C * H, e->c + d * C * H, W, b, e->gates + d * C * 4 * H,
-                 e->c + (d + 1) * C * H, e->h + (d + 1) * C * H);
+    stack_forward(e, d, 1, x);
     if (e->dec[d].forced < 0)
-        head_forward(e, d, 1, e->h + (d + 1) * C * H, e->tanhs + d * C * M, e->logp_all + d * C * M);
+        head_forward(e, d, 1, top_h(e, d + 1), e->tanhs + d * C * M, e->logp_all + d * C * M);
 }
 
 /* Depth-first over decisions in id order: a node's digit n_ops * pred + op grows with (pred, op)
@@ -403,9 +463,7 @@ static void dfs(EnasController *e, int d, int row, double acc, double *out, size
 }
 
 void enas_arch_log_probs(EnasController *e, double *out) {
-    size_t H = e->H;
-    memset(e->h, 0, sizeof(double) * H);
-    memset(e->c, 0, sizeof(double) * H);
+    stack_reset(e, 1);
     size_t pos = 0;
     dfs(e, 0, 0, 0.0, out, &pos);
 }

@@ -1,5 +1,7 @@
 /* The ENAS controller (Pham et al. 2018; the PyTorch reference's settings, DESIGN section 6):
- * a one-layer LSTM in double precision that writes a recurrent cell decision by decision,
+ * a stacked LSTM in double precision (cfg.layers layers: 1 is the paper code's LSTMCell, 2 the
+ * paper text's "two-layer LSTM"; layer l > 0 reads layer l - 1's new h, the heads read the top
+ * layer's) that writes a recurrent cell decision by decision,
  * node 1's activation, then for each node i >= 2 its predecessor and its activation. Each
  * decision has its own linear head; logits are divided by a temperature and squashed by
  * tanh_c * tanh; the embedding of each decision is the next LSTM input (the first step reads
@@ -16,6 +18,7 @@
 
 #define ENAS_MAX_NODES 32
 #define ENAS_MAX_DECISIONS (2 * ENAS_MAX_NODES - 1)
+#define ENAS_MAX_LAYERS 4
 /* sequences per forward/backward pass: the activation buffers hold one chunk */
 #define ENAS_CHUNK 64
 
@@ -29,6 +32,7 @@ enum { ENAS_ENTROPY_REWARD = 0, ENAS_ENTROPY_REGULARIZER = 1 };
 
 typedef struct {
     int n_nodes, n_ops, hidden;
+    int layers;                 /* stacked LSTM layers, 1..ENAS_MAX_LAYERS (0 counts as 1) */
     int restrict_s0;            /* nodes >= 2 may not take s0 as predecessor (the original ENAS) */
     int fixed[ENAS_MAX_NODES];  /* per node: -1 = free, else the digit n_ops * pred + op */
     double temperature, tanh_c;
@@ -53,12 +57,17 @@ typedef struct {
     int H, n_dec, max_choices, emb_rows;
     EnasDecision dec[ENAS_MAX_DECISIONS];
     size_t off_W, off_b, off_emb, n_params;
+    /* layer l's LSTM weight (2H, 4H) and bias (4H) in params: layer 0 at off_W / off_b, the
+     * layers above after the heads, so a one-layer controller keeps its layout */
+    int L;
+    size_t off_lW[ENAS_MAX_LAYERS], off_lb[ENAS_MAX_LAYERS];
     double *params, *grads, *adam_m, *adam_v;
     int64_t adam_t;
     double baseline[ENAS_MAX_DECISIONS];
     int has_baseline;
     uint64_t drawn[ENAS_N_SAMPLE_STREAMS]; /* sequences drawn so far from streams 17, 18, 19 */
-    /* activations of one chunk, decision-major: x, gates (n_dec, C, .), h, c (n_dec + 1, C, H) */
+    /* activations of one chunk, decision-major: x, gates (L, n_dec, C, .), h, c (L, n_dec + 1, C, H);
+     * the backward's dh, dc, dh_out, dc_out are (L, C, H) */
     int *rows, *act;
     double *x, *h, *c, *gates, *tanhs, *logp_all;
     double *dh, *dc, *dh_out, *dc_out, *dx;
@@ -66,7 +75,8 @@ typedef struct {
 } EnasController;
 
 /* Validates the shape (returns NULL on a bad config or no memory) and draws initial weights:
- * every matrix, embedding and LSTM bias uniform in +-0.1, head biases zero (the reference). */
+ * every matrix, embedding and LSTM bias uniform in +-0.1 (every layer), head biases zero
+ * (the reference). */
 EnasController *enas_create(const EnasConfig *cfg);
 void enas_free(EnasController *e);
 

@@ -83,21 +83,21 @@ static int check_fixed(EnasConfig *cfg, const ArgArray *f) {
 static int Enas_init(EnasObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"n_nodes", "n_ops", "hidden", "fixed", "restrict_s0", "temperature", "tanh_c",
                              "baseline_decay", "entropy_weight", "entropy_mode", "lr", "beta1", "beta2",
-                             "eps", "weight_decay", "seed", NULL};
-    EnasConfig cfg = {.n_ops = 4, .hidden = 100, .temperature = 5.0, .tanh_c = 2.5, .baseline_decay = 0.95,
+                             "eps", "weight_decay", "seed", "layers", NULL};
+    EnasConfig cfg = {.n_ops = 4, .hidden = 100, .layers = 1, .temperature = 5.0, .tanh_c = 2.5, .baseline_decay = 0.95,
                       .entropy_weight = 1e-4, .adam = {3.5e-4, 0.9, 0.999, 1e-8, 0.0}};
     ArgArray fixed = {.name = "fixed", .ndim = 1, .shape = {-1}, .flags = ARG_OPTIONAL};
     const char *mode = "reward";
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|iiO&pddddsdddddO&", kwlist, &cfg.n_nodes, &cfg.n_ops,
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "i|iiO&pddddsdddddO&i", kwlist, &cfg.n_nodes, &cfg.n_ops,
                                      &cfg.hidden, arg_ints, &fixed, &cfg.restrict_s0, &cfg.temperature,
                                      &cfg.tanh_c, &cfg.baseline_decay, &cfg.entropy_weight, &mode, &cfg.adam.lr,
                                      &cfg.adam.beta1, &cfg.adam.beta2, &cfg.adam.eps, &cfg.adam.weight_decay,
-                                     arg_seed, &cfg.seed))
+                                     arg_seed, &cfg.seed, &cfg.layers))
         return -1;
     int rc = -1;
     for (int i = 0; i < ENAS_MAX_NODES; i++) cfg.fixed[i] = -1;
     if (py_check_int("n_nodes", cfg.n_nodes, 1, ENAS_MAX_NODES) || py_check_int("n_ops", cfg.n_ops, 1, 64) ||
-        py_check_int("hidden", cfg.hidden, 1, 4096) ||
+        py_check_int("hidden", cfg.hidden, 1, 4096) || py_check_int("layers", cfg.layers, 1, ENAS_MAX_LAYERS) ||
         py_check_range("temperature", cfg.temperature, 0, 1e6, OPEN_LO) ||
         py_check_range("tanh_c", cfg.tanh_c, 0, 1e6, OPEN_LO) ||
         py_check_range("baseline_decay", cfg.baseline_decay, 0, 1, OPEN_HI) ||
@@ -410,7 +410,23 @@ done:
 PyDoc_STRVAR(layout_doc, "layout() -> dict name -> (offset, shape)\n\n"
 "Where each parameter lives in the flat params vector: lstm_W (2H, 4H), lstm_b (4H,),\n"
 "embedding (1 + n_ops + n_nodes, H) (row 0 = start, then ops, then predecessor nodes),\n"
-"head{d}_W (H, n_choices) and head{d}_b for decision d.");
+"head{d}_W (H, n_choices) and head{d}_b for decision d; with layers > 1, lstm_l{l}_W (2H, 4H)\n"
+"and lstm_l{l}_b (4H,) for the stacked layer l >= 1 (it reads layer l - 1's h).");
+
+/* layout entries "<base><k>_W" (offset off_W, shape (rows, cols)) and "<base><k>_b" (off_b,
+ * (cols,)); -1 with an exception set on failure */
+static int layout_pair(PyObject *d, const char *base, int k, size_t off_W, int rows, int cols, size_t off_b) {
+    char name[32];
+    for (int bias = 0; bias < 2; bias++) {
+        snprintf(name, sizeof name, "%s%d_%s", base, k, bias ? "b" : "W");
+        PyObject *v = bias ? Py_BuildValue("(n(i))", (Py_ssize_t)off_b, cols)
+                           : Py_BuildValue("(n(ii))", (Py_ssize_t)off_W, rows, cols);
+        int rc = v ? PyDict_SetItemString(d, name, v) : -1;
+        Py_XDECREF(v);
+        if (rc) return -1;
+    }
+    return 0;
+}
 
 static PyObject *Enas_layout(EnasObject *self, PyObject *Py_UNUSED(noargs)) {
     if (READY(self)) return NULL;
@@ -419,18 +435,14 @@ static PyObject *Enas_layout(EnasObject *self, PyObject *Py_UNUSED(noargs)) {
     PyObject *d = Py_BuildValue("{s(n(ii))s(n(i))s(n(ii))}", "lstm_W", (Py_ssize_t)e->off_W, 2 * H, 4 * H,
                                 "lstm_b", (Py_ssize_t)e->off_b, 4 * H, "embedding", (Py_ssize_t)e->off_emb, e->emb_rows, H);
     if (!d) return NULL;
-    for (int q = 0; q < e->n_dec; q++) {
-        char name[32];
-        snprintf(name, sizeof name, "head%d_W", q);
-        PyObject *v = Py_BuildValue("(n(ii))", (Py_ssize_t)e->dec[q].off_W, H, e->dec[q].n_choices);
-        if (!v || PyDict_SetItemString(d, name, v)) { Py_XDECREF(v); Py_DECREF(d); return NULL; }
-        Py_DECREF(v);
-        snprintf(name, sizeof name, "head%d_b", q);
-        v = Py_BuildValue("(n(i))", (Py_ssize_t)e->dec[q].off_b, e->dec[q].n_choices);
-        if (!v || PyDict_SetItemString(d, name, v)) { Py_XDECREF(v); Py_DECREF(d); return NULL; }
-        Py_DECREF(v);
-    }
+    for (int q = 0; q < e->n_dec; q++)
+        if (layout_pair(d, "head", q, e->dec[q].off_W, H, e->dec[q].n_choices, e->dec[q].off_b)) goto fail;
+    for (int l = 1; l < e->L; l++)
+        if (layout_pair(d, "lstm_l", l, e->off_lW[l], 2 * H, 4 * H, e->off_lb[l])) goto fail;
     return d;
+fail:
+    Py_DECREF(d);
+    return NULL;
 }
 
 static PyObject *Enas_get_decisions(EnasObject *self, void *Py_UNUSED(unused)) {
@@ -473,6 +485,7 @@ static PyObject *Enas_get_int(EnasObject *self, void *which) {
     case 0: return PyLong_FromLong(self->e->n_dec);
     case 1: return PyLong_FromSize_t(self->e->n_params);
     case 2: return PyLong_FromSize_t(enas_space_size(self->e));
+    case 4: return PyLong_FromLong(self->e->L);
     default: return PyLong_FromLongLong(self->e->adam_t);
     }
 }
@@ -500,6 +513,7 @@ static PyGetSetDef Enas_getset[] = {
     {"n_params", (getter)Enas_get_int, NULL, "number of parameters", (void *)1},
     {"space_size", (getter)Enas_get_int, NULL, "architectures in the space (0 if it overflows)", (void *)2},
     {"adam_t", (getter)Enas_get_int, NULL, "Adam steps taken", (void *)3},
+    {"layers", (getter)Enas_get_int, NULL, "stacked LSTM layers", (void *)4},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -507,8 +521,8 @@ static PyTypeObject EnasType = PY_TYPE(
     "EnasController", EnasObject,
     "EnasController(n_nodes, n_ops=4, hidden=100, fixed=None, restrict_s0=False, temperature=5.0,\n"
     "               tanh_c=2.5, baseline_decay=0.95, entropy_weight=1e-4, entropy_mode='reward',\n"
-    "               lr=3.5e-4, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, seed=0)\n\n"
-    "The ENAS controller (csrc/enas.h) in double precision.",
+    "               lr=3.5e-4, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, seed=0, layers=1)\n\n"
+    "The ENAS controller (csrc/enas.h) in double precision; layers stacks LSTM layers (1..4).",
     Enas_init, Enas_dealloc, Enas_methods, Enas_getset);
 
 int enas_add_types(PyObject *module) {

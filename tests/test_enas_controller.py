@@ -13,6 +13,10 @@ CONFIGS = {
     "full": dict(n_nodes=3),
     "restrict_s0": dict(n_nodes=3, restrict_s0=True),
     "fixed_node2": dict(n_nodes=3, fixed=[-1, 4 * 1 + 2, -1]),   # node 2 = (sigmoid, pred 1)
+    # the paper text's two-layer controller (and three, so a middle layer is checked too)
+    "two_layers": dict(n_nodes=3, restrict_s0=True, layers=2),
+    "two_layers_fixed": dict(n_nodes=3, fixed=[-1, 4 * 1 + 2, -1], layers=2),
+    "three_layers": dict(n_nodes=2, layers=3),
 }
 
 
@@ -57,6 +61,23 @@ def test_gradients_match_finite_differences(config, term):
     # not vacuous: every group that the sampled sequences use has a gradient
     assert np.abs(analytic).max() > 1e-2
     assert np.abs(analytic[:20 * 5 * 4]).max() > 1e-4     # the LSTM weights
+    for k in range(1, ctrl.layers):                      # and every stacked layer's
+        off, shape = ctrl.layout()[f"lstm_l{k}_W"]
+        assert np.abs(analytic[off:off + int(np.prod(shape))]).max() > 1e-4
+
+
+def test_stacked_layers_come_after_the_one_layer_layout():
+    """A second layer appends its (2H, 4H) weight and 4H bias after the heads: the one-layer
+    controller's layout and initial draws are unchanged, so its results are the same as before."""
+    one, two = core.EnasController(3, hidden=6, seed=7), core.EnasController(3, hidden=6, seed=7, layers=2)
+    assert (one.layers, two.layers) == (1, 2)
+    assert two.n_params == one.n_params + 12 * 24 + 24
+    layout = two.layout()
+    assert {k: v for k, v in layout.items() if not k.startswith("lstm_l")} == one.layout()
+    assert layout["lstm_l1_W"] == (one.n_params, (12, 24)) and layout["lstm_l1_b"] == (one.n_params + 288, (24,))
+    np.testing.assert_array_equal(two.params[:one.n_params], one.params)
+    upper = two.params[one.n_params:]
+    assert np.abs(upper).max() <= 0.1 and np.ptp(upper) > 0.1     # uniform in +-0.1, as every LSTM weight
 
 
 def test_gradient_is_zero_for_fixed_decisions():
@@ -132,8 +153,9 @@ def _arch(space, preds, ops):
 
 @pytest.mark.parametrize("nodes", [2, 3])
 @pytest.mark.parametrize("restrict", [False, True])
-def test_exact_probabilities_sum_to_one_and_match_teacher_forcing(nodes, restrict):
-    ctrl = core.EnasController(nodes, hidden=8, restrict_s0=restrict, seed=3)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_exact_probabilities_sum_to_one_and_match_teacher_forcing(nodes, restrict, layers):
+    ctrl = core.EnasController(nodes, hidden=8, restrict_s0=restrict, seed=3, layers=layers)
     ctrl.params = np.random.default_rng(0).uniform(-1, 1, ctrl.n_params)
     space = SearchSpace(nodes)
     logp = ctrl.arch_log_probs()
@@ -230,8 +252,9 @@ def test_streams_are_independent():
     assert np.array_equal(c1.sample(30, "final")[0], c2.sample(30, "final")[0])
 
 
-def test_state_restore_continues_bitwise():
-    ctrl = core.EnasController(2, hidden=16, seed=2)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_state_restore_continues_bitwise(layers):
+    ctrl = core.EnasController(2, hidden=16, seed=2, layers=layers)
     for _ in range(5):
         a, _, _ = ctrl.sample(3, "controller")
         ctrl.reinforce(a, np.array([1.0, 0.5, 0.8]))
@@ -239,7 +262,7 @@ def test_state_restore_continues_bitwise():
     a, _, _ = ctrl.sample(3, "controller")
     ctrl.reinforce(a, np.array([1.0, 0.5, 0.8]))
     after = ctrl.params
-    other = core.EnasController(2, hidden=16, seed=2)
+    other = core.EnasController(2, hidden=16, seed=2, layers=layers)
     other.restore(state)
     b, _, _ = other.sample(3, "controller")
     other.reinforce(b, np.array([1.0, 0.5, 0.8]))
@@ -274,6 +297,11 @@ def test_bad_arguments_raise_value_errors_naming_them():
         core.EnasController(2, fixed=[0, 0], restrict_s0=True)
     with pytest.raises(ValueError, match="n_nodes"):
         core.EnasController(0)
+    for layers in (0, 5):
+        with pytest.raises(ValueError, match="layers"):
+            core.EnasController(2, layers=layers)
+    with pytest.raises(ValueError, match="params"):   # a one-layer state has too few parameters
+        core.EnasController(2, hidden=4, layers=2).restore(ctrl.state())
     with pytest.raises(ValueError, match="preds/ops"):
         ctrl.encode([[0, 2]], [[0, 0]])
     with pytest.raises(ValueError, match="adam_t"):

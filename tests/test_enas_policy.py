@@ -107,6 +107,10 @@ def test_checkpoint_restore_continues_bitwise(corpus):
     ({"lr_decay": 0}, "lr_decay"),
     ({"epochs": 0}, "epochs"),
     ({"controler_steps": 5}, "controler_steps"),
+    ({"controller_layers": 0}, "controller_layers"),
+    ({"controller_layers": 5}, "controller_layers"),
+    ({"derive_every": 0}, "derive_every"),
+    ({"derive_every": 2.5}, "derive_every"),
     ({"preset": "huge"}, "huge"),
 ])
 def test_bad_options_raise_value_errors_naming_the_field(options, field):
@@ -123,6 +127,12 @@ def test_presets_validate_and_reference_is_the_design():
     assert (ref.restrict_s0, ref.output, ref.reward_mode, ref.carry_hidden, ref.reset_baseline,
             ref.final_scoring, ref.epochs, ref.shared_archs, ref.controller_steps) == \
         (True, "loose_ends", "train", True, True, "batch", 250, 200, 2000)
+    # the text's two-layer controller in every preset (the code's one layer is an option); the
+    # pick derived as the code's every 30 epochs at the paper's presets, after the last epoch at
+    # the scaled ones (whose few epochs would leave the every-30 pick at epoch 1)
+    assert {PRESETS.get(name).controller_layers for name in PRESETS.names()} == {2}
+    assert {name: PRESETS.get(name).derive_every for name in PRESETS.names()} == \
+        {"reference": 30, "paper-2node": 30, "cpu": None, "smoke": None}
     assert [ref.shared_lr(20.0, e) for e in (1, 16, 17, 30)] == \
         [20.0, 20.0, 20.0 * 0.96, 20.0 * 0.96 ** 14]
     two = PRESETS.get("paper-2node")
@@ -150,3 +160,85 @@ def test_large_space_has_no_beliefs_but_a_likeliest_sample(corpus):
     row = r.trace.iloc[0]
     assert np.isnan(row["entropy_exact"]) and row["argmax_id"] == space.index(nas_eval.Arch.parse(row["argmax_arch"]))
     assert 0 < row["p_argmax"] < 1e-3 and 0 < row["p_pick"] < 1e-3
+
+
+def test_derive_every_returns_the_pick_derived_at_the_last_multiple(corpus):
+    """derive_every=2 over 4 epochs: the paper code's derive() runs after the epochs of 0-based
+    index 0 and 2, and the search returns the pick of 1-based epoch 3, not a fresh one."""
+    space = nas_eval.SearchSpace(2)
+    stale = ENASSearch(space, corpus, tiny_recipe(epochs=4), 6, policies.check_options("enas", smoke(derive_every=2)))
+    twin = ENASSearch(space, corpus, tiny_recipe(epochs=4), 6, policies.check_options("enas", smoke()))
+    for epoch in range(4):
+        stale.run_epoch()
+        twin.run_epoch()
+        if epoch in (0, 2):    # the twin derives by hand where the code's schedule does
+            derived = twin.pick()
+    out = stale.finish()
+    arch, pool, ppl = derived
+    assert out.arch == arch and out.info["pick_epoch"] == 3
+    assert out.info["final_candidates"] == len(pool) and out.info["pick_ws_ppl"] == float(np.min(ppl))
+    # deriving leaves the search itself alone, and finish() derives nothing more
+    assert pd.DataFrame(stale.trace).to_json() == pd.DataFrame(twin.trace).to_json()
+    final = policies.check_options("enas", smoke()).final_samples
+    assert stale.controller.state()["drawn"][2] == 2 * final
+    fresh = twin.finish()
+    assert fresh.info["pick_epoch"] == 4 and twin.controller.state()["drawn"][2] == 3 * final
+    # the derived pick survives a checkpoint
+    resumed = ENASSearch(space, corpus, tiny_recipe(epochs=4), 6, policies.check_options("enas", smoke(derive_every=2)))
+    resumed.restore(stale.state())
+    again = resumed.finish()
+    assert (again.arch, again.info) == (out.arch, out.info)
+
+
+def test_describe_names_the_preset_and_each_deviation():
+    from nas_eval.policies import describe
+    recipe = tiny_recipe()
+    same = "as the paper's text, else its code (the text's two-layer controller; the code's one layer: " \
+           "controller_layers=1)"
+    assert describe("enas", {"preset": "reference"}) == f"enas, preset reference: {same}"
+    assert describe("enas", {"preset": "paper-2node"}, recipe) == f"enas, preset paper-2node: {same}"
+    line = describe("enas", {"preset": "paper-2node", "controller_layers": 1, "derive_every": None})
+    assert "1-layer controller as the paper's code" in line and "the pick derived after the last epoch" in line
+    line = describe("enas", {"preset": "cpu"}, recipe)
+    assert "scaled: 2 epochs, shared phase one pass, 200 controller steps" in line
+    assert "lr 0.0035 (reference 0.00035)" in line and "reward_batch_size 10 (reference 64)" in line
+    assert "controller" not in line.split("scaled")[0]     # two layers at cpu: not a deviation
+    assert "the pick derived after the last epoch (the paper's code: every 30 epochs" in line
+    assert "full space" in describe("enas", {"restrict_s0": False})
+
+
+@pytest.mark.parametrize("options, recipe_epochs, ok", [
+    ({"epochs": 30}, 2, False),                          # only epoch 0 is a multiple of 30
+    ({"epochs": 31}, 2, True),                           # epochs 0 and 30: the pick of epoch 31
+    ({"epochs": 1}, 2, True),                            # one epoch: its derive is the last
+    ({"epochs": None, "derive_every": 5}, 5, False),
+    ({"epochs": None, "derive_every": 5}, 6, True),
+    ({"epochs": 30, "derive_every": None}, 2, True),
+])
+def test_a_derive_schedule_that_only_derives_after_the_first_epoch_is_refused(options, recipe_epochs, ok):
+    config = policies.check_options("enas", options)
+    check = lambda: config.check_feasible(tiny_recipe(epochs=recipe_epochs))  # noqa: E731
+    if ok:
+        assert check() is config
+    else:
+        with pytest.raises(ValueError, match="derive_every=.* only after the first epoch"):
+            check()
+
+
+def test_final_pool_draws_scores_every_draw_again_as_the_code_derives(corpus):
+    """final_pool="draws" (the reference, the code's derive()): every one of the draws is scored,
+    a repeated architecture again with new dropout masks, and the first best draw wins;
+    "samples" scores the same draws' distinct architectures once each."""
+    space = nas_eval.SearchSpace(2)
+    pools = {}
+    for name in ("draws", "samples"):
+        s = ENASSearch(space, corpus, tiny_recipe(epochs=1), 2,
+                       policies.check_options("enas", smoke(final_pool=name, final_samples=40)))
+        s.run_epoch()
+        pools[name] = s.pick()
+    arch, pool, ppl = pools["draws"]
+    assert len(pool) == 40 and sorted(set(pool), key=space.index) == pools["samples"][1]  # the same draws
+    assert arch == pool[int(np.argmin(ppl))] and ppl.min() < ppl.max()
+    # 40 draws of 16 cells repeat some; each repeat is scored again, under new dropout masks
+    repeated = [a for a in set(pool) if pool.count(a) > 1]
+    assert repeated and any(np.ptp(ppl[[k for k, b in enumerate(pool) if b == a]]) > 0 for a in repeated)

@@ -1,6 +1,7 @@
 """The ENAS controller (csrc/enas.c) against an independent float64 NumPy implementation of
 the reference's forward pass (ENAS-pytorch's Controller as the paper's nasws/rnn/enas_policy
-runs it): a zero vector as the first LSTM input; node 1's activation, then for each node i >= 2
+runs it, with the paper text's two-layer LSTM as torch.nn.LSTM stacks layers: layer l > 0
+reads layer l - 1's new h, the heads read the top layer): a zero vector as the first LSTM input; node 1's activation, then for each node i >= 2
 its predecessor and then its activation; each decision's own linear head; logits divided by
 the temperature (5) then squashed to 2.5 * tanh; log-softmax; entropy -sum p log p. Also the
 paper's search space: under restrict_s0 (the reference's rule) nodes >= 2 never read s0, so the
@@ -28,25 +29,37 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def numpy_score(params, layout, H, n, actions, restrict, temperature=5.0, tanh_c=2.5):
+def lstm_cell(x, h, c, W, b):
+    """torch.nn.LSTMCell's step, gates (i, f, g, o), W = [W_x; W_h] (In + H, 4H)."""
+    H = h.size
+    g = np.concatenate([x, h]) @ W + b
+    i, f, gg, o = sigmoid(g[:H]), sigmoid(g[H:2 * H]), np.tanh(g[2 * H:3 * H]), sigmoid(g[3 * H:])
+    c = f * c + i * gg
+    return o * np.tanh(c), c
+
+
+def numpy_score(params, layout, H, n, actions, restrict, temperature=5.0, tanh_c=2.5, layers=1):
     """log p and entropy per decision (count, n_dec) of the given action sequences."""
     def part(name):
         off, shape = layout[name]
         return params[off:off + int(np.prod(shape))].reshape(shape)
 
-    W, b, emb = part("lstm_W"), part("lstm_b"), part("embedding")
+    emb = part("embedding")
+    # layer 0's weights, then those of the stacked layers 1, 2, ...
+    Ws = [part("lstm_W")] + [part(f"lstm_l{k}_W") for k in range(1, layers)]
+    bs = [part("lstm_b")] + [part(f"lstm_l{k}_b") for k in range(1, layers)]
     plan = decision_plan(n, restrict)
     logp = np.zeros(actions.shape)
     ent = np.zeros(actions.shape)
     for r, seq in enumerate(actions):
-        h, c = np.zeros(H), np.zeros(H)
+        h, c = np.zeros((layers, H)), np.zeros((layers, H))
         x = np.zeros(H)                       # the reference's static zero input
         for d, (node, kind, width) in enumerate(plan):
-            g = np.concatenate([x, h]) @ W + b
-            i, f, gg, o = sigmoid(g[:H]), sigmoid(g[H:2 * H]), np.tanh(g[2 * H:3 * H]), sigmoid(g[3 * H:])
-            c = f * c + i * gg
-            h = o * np.tanh(c)
-            z = h @ part(f"head{d}_W") + part(f"head{d}_b")
+            inp = x
+            for k in range(layers):           # each layer reads the new h of the one below
+                h[k], c[k] = lstm_cell(inp, h[k], c[k], Ws[k], bs[k])
+                inp = h[k]
+            z = h[-1] @ part(f"head{d}_W") + part(f"head{d}_b")
             assert z.shape == (width,)
             logits = tanh_c * np.tanh(z / temperature)
             lse = logits.max() + np.log(np.exp(logits - logits.max()).sum())
@@ -60,10 +73,13 @@ def numpy_score(params, layout, H, n, actions, restrict, temperature=5.0, tanh_c
     return logp, ent
 
 
-@pytest.mark.parametrize("n, restrict", [(2, True), (3, True), (3, False), (4, True)])
-def test_log_prob_and_entropy_match_an_independent_numpy_forward(n, restrict):
+@pytest.mark.parametrize("n, restrict, layers", [(2, True, 1), (3, True, 1), (3, False, 1), (4, True, 1),
+                                                 (2, True, 2), (3, False, 2), (4, True, 2), (3, True, 3)])
+def test_log_prob_and_entropy_match_an_independent_numpy_forward(n, restrict, layers):
     H = 7
-    ctrl = core.EnasController(n, hidden=H, restrict_s0=restrict, temperature=5.0, tanh_c=2.5, seed=n)
+    ctrl = core.EnasController(n, hidden=H, restrict_s0=restrict, temperature=5.0, tanh_c=2.5, seed=n,
+                               layers=layers)
+    assert ctrl.layers == layers
     # weights well off the +-0.1 initialisation, so the tanh squashing and the LSTM gates
     # are far from linear and every term of the chain matters
     rng = np.random.default_rng(11 + n)
@@ -76,15 +92,50 @@ def test_log_prob_and_entropy_match_an_independent_numpy_forward(n, restrict):
     actions = grids if len(grids) <= 400 else grids[rng.choice(len(grids), 400, replace=False)]
     actions = np.ascontiguousarray(actions, dtype=np.int32)
     logp, ent = ctrl.score(actions)
-    ref_logp, ref_ent = numpy_score(params, ctrl.layout(), H, n, actions, restrict)
+    ref_logp, ref_ent = numpy_score(params, ctrl.layout(), H, n, actions, restrict, layers=layers)
     np.testing.assert_allclose(logp, ref_logp, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ent, ref_ent, rtol=1e-10, atol=1e-12)
+    if layers > 1:
+        # not vacuous: the top layer matters (a controller whose heads read layer 0 would differ)
+        lower = numpy_score(params, ctrl.layout(), H, n, actions, restrict, layers=layers - 1)[0]
+        assert np.abs(lower - ref_logp).max() > 0.1
     # not vacuous: the decisions are far from uniform
     assert np.ptp(ref_logp[:, -1]) > 0.5
     # the exact probabilities of the whole space sum to one over the same sequences
     if len(grids) <= 400:
         np.testing.assert_allclose(np.exp(ref_logp.sum(axis=1)).sum(), 1.0, rtol=1e-10)
 
+
+
+@pytest.mark.parametrize("n, restrict, layers", [(3, True, 2), (2, False, 2), (2, True, 1)])
+def test_gradients_match_finite_differences_of_the_numpy_forward(n, restrict, layers):
+    """The C backward (every parameter, the stacked layers included) against central differences
+    of the NumPy forward above, not of the C forward: of sum(glogp * logp + gent * entropy)."""
+    H = 4
+    ctrl = core.EnasController(n, hidden=H, restrict_s0=restrict, seed=5, layers=layers)
+    rng = np.random.default_rng(23 + n)
+    params = rng.uniform(-1.5, 1.5, ctrl.n_params)
+    ctrl.params = params
+    actions = np.ascontiguousarray(ctrl.sample(5, "controller")[0], dtype=np.int32)
+    glogp, gent = rng.normal(size=actions.shape), rng.normal(size=actions.shape)
+    analytic = ctrl.gradient(actions, glogp, gent)
+    layout = ctrl.layout()
+
+    def f(theta):
+        lp, en = numpy_score(theta, layout, H, n, actions, restrict, layers=layers)
+        return float(np.sum(glogp * lp) + np.sum(gent * en))
+
+    eps, numeric = 1e-6, np.zeros_like(params)
+    for k in range(params.size):
+        e = np.zeros_like(params)
+        e[k] = eps
+        numeric[k] = (f(params + e) - f(params - e)) / (2 * eps)
+    for name, (off, shape) in layout.items():
+        size = int(np.prod(shape))
+        np.testing.assert_allclose(analytic[off:off + size], numeric[off:off + size], rtol=1e-6, atol=1e-8,
+                                   err_msg=f"d/d{name}")
+        if name.startswith("lstm"):   # not vacuous: every LSTM layer has a gradient
+            assert np.abs(analytic[off:off + size]).max() > 1e-3, name
 
 def test_the_paper_2node_controller_reaches_exactly_16_architectures():
     space = nas_eval.SearchSpace(2)
@@ -107,10 +158,11 @@ def test_enas_at_paper_2node_trains_and_picks_only_its_16(tmp_path):
     corpus = nas_eval.datasets.synthetic(vocab_size=30, train_tokens=3000, valid_tokens=1500,
                                          test_tokens=300, seed=0)
     recipe = nas_eval.TrainConfig.preset("tiny", hidden_size=8, batch_size=8, bptt=10, epochs=2)
-    # the paper-2node preset with its budgets cut, nothing else
+    # the paper-2node preset with its budgets cut, nothing else (its derive every epoch, as the
+    # code's every 30 would only derive after the first of 2)
     config = policies.check_options("enas", {"preset": "paper-2node", "epochs": 2, "shared_archs": 3,
                                              "controller_steps": 5, "controller_hidden": 8,
-                                             "reward_batch_size": 8, "reward_bptt": 10})
+                                             "reward_batch_size": 8, "reward_bptt": 10, "derive_every": 1})
     s = ENASSearch(nas_eval.SearchSpace(2), corpus, recipe, 1, config)
     assert s.net.output == "loose_ends"
     seen = []

@@ -19,12 +19,19 @@ One search epoch is
    hidden state is carried from window to window (reset at the phase start and at the wrap);
    ``"eval"`` scores each window without dropout from a zero state. With ``reset_baseline``
    the moving-average baseline restarts in each phase (the reference's was a local variable).
-After the last epoch the controller draws ``final_samples`` architectures; the distinct ones
-are scored (``final_scoring``: "batch", the reference: the first reward window in train
-mode; "split": the whole validation split without dropout) and the best is the pick.
+The pick is derived as the paper's code derives it: the controller (its state after that
+epoch's controller phase) draws ``final_samples`` architectures, the distinct ones are scored
+(``final_scoring``: "batch", the reference: the first reward window in train mode from a zero
+state; "split": the whole validation split without dropout) and the best is kept. With
+``derive_every = N`` (the reference: 30, the code's ``save_epoch``) this runs after every
+epoch whose 0-based index is divisible by N and the last one derived is returned -- at 250
+epochs the pick of epoch 241, nine epochs before the end; ``derive_every=None`` derives once,
+after the last epoch (the scaled presets, whose few epochs would leave the every-30 pick at
+epoch 1).
 
-The controller, its sampling, gradients and Adam are C (``csrc/enas.c``): a 1-layer LSTM fed a
-zero vector first, that writes node 1's activation, then each later node's predecessor and
+The controller, its sampling, gradients and Adam are C (``csrc/enas.c``): a stacked LSTM of
+``controller_layers`` layers (2, the paper's text; its code has 1) fed a zero vector first,
+that writes node 1's activation, then each later node's predecessor and
 activation, one linear head per decision, logits / ``temperature`` then ``tanh_c * tanh``. By
 default nodes >= 2 may not read s0 (``restrict_s0``, the reference's rule: 16 of the 32
 two-node cells); ``restrict_s0=False`` searches the full space. Its draws come from the
@@ -47,12 +54,13 @@ from .._validate import Fields
 from ..presets import Presets
 from ..space import SEARCH_SHARINGS, Arch
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, run_epochs
+from .fidelity import describes
 
 ENTROPY_MODES = ("reward", "regularizer")
 OUTPUTS = ("mean", "loose_ends")
 REWARD_MODES = ("train", "eval")
 FINAL_SCORINGS = ("batch", "split")
-FINAL_POOLS = ("samples", "space")
+FINAL_POOLS = ("draws", "samples", "space")
 
 
 @dataclass(frozen=True)
@@ -84,13 +92,20 @@ class ENASConfig:
     reset_baseline: restart the baseline in each controller phase (True, the reference).
     lr: Adam learning rate (3.5e-4; betas 0.9, 0.999, eps 1e-8 as torch's defaults).
     controller_hidden, temperature, tanh_c: LSTM(100), logits / 5 then 2.5 * tanh.
+    controller_layers: stacked LSTM layers, 1..4 (2: the paper's text, "a two-layer LSTM",
+        §3.2; 1: its code, ENAS-pytorch's one LSTMCell). Layer l > 0 reads layer l-1's h.
     restrict_s0: forbid s0 as predecessor of nodes >= 2 (True, the reference's rule).
     sharing: super-net granularity (docs/design.md §5); "edge" is ENAS's own.
     final_samples: architectures drawn for the final pick (100).
-    final_pool: "samples" scores the distinct drawn architectures; "space" scores the whole
-        space when it has at most ``final_samples`` architectures (the drawn ones otherwise).
+    final_pool: "draws" scores every draw, a repeated architecture again (with new dropout
+        masks in train mode; the reference, the code's derive()), the first best wins;
+        "samples" scores the distinct drawn architectures once; "space" scores the whole space
+        when it has at most ``final_samples`` architectures (the distinct draws otherwise).
     final_scoring: "batch" (the first reward window in train mode, the reference) or "split"
         (the whole validation split without dropout).
+    derive_every: N (30, the paper code's ``save_epoch``): a pick is derived after every
+        epoch whose 0-based index is divisible by N and the last one derived is returned (at
+        250 epochs, the one of epoch 241, 1-based); None: derived once, after the last epoch.
     """
     epochs: Optional[int] = 250
     shared_archs: Optional[int] = 200
@@ -111,13 +126,15 @@ class ENASConfig:
     reset_baseline: bool = True
     lr: float = 3.5e-4
     controller_hidden: int = 100
+    controller_layers: int = 2
     temperature: float = 5.0
     tanh_c: float = 2.5
     restrict_s0: bool = True
     sharing: str = "edge"
     final_samples: int = 100
-    final_pool: str = "samples"
+    final_pool: str = "draws"
     final_scoring: str = "batch"
+    derive_every: Optional[int] = 30
 
     def validate(self):
         f = Fields(self, "enas option ", numpy_ints=True)
@@ -138,6 +155,7 @@ class ENASConfig:
         f.number("baseline_decay", 0, 1, hi_open=True)
         f.number("lr", 0, 1e3)
         f.integer("controller_hidden", 1, 4096)
+        f.integer("controller_layers", 1, 4)
         f.number("temperature", 0, 1e6, lo_open=True)
         f.number("tanh_c", 0, 1e6, lo_open=True)
         f.boolean("restrict_s0", "carry_hidden", "reset_baseline")
@@ -145,6 +163,7 @@ class ENASConfig:
         f.integer("final_samples", 1, 1_000_000)
         f.choice("final_pool", FINAL_POOLS)
         f.choice("final_scoring", FINAL_SCORINGS)
+        f.integer("derive_every", 1, 1_000_000, optional=True)
         return self
 
     def check_feasible(self, train_config=None, space=None, sizes=None):
@@ -167,6 +186,11 @@ class ENASConfig:
         if train_config is not None and self.epochs is None and train_config.epochs < 1:
             raise ValueError(f"enas option epochs=None takes the search recipe's epochs "
                              f"({train_config.epochs!r}): give the recipe or epochs at least 1")
+        epochs = self.epochs if self.epochs is not None else getattr(train_config, "epochs", None)
+        if self.derive_every is not None and epochs is not None and 1 < epochs <= self.derive_every:
+            raise ValueError(f"enas option derive_every={self.derive_every} with {epochs} epochs derives "
+                             f"the pick only after the first epoch: it would ignore the rest of the search; "
+                             f"set derive_every=None (a pick after the last epoch) or below {epochs}")
         if space is not None and self.restrict_s0 and any(
                 pred == 0 for node, (_, pred) in space.fixed.items() if node >= 2):
             raise ValueError(f"enas option restrict_s0=True forbids s0 as predecessor of nodes >= 2, "
@@ -198,26 +222,31 @@ class ENASConfig:
 
 PRESETS = Presets("enas")
 PRESETS.add("reference", ENASConfig,
-            "the paper's ENAS (docs/fidelity.md): 250 epochs of 200 shared steps (one architecture "
+            "the paper's ENAS (docs/fidelity.md): a two-layer LSTM(100) controller (the text; the code: "
+            "one layer, controller_layers=1), 250 epochs of 200 shared steps (one architecture "
             "each) and 2000 controller steps on 64x35 validation windows in train mode, s0 only for "
-            "node 1, loose-ends output, lr 20 x 0.96 per epoch after epoch 16, best of 100 samples")
+            "node 1, loose-ends output, lr 20 x 0.96 per epoch after epoch 16, the pick the best of 100 "
+            "samples derived every 30 epochs as the code's (the one of epoch 241; a fresh pick after "
+            "the last epoch: derive_every=None)")
 PRESETS.add("paper-2node", lambda: ENASConfig(shared_archs=20, batches_per_arch=10, controller_steps=20),
             "the reference with the paper's 2-node change: 20 sampled architectures per epoch instead "
             "of 200, each trained on 10 consecutive mini-batches; 20 controller steps per epoch (the "
             "code's enas_config_small)")
 PRESETS.add("cpu", lambda: ENASConfig(epochs=None, shared_archs=None, controller_steps=200,
-                                      reward_batch_size=10, lr=3.5e-3),
+                                      reward_batch_size=10, lr=3.5e-3, derive_every=None),
             "for a 2-core machine: the search recipe's epochs, each one shared pass over the "
             "training slice then 200 controller updates instead of 2000, on reward windows of 10 "
             "columns instead of 64; Adam lr 3.5e-3 instead of 3.5e-4, because ~1000 updates at the "
             "reference rate leave the controller within 0.5% of uniform (measured on PTB, study "
-            "preset quick), while at 10x it concentrates as ~10,000 reference updates would; "
-            "everything else as the reference")
+            "preset quick), while at 10x it concentrates as ~10,000 reference updates would; the "
+            "pick derived after the last epoch (the reference's every-30-epochs derive would return "
+            "the first epoch's at a scaled recipe's epochs); everything else as the reference")
 PRESETS.add("smoke", lambda: ENASConfig(epochs=None, shared_archs=None, controller_steps=10,
                                         controller_hidden=16, reward_batch_size=4, reward_bptt=10,
-                                        final_samples=10),
+                                        final_samples=10, derive_every=None),
             "seconds, for tests: the search recipe's epochs, each one shared pass over the slice then "
-            "10 controller steps, LSTM(16), 4x10 reward windows, 10 final samples")
+            "10 controller steps, two-layer LSTM(16), 4x10 reward windows, 10 final samples, derived "
+            "after the last epoch")
 
 
 class Controller:
@@ -238,7 +267,7 @@ class Controller:
             space.n_nodes, n_ops=k, hidden=config.controller_hidden, fixed=fixed,
             restrict_s0=config.restrict_s0, temperature=config.temperature, tanh_c=config.tanh_c,
             baseline_decay=config.baseline_decay, entropy_weight=config.entropy_weight,
-            entropy_mode=config.entropy_mode, lr=config.lr, seed=int(seed))
+            entropy_mode=config.entropy_mode, lr=config.lr, seed=int(seed), layers=config.controller_layers)
         self.enumerable = len(space) <= MAX_BELIEF_SPACE
 
     def archs(self, actions):
@@ -344,6 +373,7 @@ class ENASSearch:
         self.seconds = {"shared": 0.0, "controller": 0.0, "reward": 0.0, "final": 0.0}
         self.controller_steps = 0
         self._likeliest = (-math.inf, None)
+        self._derived = None    # derive_every: (1-based epoch, pick, pool, ppl) of the last derive
 
     # --- rewards ------------------------------------------------------------------------
     def _reward_tokens(self):
@@ -425,6 +455,11 @@ class ENASSearch:
         """One shared phase and one controller phase; appends this epoch's trace row and beliefs."""
         shared = self._shared_phase()
         rewards, entropies = self._controller_phase()
+        every = self.config.derive_every
+        if every is not None and self.epoch % every == 0:
+            # the code's derive(): after the controller phase of each epoch whose 0-based index
+            # is divisible by save_epoch; the search returns the last one
+            self._derived = (self.epoch + 1, *self.pick())
         self.epoch += 1
         t0 = time.perf_counter()
         row = {"epoch": self.epoch, "train_loss": shared["train_loss"], "shared_steps": shared["steps"],
@@ -456,31 +491,42 @@ class ENASSearch:
 
     # --- the pick ---------------------------------------------------------------------------
     def pick(self):
-        """Best of ``final_samples`` controller draws (distinct ones), scored with the shared
-        weights as ``final_scoring`` says; ties go to the smaller id."""
+        """Best of ``final_samples`` controller draws, scored with the shared weights as
+        ``final_scoring`` says, each draw (``final_pool="draws"``, in draw order) or each
+        distinct one (in id order); ties go to the first."""
         c, tc = self.config, self.train_config
         t0 = time.perf_counter()
         archs = self.controller.sample(c.final_samples, "final")[0]
-        if c.final_pool == "space" and len(self.space) <= c.final_samples:
+        if c.final_pool == "draws":
+            pool = list(archs)
+        elif c.final_pool == "space" and len(self.space) <= c.final_samples:
             pool = list(self.space)
         else:
             pool = sorted(set(archs), key=self.space.index)
         if c.final_scoring == "batch":
-            # the reference's derive(): every sample on the first reward window, from a zero state
+            # the reference's derive(): each on the first reward window from a zero state, dropout
+            # on; a repeated draw is scored again, so a frequent one has more chances
             ppl = np.array([self._train_mode_ppl(a, 0, None)[0] for a in pool])
-        else:
-            ppl = self.net.perplexity(pool, self.valid, tc.eval_batch_size, tc.bptt)
-        best = int(np.argmin(ppl))   # first minimum: the smallest id
+        else:   # deterministic: each distinct architecture once
+            distinct = sorted(set(pool), key=self.space.index)
+            by = dict(zip(distinct, self.net.perplexity(distinct, self.valid, tc.eval_batch_size, tc.bptt)))
+            ppl = np.array([by[a] for a in pool])
+        best = int(np.argmin(ppl))   # first minimum
         self.seconds["final"] += time.perf_counter() - t0
         return pool[best], pool, ppl
 
     def finish(self):
-        arch, pool, ppl = self.pick()
+        if self._derived is not None:
+            pick_epoch, arch, pool, ppl = self._derived
+        else:
+            pick_epoch, (arch, pool, ppl) = self.epoch, self.pick()
         trace = pd.DataFrame(self.trace)
         # compact, since the report prints it: how many candidates the pick was chosen from, its
-        # WS perplexity, and whether it is the controller's own most likely architecture
+        # WS perplexity, whether it is the controller's own most likely architecture at the end,
+        # and the epoch after which it was derived
         info = {"final_candidates": len(pool), "pick_ws_ppl": float(np.min(ppl)),
-                "pick_is_mode": bool(self.trace) and self.trace[-1]["argmax_arch"] == str(arch)}
+                "pick_is_mode": bool(self.trace) and self.trace[-1]["argmax_arch"] == str(arch),
+                "pick_epoch": int(pick_epoch)}
         if self.controller.enumerable:
             pos = self.space.index(arch)
             trace["p_pick"] = [float(p[pos]) for p in self.beliefs]
@@ -508,7 +554,15 @@ class ENASSearch:
         return {"trainer": self.trainer.state(), "controller": self.controller.state(),
                 "epoch": self.epoch, "reward_batches": self.reward_batches, "reward_tokens": self.reward_tokens,
                 "controller_steps": self.controller_steps, "trace": list(self.trace),
-                "beliefs": [b.copy() for b in self.beliefs], "seconds": dict(self.seconds)}
+                "beliefs": [b.copy() for b in self.beliefs], "seconds": dict(self.seconds),
+                "derived": self._derived_state()}
+
+    def _derived_state(self):
+        if self._derived is None:
+            return None
+        epoch, arch, pool, ppl = self._derived
+        return {"epoch": epoch, "arch": self.space.index(arch), "pool": [self.space.index(a) for a in pool],
+                "ppl": np.asarray(ppl, dtype=np.float64).copy()}
 
     def restore(self, state):
         self.trainer.restore(state["trainer"])
@@ -519,12 +573,59 @@ class ENASSearch:
         self.trace = [dict(r) for r in state["trace"]]
         self.beliefs = [np.asarray(b, dtype=np.float64) for b in state["beliefs"]]
         self.seconds = dict(state["seconds"])
+        d = state.get("derived")     # absent in checkpoints written before derive_every
+        self._derived = None if d is None else (
+            int(d["epoch"]), self.space.arch(int(d["arch"])), [self.space.arch(int(i)) for i in d["pool"]],
+            np.asarray(d["ppl"], dtype=np.float64))
 
 
 def search(space, corpus, train_config, seed, config, checkpoint=None):
     """Run ENAS on ``space`` (see the module docstring) and return its :class:`SearchOutcome`;
     with a ``checkpoint``, resume from its state and save after every epoch."""
     return run_epochs(ENASSearch(space, corpus, train_config, seed, config), checkpoint)
+
+
+# the budget fields and the paper's two settings of them: the 8-node reference and the 2-node
+# change of §4.2 (20 architectures x 10 batches, 20 controller steps)
+_BUDGET = ("epochs", "shared_archs", "batches_per_arch", "controller_steps")
+_MESSAGES = {
+    "controller_layers": lambda v: f"{v}-layer controller" + (
+        " as the paper's code (its text: two layers)" if v == 1 else " (the paper's text: two layers)"),
+    "restrict_s0": lambda v: "full space: nodes >= 2 may read s0 (the paper's controller reaches 16 of the "
+                             "32 two-node cells)",
+    "output": lambda v: "super-net output: " + ("the recipe's" if v is None else v) + " (the reference: the "
+                        "mean of the loose ends)",
+    "carry_hidden": lambda v: "hidden state reset at every architecture change (the reference carries it)",
+    "reward_mode": lambda v: "eval-mode rewards (the reference: train mode, dropout on)",
+    "reset_baseline": lambda v: "one baseline for the whole search (the reference restarts it each phase)",
+    "derive_every": lambda v: ("the pick derived after the last epoch" if v is None else
+                               f"the pick derived every {v} epochs, the last one returned") +
+                              " (the paper's code: every 30 epochs, the last derive returned)",
+}
+
+
+def _fmt(v):
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+@describes("enas", same="as the paper's text, else its code (the text's two-layer controller; the "
+                         "code's one layer: controller_layers=1)")
+def _deviations(c, recipe):
+    """Deviations of an ENASConfig from the paper's ENAS (docs/fidelity.md "ENAS")."""
+    ref, out = ENASConfig(), []  # ENASConfig's defaults are the reference values
+    for field, message in _MESSAGES.items():
+        if getattr(c, field) != getattr(ref, field):
+            out.append(message(getattr(c, field)))
+    budget = tuple(getattr(c, f) for f in _BUDGET)
+    if budget not in {tuple(getattr(p, f) for f in _BUDGET) for p in (ref, PRESETS.get("paper-2node"))}:
+        epochs = c.epochs if c.epochs is not None else recipe.epochs if recipe is not None else "the recipe's"
+        shared = f"{c.shared_archs} x {c.batches_per_arch}" if c.shared_archs is not None else "one pass"
+        out.append(f"scaled: {epochs} epochs, shared phase {shared}, {c.controller_steps} controller steps "
+                   f"(the paper: 250 epochs, 200 x 1 and 2000 (8-node), 20 x 10 and 20 (2-node))")
+    for f in fields(c):
+        if f.name not in _MESSAGES and f.name not in _BUDGET and getattr(c, f.name) != getattr(ref, f.name):
+            out.append(f"{f.name} {_fmt(getattr(c, f.name))} (reference {_fmt(getattr(ref, f.name))})")
+    return out
 
 
 register("enas", search, ENASConfig, PRESETS)

@@ -11,12 +11,17 @@ its preset and a pointer to docs/fidelity.md.
 "darts, preset paper-2node: as the paper's code (second order, per-pass dropout masks)"
 """
 _RULES = {}
+# the line's text for a config without deviations (default: "as the paper's code")
+_SAME = {"darts": "as the paper's code (second order, per-pass dropout masks)"}
 
 
-def describes(name):
-    """Decorator: ``fn(config, recipe) -> list of deviation strings`` for policy ``name``."""
+def describes(name, same=None):
+    """Decorator: ``fn(config, recipe) -> list of deviation strings`` for policy ``name``;
+    ``same``: what the line says when the list is empty (default "as the paper's code")."""
     def add(fn):
         _RULES[name] = fn
+        if same is not None:
+            _SAME[name] = same
         return fn
     return add
 
@@ -35,11 +40,7 @@ def describe_config(policy, config, preset=None, recipe=None):
     if rule is None:
         return f"{head}: see docs/fidelity.md"
     deviations = rule(config, recipe)
-    return f"{head}: " + ("; ".join(deviations) if deviations else "as the paper's code" + _same(policy))
-
-
-def _same(policy):
-    return " (second order, per-pass dropout masks)" if policy == "darts" else ""
+    return f"{head}: " + ("; ".join(deviations) if deviations else _SAME.get(policy, "as the paper's code"))
 
 
 @describes("darts")
