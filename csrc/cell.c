@@ -37,17 +37,8 @@ typedef struct {
 } Block;
 
 static Cell cell_setup(const CellArch *a, const CellWork *w, const CellBuffers *buf) {
-    Cell c = {0};
-    c.a = a;
-    c.buf = buf;
-    c.T = w->T; c.B = w->B; c.d = w->d;
-    c.n_panels = panel_count(c.d);
-    c.bd = (size_t)c.B * c.d;
-    c.s_stride = (size_t)c.T * c.bd;
-    c.cf_stride = 2 * c.s_stride;
-    c.pf = panel_floats(c.d, c.d);
-    c.per_node = 2 * c.pf;
-    c.clip_in_node = buf->hidden_clip > 0 && !w->by_cols;
+    Cell c = {.a = a, .buf = buf, CELL_SIZES(w),
+              .clip_in_node = buf->hidden_clip > 0 && !w->by_cols};
     for (int i = 1; i <= a->n; i++) {
         c.n_out += a->out[i - 1] != 0;
         c.has_child[a->pred[i - 1]] = 1;
@@ -101,18 +92,16 @@ static void product_t(const Cell *c, const Block *k, const float *dab, int node,
         gemm(0, 1, k->nr, d, 2 * d, 1.0f, Ar, 2 * d, Wm, 2 * d, beta, Gr, d);
 }
 
-static const float *node_matrix(const Cell *c, int i) { return i ? c->buf->W[i] : c->buf->w0h; }
-
-/* this block's share of the packed panels (forward: gate and candidate; backward: W^T) */
-static void pack_panels(const Cell *c, int q, int backward) {
-    const int d = c->d;
-    for (int i = 0; i <= c->a->n; i++) {
-        float *P = c->buf->packed + i * c->per_node;
+void cell_pack_panel(const CellBuffers *buf, int n, int d, int q, int backward) {
+    const size_t pf = panel_floats(d, d);
+    for (int i = 0; i <= n; i++) {
+        const float *W = i ? buf->W[i] : buf->w0h;
+        float *P = buf->packed + i * 2 * pf;
         if (backward) {
-            panel_pack(2 * d, d, node_matrix(c, i), 2 * d, 1, q, q + 1, P);
+            panel_pack(2 * d, d, W, 2 * d, 1, q, q + 1, P);
         } else {
-            panel_pack(d, d, node_matrix(c, i), 2 * d, 0, q, q + 1, P);
-            panel_pack(d, d, node_matrix(c, i) + d, 2 * d, 0, q, q + 1, P + c->pf);
+            panel_pack(d, d, W, 2 * d, 0, q, q + 1, P);
+            panel_pack(d, d, W + d, 2 * d, 0, q, q + 1, P + pf);
         }
     }
 }
@@ -205,6 +194,8 @@ static unsigned long long clip_phase(const Cell *c, TaskQueue *q, unsigned long 
     return base + chunks;
 }
 
+static void row_chunks(const Cell *c, const CellWork *w, unsigned long long base, int backward);
+
 void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf) {
     const Cell c = cell_setup(a, w, buf);
     TaskQueue *q = w->queue;
@@ -212,21 +203,14 @@ void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf) 
     long task;
     if (buf->packed) { /* phase: pack every node's panels; by columns, mask h_{-1} too */
         for (; (task = claim(q, base, c.n_panels)) >= 0; queue_finish(q)) {
-            pack_panels(&c, (int)task, 0);
+            cell_pack_panel(buf, a->n, c.d, (int)task, 0);
             Block k = col_block(&c, (int)task);
             if (w->by_cols && k.mh) kern->block_mul(k.nr, k.nc, c.d, buf->H + k.off, k.mh, buf->HM + k.off);
         }
         base += c.n_panels;
     }
-    if (!w->by_cols) { /* phase: row chunks through all steps */
-        const int chunks = (c.B + w->row_chunk - 1) / w->row_chunk;
-        queue_wait(q, base);
-        for (; (task = claim(q, base, chunks)) >= 0; queue_finish(q)) {
-            Block k = row_block(&c, (int)task, w->row_chunk);
-            if (k.mh) kern->block_mul(k.nr, k.nc, c.d, buf->H + k.off, k.mh, buf->HM + k.off);
-            for (int t = 0; t < c.T; t++)
-                for (int i = 0; i <= a->n; i++) forward_node(&c, &k, t, i);
-        }
+    if (!w->by_cols) {
+        row_chunks(&c, w, base, 0);
         return;
     }
     for (int t = 0; t < c.T; t++) { /* a phase per node and step: panels */
@@ -285,6 +269,29 @@ static void backward_node(const Cell *c, const Block *k, int t, int i) {
     }
 }
 
+/* By rows: the phase of row-chunk tickets, each through all steps, forward (h_{-1} masked
+ * first) or backward (dh cleared first, the gradient into h_{-1} last) */
+static void row_chunks(const Cell *c, const CellWork *w, unsigned long long base, int backward) {
+    const CellBuffers *buf = c->buf;
+    const int chunks = (c->B + w->row_chunk - 1) / w->row_chunk, n = c->a->n;
+    TaskQueue *q = w->queue;
+    long task;
+    queue_wait(q, base);
+    for (; (task = claim(q, base, chunks)) >= 0; queue_finish(q)) {
+        Block k = row_block(c, (int)task, w->row_chunk);
+        if (backward) {
+            kern->block_set(k.nr, k.nc, c->d, NULL, NULL, 0.0f, buf->dh + k.off);
+            for (int t = c->T - 1; t >= 0; t--)
+                for (int i = n; i >= 0; i--) backward_node(c, &k, t, i);
+            backward_input(c, &k, 0);
+        } else {
+            if (k.mh) kern->block_mul(k.nr, k.nc, c->d, buf->H + k.off, k.mh, buf->HM + k.off);
+            for (int t = 0; t < c->T; t++)
+                for (int i = 0; i <= n; i++) forward_node(c, &k, t, i);
+        }
+    }
+}
+
 void cell_backward(const CellArch *a, const CellWork *w, const CellBuffers *buf) {
     const Cell c = cell_setup(a, w, buf);
     TaskQueue *q = w->queue;
@@ -292,7 +299,7 @@ void cell_backward(const CellArch *a, const CellWork *w, const CellBuffers *buf)
     long task;
     if (buf->packed) { /* phase: pack every node's transposed panels (the forward's are done) */
         for (; (task = claim(q, base, c.n_panels)) >= 0; queue_finish(q)) {
-            pack_panels(&c, (int)task, 1);
+            cell_pack_panel(buf, a->n, c.d, (int)task, 1);
             if (w->by_cols) {
                 Block k = col_block(&c, (int)task);
                 kern->block_set(k.nr, k.nc, c.d, NULL, NULL, 0.0f, buf->dh + k.off);
@@ -300,16 +307,8 @@ void cell_backward(const CellArch *a, const CellWork *w, const CellBuffers *buf)
         }
         base += c.n_panels;
     }
-    if (!w->by_cols) { /* phase: row chunks through all steps */
-        const int chunks = (c.B + w->row_chunk - 1) / w->row_chunk;
-        queue_wait(q, base);
-        for (; (task = claim(q, base, chunks)) >= 0; queue_finish(q)) {
-            Block k = row_block(&c, (int)task, w->row_chunk);
-            kern->block_set(k.nr, k.nc, c.d, NULL, NULL, 0.0f, buf->dh + k.off);
-            for (int t = c.T - 1; t >= 0; t--)
-                for (int i = a->n; i >= 0; i--) backward_node(&c, &k, t, i);
-            backward_input(&c, &k, 0);
-        }
+    if (!w->by_cols) {
+        row_chunks(&c, w, base, 1);
         return;
     }
     for (int t = c.T - 1; t >= 0; t--) /* a phase per node and step: panels */

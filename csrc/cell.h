@@ -16,6 +16,16 @@ typedef struct {
     TaskQueue *queue;
 } CellWork;
 
+/* Designated initialisers of the sizes that the passes of both cells (cell.c, mixed_cell.c)
+ * index by, from the CellWork *w: members T, B, d, n_panels (of 32 columns), bd (one step's
+ * (B, d)), s_stride (a node's (T*B, d)), cf_stride (a node's (T*B, 2d)), pf (one packed
+ * (d, d) matrix, panel.h) and per_node (a node's two). */
+#define CELL_SIZES(w)                                                                         \
+    .T = (w)->T, .B = (w)->B, .d = (w)->d, .n_panels = panel_count((w)->d),                     \
+    .bd = (size_t)(w)->B * (w)->d, .s_stride = (size_t)(w)->T * (w)->B * (w)->d,               \
+    .cf_stride = 2 * (size_t)(w)->T * (w)->B * (w)->d, .pf = panel_floats((w)->d, (w)->d),     \
+    .per_node = 2 * panel_floats((w)->d, (w)->d)
+
 /* Buffers, all (T*B)-row blocks per node (see LM): CF (n+1) x (T*B, 2d) holds on entry
  * x_t W0[:d] in block 0 and receives [gate | candidate], later [da | db]; S, SM (n+1) x
  * (T*B, d) node states and their h-masked copies (SM == S without h dropout); H, HM
@@ -36,6 +46,11 @@ typedef struct {
     float hidden_clip;
     float *clipf;
 } CellBuffers;
+
+/* Panel q of every node matrix 0..n (w0h, W[1..n]) into buf->packed (panel.h), as each
+ * pass's products read them: for the forward the gate and candidate halves of W apart, for
+ * the backward W^T. For cell.c and mixed_cell.c, whose first phase calls it per panel. */
+void cell_pack_panel(const CellBuffers *buf, int n, int d, int q, int backward);
 
 /* every worker of the job calls these with the same work and buffers */
 void cell_forward(const CellArch *a, const CellWork *w, const CellBuffers *buf);

@@ -162,65 +162,85 @@ static inline vsoft vsoft_select(vsoft_i mask, vsoft a, vsoft b) {
     return (vsoft)(((vsoft_i)a & mask) | ((vsoft_i)b & ~mask));
 }
 
-/* the lane-wise twin of fast_expf (mathfun.h): same constants, same operation order */
-static inline vsoft vsoft_exp(vsoft x) {
-    vsoft lo = vsoft_splat(-87.0f), hi = vsoft_splat(88.0f);
+EXP_STEPS(vsoft_exp, vsoft) /* mathfun.h: fast_expf's rounding and polynomial, lane-wise */
+
+/* the lane-wise twin of fast_expf for x <= 0 (softmax logits less their row's max), where
+ * the upper clamp can go: the same bits as fast_expf in every lane */
+static inline vsoft vsoft_exp_neg(vsoft x) {
+    vsoft lo = vsoft_splat(-87.0f);
     x = vsoft_select(x > lo, x, lo);
-    x = vsoft_select(x < hi, x, hi);
-    vsoft n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    vsoft r = x - n * 0.693145751953125f;
-    r = r - n * 1.428606765330187045e-06f;
-    vsoft p = vsoft_splat(1.0f / 720.0f);
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    vsoft n = vsoft_exp_round(x);
+    vsoft p = vsoft_exp_poly(x, n);
     vsoft_i bits = (__builtin_convertvector(n, vsoft_i) + 127) << 23;
     return p * (vsoft)bits;
+}
+
+/* the max and the sum of the SOFTMAX_LANES lanes of v[0..SOFTMAX_VECS), in lane order */
+static inline __attribute__((always_inline)) float lanes_max(const vsoft *v) {
+    float lanes[SOFTMAX_LANES];
+    for (int q = 0; q < SOFTMAX_VECS; q++) vsoft_store(lanes + q * VL, v[q]);
+    float mx = lanes[0];
+    for (int j = 1; j < SOFTMAX_LANES; j++) mx = lanes[j] > mx ? lanes[j] : mx;
+    return mx;
+}
+
+static inline __attribute__((always_inline)) float lanes_sum(const vsoft *v) {
+    float lanes[SOFTMAX_LANES];
+    for (int q = 0; q < SOFTMAX_VECS; q++) vsoft_store(lanes + q * VL, v[q]);
+    float sum = 0.0f;
+    for (int j = 0; j < SOFTMAX_LANES; j++) sum += lanes[j];
+    return sum;
+}
+
+/* Adds bias into the row x[0..n) and returns the row's max. */
+static inline __attribute__((always_inline)) float row_add_max(int n, float *restrict x,
+                                                               const float *restrict bias) {
+    vsoft m[SOFTMAX_VECS];
+    for (int q = 0; q < SOFTMAX_VECS; q++) m[q] = vsoft_splat(-INFINITY);
+    int v = 0;
+    for (; v + SOFTMAX_LANES <= n; v += SOFTMAX_LANES) {
+        for (int q = 0; q < SOFTMAX_VECS; q++) {
+            vsoft y = vsoft_load(x + v + q * VL) + vsoft_load(bias + v + q * VL);
+            vsoft_store(x + v + q * VL, y);
+            m[q] = vsoft_select(y > m[q], y, m[q]);
+        }
+    }
+    float mx = lanes_max(m);
+    for (; v < n; v++) {
+        x[v] += bias[v];
+        mx = x[v] > mx ? x[v] : mx;
+    }
+    return mx;
+}
+
+/* Turns the row x[0..n), none of it above mx, into exp(x - mx) and returns its sum. */
+static inline __attribute__((always_inline)) float row_exp_sum(int n, float *restrict x, float mx) {
+    vsoft s[SOFTMAX_VECS], vmx = vsoft_splat(mx);
+    for (int q = 0; q < SOFTMAX_VECS; q++) s[q] = vsoft_splat(0.0f);
+    int v = 0;
+    for (; v + SOFTMAX_LANES <= n; v += SOFTMAX_LANES) {
+        for (int q = 0; q < SOFTMAX_VECS; q++) {
+            vsoft e = vsoft_exp_neg(vsoft_load(x + v + q * VL) - vmx);
+            vsoft_store(x + v + q * VL, e);
+            s[q] += e;
+        }
+    }
+    float sum = lanes_sum(s);
+    for (; v < n; v++) {
+        float e = fast_expf(x[v] - mx);
+        x[v] = e;
+        sum += e;
+    }
+    return sum;
 }
 
 /* Adds the bias, turns the row into exp(l - max) and returns the log-sum-exp;
  * *target_logit receives the target's logit before the transform. */
 static float row_exp(int V, float *restrict l, const float *restrict bias, int target,
                      float *target_logit, float *sum_out) {
-    vsoft m[SOFTMAX_VECS], s[SOFTMAX_VECS];
-    for (int q = 0; q < SOFTMAX_VECS; q++) m[q] = vsoft_splat(-INFINITY);
-    int v = 0;
-    for (; v + SOFTMAX_LANES <= V; v += SOFTMAX_LANES) {
-        for (int q = 0; q < SOFTMAX_VECS; q++) {
-            vsoft x = vsoft_load(l + v + q * VL) + vsoft_load(bias + v + q * VL);
-            vsoft_store(l + v + q * VL, x);
-            m[q] = vsoft_select(x > m[q], x, m[q]);
-        }
-    }
-    float lanes[SOFTMAX_LANES];
-    for (int q = 0; q < SOFTMAX_VECS; q++) vsoft_store(lanes + q * VL, m[q]);
-    float mx = lanes[0];
-    for (int j = 1; j < SOFTMAX_LANES; j++) mx = lanes[j] > mx ? lanes[j] : mx;
-    for (; v < V; v++) {
-        l[v] += bias[v];
-        mx = l[v] > mx ? l[v] : mx;
-    }
+    float mx = row_add_max(V, l, bias);
     *target_logit = l[target];
-    vsoft vmx = vsoft_splat(mx);
-    for (int q = 0; q < SOFTMAX_VECS; q++) s[q] = vsoft_splat(0.0f);
-    for (v = 0; v + SOFTMAX_LANES <= V; v += SOFTMAX_LANES) {
-        for (int q = 0; q < SOFTMAX_VECS; q++) {
-            vsoft e = vsoft_exp(vsoft_load(l + v + q * VL) - vmx);
-            vsoft_store(l + v + q * VL, e);
-            s[q] += e;
-        }
-    }
-    for (int q = 0; q < SOFTMAX_VECS; q++) vsoft_store(lanes + q * VL, s[q]);
-    float sum = 0.0f;
-    for (int j = 0; j < SOFTMAX_LANES; j++) sum += lanes[j];
-    for (; v < V; v++) {
-        float e = fast_expf(l[v] - mx);
-        l[v] = e;
-        sum += e;
-    }
+    float sum = row_exp_sum(V, l, mx);
     *sum_out = sum;
     return mx + logf(sum);
 }

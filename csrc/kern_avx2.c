@@ -5,21 +5,10 @@
  * keeps all 4 B vectors in registers and spills an accumulator on every step of 3 x 32
  * (3x slower), so with clang 6 x 16 (12 accumulators + 2 B + 1 broadcast = 15 registers).
  * The old 8 x 32 tile needs 32 registers and spills with either. */
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma,bmi,bmi2,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,bmi,bmi2,f16c")
-#endif
-
 #define KERN_TABLE kernels_avx2
 #define KERN_NAME "avx2"
 #define KERN_ISA ISA_AVX2
+#define KERN_TARGET "avx2,fma,bmi,bmi2,f16c"
 #define VL 8
 #if !defined(AVX2_MR) && defined(__clang__)
 #define AVX2_MR 6
@@ -30,19 +19,8 @@
 #endif
 #define MR AVX2_MR
 #define NV AVX2_NV
-#ifndef PANEL_MIN_D
-#define PANEL_MIN_D 64
-#endif
-#ifndef COLUMN_SPLIT_MIN_D
-#define COLUMN_SPLIT_MIN_D 512
-#endif
+#if defined(__x86_64__) || defined(__i386__)
 #include "kern_body.h"
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
 #else
 typedef int kern_avx2_unused; /* ISO C: a translation unit must declare something */
 #endif

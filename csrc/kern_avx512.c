@@ -1,39 +1,17 @@
 /* AVX-512 kernels (x86-64-v4: Skylake-X, Ice Lake, Zen 4 and later). 32 zmm registers:
  * an 8 x 32 tile is 16 accumulators + 2 B vectors + 1 broadcast. */
-#include <math.h>
-#include <stdint.h>
-#include <string.h>
-
-#if defined(__x86_64__) || defined(__i386__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx512cd,avx2,fma,bmi,bmi2,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512cd,avx2,fma,bmi,bmi2,f16c")
-#endif
-
 #define KERN_TABLE kernels_avx512
 #define KERN_NAME "avx512"
 #define KERN_ISA ISA_AVX512
+#define KERN_TARGET "avx512f,avx512vl,avx512bw,avx512dq,avx512cd,avx2,fma,bmi,bmi2,f16c"
 #define VL 16
 #ifndef AVX512_MR
 #define AVX512_MR 8
 #endif
 #define MR AVX512_MR
 #define NV 2
-#ifndef PANEL_MIN_D
-#define PANEL_MIN_D 64
-#endif
-#ifndef COLUMN_SPLIT_MIN_D
-#define COLUMN_SPLIT_MIN_D 512
-#endif
+#if defined(__x86_64__) || defined(__i386__)
 #include "kern_body.h"
-
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
 #else
 typedef int kern_avx512_unused; /* ISO C: a translation unit must declare something */
 #endif

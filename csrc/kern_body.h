@@ -2,11 +2,35 @@
  * which first defines
  *   KERN_TABLE  name of the Kernels table to define (kernels_<isa>)
  *   KERN_NAME   its name string, KERN_ISA its level
+ *   KERN_TARGET the compiler target it needs, e.g. "avx2,fma" (left undefined: the
+ *               compiler's baseline, as for generic and NEON)
  *   VL          float lanes of one native vector register
  *   MR, NV      the register tile: MR rows x NV vectors (NV * VL columns, dividing PANEL)
- *   PANEL_MIN_D, COLUMN_SPLIT_MIN_D  its measured switches (kernels.h)
- * and puts the whole file under its target (pragma), so every function here and in the
- * headers included from here is compiled for that instruction set. */
+ * and may define PANEL_MIN_D, COLUMN_SPLIT_MIN_D (kernels.h), its measured switches: the
+ * defaults below hold for every level so far. Everything from here to the end, the headers
+ * included from here too, is compiled for KERN_TARGET. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef PANEL_MIN_D
+#define PANEL_MIN_D 64
+#endif
+#ifndef COLUMN_SPLIT_MIN_D
+#define COLUMN_SPLIT_MIN_D 512
+#endif
+
+/* KERN_PRAGMA(words): #pragma words, the macros in words (KERN_TARGET) expanded first:
+ * these pragmas take their words as written */
+#define KERN_PRAGMA_(...) _Pragma(#__VA_ARGS__)
+#define KERN_PRAGMA(...) KERN_PRAGMA_(__VA_ARGS__)
+#if defined(KERN_TARGET) && defined(__clang__)
+KERN_PRAGMA(clang attribute push(__attribute__((target(KERN_TARGET))), apply_to = function))
+#elif defined(KERN_TARGET)
+KERN_PRAGMA(GCC push_options)
+KERN_PRAGMA(GCC target(KERN_TARGET))
+#endif
+
 #include "elementwise.h"
 #include "kernels.h"
 #include "mixed_elementwise.h"
@@ -118,3 +142,9 @@ const Kernels KERN_TABLE = {
     .average = average,
     .mixed = &mixed_kernels,
 };
+
+#if defined(KERN_TARGET) && defined(__clang__)
+#pragma clang attribute pop
+#elif defined(KERN_TARGET)
+#pragma GCC pop_options
+#endif

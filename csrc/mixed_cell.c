@@ -121,15 +121,7 @@ typedef struct {
 } Panel;
 
 static Mixed mixed_setup(const MixedCell *mc, const CellWork *w, const CellBuffers *buf) {
-    Mixed x;
-    x.mc = mc; x.buf = buf;
-    x.T = w->T; x.B = w->B; x.d = w->d; x.n = mc->n;
-    x.n_panels = panel_count(x.d);
-    x.bd = (size_t)x.B * x.d;
-    x.s_stride = (size_t)x.T * x.bd;
-    x.cf_stride = 2 * x.s_stride;
-    x.pf = panel_floats(x.d, x.d);
-    x.per_node = 2 * x.pf;
+    Mixed x = {.mc = mc, .buf = buf, .n = mc->n, CELL_SIZES(w)};
     for (int i = 0; i < LM_MAX_NODES; i++) x.ones[i] = 1;
     return x;
 }
@@ -145,8 +137,6 @@ static Panel panel_of(const Mixed *x, int q) {
     return k;
 }
 
-static const float *node_matrix(const Mixed *x, int i) { return i ? x->buf->W[i] : x->buf->w0h; }
-
 /* this panel's columns of [gate | candidate] = A W_node (+ beta), A: B rows of all columns */
 static void product(const Mixed *x, const Panel *k, const float *A, int node, float beta, float *C) {
     const float *P = x->buf->packed + node * x->per_node;
@@ -158,19 +148,6 @@ static void product(const Mixed *x, const Panel *k, const float *A, int node, fl
 static void product_t(const Mixed *x, const Panel *k, const float *dab, int node, float beta, float *G) {
     panel_gemm(x->B, x->d, 2 * x->d, dab, 2 * x->d, x->buf->packed + node * x->per_node, k->q, k->q + 1,
                beta, G, x->d);
-}
-
-static void pack_panel(const Mixed *x, int q, int backward) {
-    const int d = x->d;
-    for (int i = 0; i <= x->n; i++) {
-        float *P = x->buf->packed + i * x->per_node;
-        if (backward) {
-            panel_pack(2 * d, d, node_matrix(x, i), 2 * d, 1, q, q + 1, P);
-        } else {
-            panel_pack(d, d, node_matrix(x, i), 2 * d, 0, q, q + 1, P);
-            panel_pack(d, d, node_matrix(x, i) + d, 2 * d, 0, q, q + 1, P + x->pf);
-        }
-    }
 }
 
 static void normalise(const Mixed *x, const Panel *k, float *s, float *invstd) {
@@ -219,28 +196,6 @@ static void forward_node(const Mixed *x, const Panel *k, int t, int i) {
         kern->block_mean(x->n, x->ones, B, nc, d, buf->S + at + c0, x->s_stride, h);
         if (k->mh) kern->block_mul(B, nc, d, h, k->mh, buf->HM + x->bd + at + c0);
     }
-}
-
-void mixed_cell_forward(const MixedCell *mc, const CellWork *w, const CellBuffers *buf) {
-    const Mixed x = mixed_setup(mc, w, buf);
-    TaskQueue *q = w->queue;
-    unsigned long long base = 0;
-    long task;
-    /* phase: pack every node's panels and mask h_{-1} */
-    for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
-        pack_panel(&x, (int)task, 0);
-        Panel k = panel_of(&x, (int)task);
-        if (k.mh) kern->block_mul(x.B, k.nc, x.d, buf->H + k.c0, k.mh, buf->HM + k.c0);
-    }
-    base += x.n_panels;
-    for (int t = 0; t < x.T; t++) /* a phase per node and step */
-        for (int i = 0; i <= x.n; i++, base += x.n_panels) {
-            queue_wait(q, base);
-            for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
-                Panel k = panel_of(&x, (int)task);
-                forward_node(&x, &k, t, i);
-            }
-        }
 }
 
 /* --- backward ----------------------------------------------------------------------------- */
@@ -292,29 +247,56 @@ static void backward_node(const Mixed *x, const Panel *k, int t, int i) {
     }
 }
 
+/* --- the passes ------------------------------------------------------------------------- */
+/* Phase 0 of a pass on panel k: pack its columns of every node matrix (transposed for the
+ * backward, whose forward is done); the forward then masks h_{-1}, the backward clears dh
+ * and the panel's sums. */
+static void begin_panel(const Mixed *x, const Panel *k, int backward) {
+    const CellBuffers *buf = x->buf;
+    cell_pack_panel(buf, x->n, x->d, k->q, backward);
+    if (!backward) {
+        if (k->mh) kern->block_mul(x->B, k->nc, x->d, buf->H + k->c0, k->mh, buf->HM + k->c0);
+        return;
+    }
+    kern->block_set(x->B, k->nc, x->d, NULL, NULL, 0.0f, buf->dh + k->c0);
+    memset(k->acc, 0, ACC_FLOATS * sizeof(float));
+    memset(k->dp, 0, (size_t)x->mc->E * MIXED_OPS * sizeof(double));
+}
+
+/* A pass as phases of one ticket per panel: phase 0, then one per node and step, the
+ * backward's from the last step's last node. Returns the number of tickets used. */
+static unsigned long long node_phases(const Mixed *x, TaskQueue *q, int backward) {
+    unsigned long long base = 0;
+    long task;
+    for (; (task = claim(q, base, x->n_panels)) >= 0; queue_finish(q)) {
+        Panel k = panel_of(x, (int)task);
+        begin_panel(x, &k, backward);
+    }
+    base += x->n_panels;
+    for (int s = 0; s < x->T * (x->n + 1); s++, base += x->n_panels) {
+        const int t = backward ? x->T - 1 - s / (x->n + 1) : s / (x->n + 1);
+        const int i = backward ? x->n - s % (x->n + 1) : s % (x->n + 1);
+        queue_wait(q, base);
+        for (; (task = claim(q, base, x->n_panels)) >= 0; queue_finish(q)) {
+            Panel k = panel_of(x, (int)task);
+            if (backward) backward_node(x, &k, t, i);
+            else forward_node(x, &k, t, i);
+        }
+    }
+    return base;
+}
+
+void mixed_cell_forward(const MixedCell *mc, const CellWork *w, const CellBuffers *buf) {
+    const Mixed x = mixed_setup(mc, w, buf);
+    node_phases(&x, w->queue, 0);
+}
+
+/* the node phases, then one more: the gradient into h_{-1} */
 void mixed_cell_backward(const MixedCell *mc, const CellWork *w, const CellBuffers *buf) {
     const Mixed x = mixed_setup(mc, w, buf);
     TaskQueue *q = w->queue;
-    unsigned long long base = 0;
+    unsigned long long base = node_phases(&x, q, 1);
     long task;
-    /* phase: pack every node's transposed panels (the forward's are done), clear dh and the
-     * panel's sums */
-    for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
-        pack_panel(&x, (int)task, 1);
-        Panel k = panel_of(&x, (int)task);
-        kern->block_set(x.B, k.nc, x.d, NULL, NULL, 0.0f, buf->dh + k.c0);
-        memset(k.acc, 0, ACC_FLOATS * sizeof(float));
-        memset(k.dp, 0, (size_t)mc->E * MIXED_OPS * sizeof(double));
-    }
-    base += x.n_panels;
-    for (int t = x.T - 1; t >= 0; t--) /* a phase per node and step */
-        for (int i = x.n; i >= 0; i--, base += x.n_panels) {
-            queue_wait(q, base);
-            for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
-                Panel k = panel_of(&x, (int)task);
-                backward_node(&x, &k, t, i);
-            }
-        }
     queue_wait(q, base);
     for (; (task = claim(q, base, x.n_panels)) >= 0; queue_finish(q)) {
         Panel k = panel_of(&x, (int)task);

@@ -130,7 +130,16 @@ typedef struct {
 static inline int py_check_shape(const ArgArray *a, const npy_intp *shape) {
     for (int k = 0; k < a->ndim; k++) {
         npy_intp got = PyArray_DIM(a->arr, k);
-        if ((shape[k] >= 0 && got != shape[k]) || got < 1 || (a->cap > 0 && a->vocab == 0 && got > a->cap)) {
+        if (got < 1) {
+            PyErr_Format(PyExc_ValueError, "%s must be non-empty, got size 0 along axis %d", a->name, k);
+            return -1;
+        }
+        if (a->cap > 0 && a->vocab == 0 && got > a->cap) {
+            PyErr_Format(PyExc_ValueError, "%s has size %zd along axis %d, at most %zd allowed", a->name,
+                         (Py_ssize_t)got, k, (Py_ssize_t)a->cap);
+            return -1;
+        }
+        if (shape[k] >= 0 && got != shape[k]) {
             PyErr_Format(PyExc_ValueError, "%s has size %zd along axis %d, expected %zd", a->name, (Py_ssize_t)got, k,
                          (Py_ssize_t)shape[k]);
             return -1;
@@ -248,8 +257,9 @@ static inline int arg_ints(PyObject *obj, void *out) {
     PyArrayObject *wide = integer_array(obj, a->name);
     if (!wide) return 0;
     if (PyArray_NDIM(wide) != a->ndim) {
-        PyErr_Format(PyExc_ValueError, "%s must be a %s array, got %d dimension(s)", a->name,
-                     a->vocab ? "(T, B)" : "2-D", PyArray_NDIM(wide));
+        char want[16] = "(T, B)";
+        if (!a->vocab) snprintf(want, sizeof want, "%d-D", a->ndim);
+        PyErr_Format(PyExc_ValueError, "%s must be a %s array, got %d dimension(s)", a->name, want, PyArray_NDIM(wide));
         Py_DECREF(wide);
         return 0;
     }

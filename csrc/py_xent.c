@@ -13,33 +13,8 @@
 #include "decoder.h"
 #include "fused_xent.h"
 #include "parallel.h"
+#include "py_args.h"
 #include "py_xent.h"
-
-/* a C-contiguous array of `type` with `ndim` dimensions, or NULL with a ValueError */
-static PyArrayObject *as_array(PyObject *o, const char *name, int type, int ndim) {
-    PyArrayObject *a = (PyArrayObject *)PyArray_FROMANY(o, type, 0, 0, NPY_ARRAY_CARRAY | NPY_ARRAY_FORCECAST);
-    if (!a) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_ValueError, "%s must be a numeric array", name);
-        return NULL;
-    }
-    if (PyArray_NDIM(a) != ndim) {
-        PyErr_Format(PyExc_ValueError, "%s must have %d dimension(s), got %d", name, ndim, PyArray_NDIM(a));
-        Py_DECREF(a);
-        return NULL;
-    }
-    return a;
-}
-
-static int all_finite(PyArrayObject *a, const char *name) {
-    const float *p = PyArray_DATA(a);
-    for (npy_intp k = 0, n = PyArray_SIZE(a); k < n; k++)
-        if (!isfinite(p[k])) {
-            PyErr_Format(PyExc_ValueError, "%s contains a non-finite value at flat index %zd", name, (Py_ssize_t)k);
-            return 0;
-        }
-    return 1;
-}
 
 PyDoc_STRVAR(xent_doc,
 "xent(H, E, bias, targets, scale=1.0, grads=2, method='fused') -> (loss, dH, dE, dbias)\n\n"
@@ -49,81 +24,84 @@ PyDoc_STRVAR(xent_doc,
 "(the core's pass, on the core's threads) or 'stored' (logits stored per 128-row chunk,\n"
 "one thread; the core's decoder before the fused pass, kept as a reference).");
 
-static PyObject *py_xent(PyObject *self, PyObject *args, PyObject *kw) {
-    (void)self;
+/* N, d and V within the sizes the passes are written for, and the shapes of E, bias and targets
+ * against H's and E's */
+static int xent_shapes(const ArgArray *H, const ArgArray *E, const ArgArray *bias, const ArgArray *tg) {
+    npy_intp N = PyArray_DIM(H->arr, 0), d = PyArray_DIM(H->arr, 1), V = PyArray_DIM(E->arr, 0);
+    if (N > 1 << 20 || d > 1 << 14 || V > 1 << 20) {
+        PyErr_SetString(PyExc_ValueError, "H and E are too large (N <= 2^20, d <= 2^14, V <= 2^20)");
+        return -1;
+    }
+    if (PyArray_DIM(E->arr, 1) != d || PyArray_DIM(bias->arr, 0) != V || PyArray_DIM(tg->arr, 0) != N) {
+        PyErr_SetString(PyExc_ValueError, "shapes must be H (N, d), E (V, d), bias (V,), targets (N,)");
+        return -1;
+    }
+    const int32_t *t = PY_DATA(const int32_t, tg->arr);
+    for (npy_intp r = 0; r < N; r++)
+        if (t[r] < 0 || t[r] >= V) {
+            PyErr_Format(PyExc_ValueError, "targets[%zd] = %d is outside 0..V-1 (V = %zd)", (Py_ssize_t)r, t[r],
+                         (Py_ssize_t)V);
+            return -1;
+        }
+    return 0;
+}
+
+static PyObject *py_xent(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw) {
     static char *kwlist[] = {"H", "E", "bias", "targets", "scale", "grads", "method", NULL};
-    PyObject *oH, *oE, *ob, *ot;
+    ArgArray H = ARG("H", 2, -1, -1), E = ARG("E", 2, -1, -1), bias = ARG("bias", 1, -1),
+             tg = ARG("targets", 1, -1);
     float scale = 1.0f;
     int grads = 2;
     const char *method = "fused";
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OOOO|fis", kwlist, &oH, &oE, &ob, &ot, &scale, &grads, &method))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&O&O&O&|fis", kwlist, arg_f32, &H, arg_f32, &E, arg_f32, &bias,
+                                     arg_ints, &tg, &scale, &grads, &method))
         return NULL;
-    int fused = strcmp(method, "fused") == 0;
+    PyArrayObject *dH = NULL, *dE = NULL, *db = NULL;
+    PyObject *result = NULL;
+    float *ws = NULL;
+    const int fused = strcmp(method, "fused") == 0;
     if (!fused && strcmp(method, "stored") != 0) {
         PyErr_Format(PyExc_ValueError, "method must be 'fused' or 'stored', got %s", method);
-        return NULL;
+        goto done;
     }
-    if (grads < 0 || grads > 2 || !isfinite(scale)) {
-        PyErr_SetString(PyExc_ValueError, "grads must be 0, 1 or 2 and scale finite");
-        return NULL;
+    if (!isfinite(scale)) {
+        PyErr_SetString(PyExc_ValueError, "scale must be a finite number");
+        goto done;
     }
-    PyArrayObject *in[4] = {NULL}, *out[3] = {NULL};
-    float *ws = NULL;
-    double loss = 0.0;
-    if (!(in[0] = as_array(oH, "H", NPY_FLOAT32, 2)) || !(in[1] = as_array(oE, "E", NPY_FLOAT32, 2)) ||
-        !(in[2] = as_array(ob, "bias", NPY_FLOAT32, 1)) || !(in[3] = as_array(ot, "targets", NPY_INT32, 1)))
-        goto fail;
-    npy_intp N = PyArray_DIM(in[0], 0), d = PyArray_DIM(in[0], 1), V = PyArray_DIM(in[1], 0);
-    if (N < 1 || d < 1 || V < 1 || N > 1 << 20 || d > 1 << 14 || V > 1 << 20) {
-        PyErr_SetString(PyExc_ValueError, "H and E must be non-empty (N <= 2^20, d <= 2^14, V <= 2^20)");
-        goto fail;
+    if (py_check_int("grads", grads, 0, 2) || xent_shapes(&H, &E, &bias, &tg)) goto done;
+    const int N = (int)PyArray_DIM(H.arr, 0), d = (int)PyArray_DIM(H.arr, 1), V = (int)PyArray_DIM(E.arr, 0);
+    const npy_intp sH[2] = {N, d}, sE[2] = {V, d}, sb[1] = {V};
+    if ((grads >= 1 && !(dH = py_zeros(2, sH, NPY_FLOAT32))) ||
+        (grads >= 2 && (!(dE = py_zeros(2, sE, NPY_FLOAT32)) || !(db = py_zeros(1, sb, NPY_FLOAT32)))))
+        goto done;
+    const int workers = fused ? pool_threads() : 1, chunk = N < 128 ? N : 128;
+    if (!(ws = alloc_floats(fused ? xent_workspace_floats(N, d, V, workers, grads) : (size_t)chunk * V))) {
+        PyErr_NoMemory();
+        goto done;
     }
-    if (PyArray_DIM(in[1], 1) != d || PyArray_DIM(in[2], 0) != V || PyArray_DIM(in[3], 0) != N) {
-        PyErr_SetString(PyExc_ValueError, "shapes must be H (N, d), E (V, d), bias (V,), targets (N,)");
-        goto fail;
-    }
-    const int32_t *tg = PyArray_DATA(in[3]);
-    for (npy_intp r = 0; r < N; r++)
-        if (tg[r] < 0 || tg[r] >= V) {
-            PyErr_Format(PyExc_ValueError, "targets[%zd] = %d is outside 0..V-1 (V = %zd)", (Py_ssize_t)r, tg[r], (Py_ssize_t)V);
-            goto fail;
-        }
-    if (!all_finite(in[0], "H") || !all_finite(in[1], "E") || !all_finite(in[2], "bias")) goto fail;
-    npy_intp sH[2] = {N, d}, sE[2] = {V, d}, sb[1] = {V};
-    if (grads >= 1 && !(out[0] = (PyArrayObject *)PyArray_ZEROS(2, sH, NPY_FLOAT32, 0))) goto fail;
-    if (grads >= 2 && (!(out[1] = (PyArrayObject *)PyArray_ZEROS(2, sE, NPY_FLOAT32, 0)) ||
-                       !(out[2] = (PyArrayObject *)PyArray_ZEROS(1, sb, NPY_FLOAT32, 0))))
-        goto fail;
-    int workers = fused ? pool_threads() : 1, chunk = N < 128 ? (int)N : 128;
-    size_t n_ws = fused ? xent_workspace_floats((int)N, (int)d, (int)V, workers, grads)
-                        : (size_t)chunk * V;
-    if (!(ws = alloc_floats(n_ws))) { PyErr_NoMemory(); goto fail; }
-    float *dH = out[0] ? PyArray_DATA(out[0]) : NULL, *dE = out[1] ? PyArray_DATA(out[1]) : NULL;
-    float *db = out[2] ? PyArray_DATA(out[2]) : NULL;
-    const float *H = PyArray_DATA(in[0]), *E = PyArray_DATA(in[1]), *bias = PyArray_DATA(in[2]);
+    float *gH = dH ? PY_DATA(float, dH) : NULL, *gE = dE ? PY_DATA(float, dE) : NULL;
+    float *gb = db ? PY_DATA(float, db) : NULL;
+    const float *h = PY_DATA(const float, H.arr), *e = PY_DATA(const float, E.arr), *b = PY_DATA(const float, bias.arr);
+    const int32_t *t = PY_DATA(const int32_t, tg.arr);
+    double loss;
     Py_BEGIN_ALLOW_THREADS
     if (fused) {
         XentWork w;
-        xent_bind(&w, ws, (int)N, (int)d, (int)V, workers, grads);
-        loss = xent_run(&w, workers, (int)N, (int)d, (int)V, H, E, bias, tg, scale, dH, dE, db);
+        xent_bind(&w, ws, N, d, V, workers, grads);
+        loss = xent_run(&w, workers, N, d, V, h, e, b, t, scale, gH, gE, gb);
     } else {
-        loss = decoder_rows((int)N, (int)d, (int)V, H, E, bias, tg, ws, chunk, scale, dH, dE, db);
+        loss = decoder_rows(N, d, V, h, e, b, t, ws, chunk, scale, gH, gE, gb);
     }
     Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(dOOO)", loss, dH ? (PyObject *)dH : Py_None, dE ? (PyObject *)dE : Py_None,
+                           db ? (PyObject *)db : Py_None);
+done:
     free(ws);
-    for (int k = 0; k < 4; k++) Py_DECREF(in[k]);
-    for (int k = 0; k < 3; k++)
-        if (!out[k]) { Py_INCREF(Py_None); out[k] = (PyArrayObject *)Py_None; }
-    return Py_BuildValue("(dNNN)", loss, out[0], out[1], out[2]);
-fail:
-    for (int k = 0; k < 4; k++) Py_XDECREF(in[k]);
-    for (int k = 0; k < 3; k++) Py_XDECREF(out[k]);
-    return NULL;
+    PY_RELEASE(H.arr, E.arr, bias.arr, tg.arr, dH, dE, db);
+    return result;
 }
 
-static PyMethodDef xent_methods[] = {
-    {"xent", (PyCFunction)(void (*)(void))py_xent, METH_VARARGS | METH_KEYWORDS, xent_doc},
-    {NULL, NULL, 0, NULL}};
+static PyMethodDef xent_methods[] = {PY_METHOD("xent", py_xent, xent_doc), {NULL, NULL, 0, NULL}};
 
 int xent_add_functions(PyObject *module) {
     /* without PY_ARRAY_UNIQUE_SYMBOL each translation unit holds its own NumPy API table */

@@ -30,15 +30,18 @@ static inline double rng_normal(uint64_t key, uint64_t i) {
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-/* Streams: one id per kind of draw, so masks never reuse each other's numbers. */
+/* Streams: one id per kind of draw, so masks never reuse each other's numbers. The ids that
+ * Python draws from (those marked "drawn in Python" here, and 32-34) are in nas_eval/rng.py. */
 enum {
+    /* the language model (csrc/lm.c): its initial weights, then its dropout masks (docs/design.md
+     * §4.2), each keyed by the training step */
     STREAM_INIT = 1,
-    STREAM_MASK_X = 2,
-    STREAM_MASK_H = 3,
-    STREAM_MASK_OUT = 4,
-    STREAM_MASK_EMB = 5,
-    STREAM_MASK_IN = 6,
-    STREAM_BPTT = 7,
+    STREAM_MASK_X = 2,   /* dropoutx: x_t inside the cell */
+    STREAM_MASK_H = 3,   /* dropouth: every input of a recurrent product */
+    STREAM_MASK_OUT = 4, /* dropout: h_t before the decoder */
+    STREAM_MASK_EMB = 5, /* dropoute: whole embedding rows (word types) */
+    STREAM_MASK_IN = 6,  /* dropouti: the embedded sequence (multiplied into the x mask) */
+    STREAM_BPTT = 7,     /* drawn in Python (nas_eval/engine/loop.py): the segment lengths */
     /* ENAS controller (csrc/enas.c): initial weights, then one stream per phase that samples */
     STREAM_ENAS_INIT = 16,
     STREAM_ENAS_SHARED = 17,

@@ -134,7 +134,7 @@ def test_fused_and_stored_logits_agree(N, d, V):
 @pytest.mark.parametrize("change, match", [
     (dict(targets=np.array([0, 5], np.int32)), "outside 0..V-1"),
     (dict(targets=np.array([0, -1], np.int32)), "outside 0..V-1"),
-    (dict(H=np.full((2, 3), np.nan, np.float32)), "H contains a non-finite"),
+    (dict(H=np.full((2, 3), np.nan, np.float32)), "H holds a non-finite"),
     (dict(E=np.zeros((5, 4), np.float32)), "shapes must be"),
     (dict(bias=np.zeros((4,), np.float32)), "shapes must be"),
     (dict(H=np.zeros((0, 3), np.float32), targets=np.zeros(0, np.int32)), "non-empty"),

@@ -22,17 +22,9 @@ import warnings
 import numpy as np
 
 from ..space import OPS, Arch, SearchSpace
-from .model import _LMBase, _check_int, _check_rate
+from .model import _LMBase, _check_int, _check_rate, _segment
 
 MIXED_OPS = ("none",) + OPS  # the reference's PRIMITIVES, in its order
-
-
-def _segment(inputs, targets, what=""):
-    inputs, targets = np.asarray(inputs), np.asarray(targets)
-    if inputs.ndim != 2 or inputs.shape != targets.shape:
-        raise ValueError(f"{what}inputs and {what}targets must be (T, B) arrays of one shape, got "
-                         f"{inputs.shape} and {targets.shape}")
-    return inputs, targets
 
 
 def edges(nodes):

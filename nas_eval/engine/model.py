@@ -88,6 +88,16 @@ def _check_penalty(name, value):
     return value
 
 
+def _segment(inputs, targets, what=""):
+    """A (T, B) segment: ``inputs`` and ``targets`` as arrays of one 2-D shape (``what``
+    prefixes their names in the error, e.g. "train_")."""
+    inputs, targets = np.asarray(inputs), np.asarray(targets)
+    if inputs.ndim != 2 or inputs.shape != targets.shape:
+        raise ValueError(f"{what}inputs and {what}targets must be (T, B) arrays of one shape, got "
+                         f"{inputs.shape} and {targets.shape}")
+    return inputs, targets
+
+
 class StepResult(NamedTuple):
     """What one training step of a model returns."""
     loss_sum: float   # summed token cross-entropy (nats) of the segment
@@ -269,11 +279,8 @@ class _LMBase:
         the step counter that keys them. Returns ``(loss_sum, reg, grad_norm, tokens,
         hidden)``: summed cross-entropy, the TAR/AR penalty, the gradient norm; the
         gradients themselves are in :meth:`gradients`."""
-        inputs, targets = np.asarray(inputs), np.asarray(targets)
         tar, ar = _check_penalty("tar", tar), _check_penalty("ar", ar)
-        if inputs.ndim != 2 or inputs.shape != targets.shape:
-            raise ValueError(f"inputs and targets must be (T, B) arrays of one shape, got "
-                             f"{inputs.shape} and {targets.shape}")
+        inputs, targets = _segment(inputs, targets)
         table, w0 = self._cell(arch)
         return self._lm.step(table, inputs, targets, hidden, tar=tar, ar=ar, train=train,
                              backward=True, update=False, w0=w0, **self._grad_options)
@@ -282,10 +289,7 @@ class _LMBase:
         """One forward pass on a (T, B) segment, no backward and no update: ``(loss_sum,
         tokens, hidden)``. ``train=True`` draws fresh dropout masks (advancing the step counter
         that keys them): ENAS scores its rewards so, as its reference did."""
-        inputs, targets = np.asarray(inputs), np.asarray(targets)
-        if inputs.ndim != 2 or inputs.shape != targets.shape:
-            raise ValueError(f"inputs and targets must be (T, B) arrays of one shape, got "
-                             f"{inputs.shape} and {targets.shape}")
+        inputs, targets = _segment(inputs, targets)
         table, w0 = self._cell(arch)
         loss, _, _, n, h = self._lm.step(table, inputs, targets, hidden, train=bool(train), backward=False,
                                          update=False, w0=w0)
