@@ -483,12 +483,17 @@ static void embed_contexts_backward(const NaoModel *m, const Slice *s) {
     }
 }
 
+/* The recurrence's carried gradients (dh, dc from step t+1) start at zero after the last step. */
+static void clear_carry_grads(const Slice *s, int nr, int H) {
+    memset(s->d_hA, 0, (size_t)nr * H * sizeof(double));
+    memset(s->d_cA, 0, (size_t)nr * H * sizeof(double));
+}
+
 /* Backpropagate d_ctx through the normalisations, the LSTM and the embeddings into G. */
 static void encoder_backward(const NaoModel *m, const Slice *s, const int *tok, const NaoTensors *G) {
     int n = m->s.nodes, E = m->s.emb, H = m->s.hidden, G4 = 4 * H, L = m->L, X = 2 * E, nr = s->nr;
     double *dh = s->d_hA, *dc = s->d_cA, *dh_prev = s->d_hB, *dc_prev = s->d_cB;
-    memset(dh, 0, (size_t)nr * H * sizeof(double));
-    memset(dc, 0, (size_t)nr * H * sizeof(double));
+    clear_carry_grads(s, nr, H);
     const double *W_h = m->P.enc_W + (size_t)X * G4;
     for (int t = n - 1; t >= 0; t--) {
         size_t o = (size_t)t * nr;
@@ -711,8 +716,7 @@ static void decoder_backward(NaoModel *m, const Slice *s, const int *tok, double
     linear_backward(rows, 2 * H, H, s->comb, m->P.att_W, s->d_o, G->att_W, G->att_b, s->d_comb);
     /* the recurrence, last step first: the attention's gradient joins dh from step t+1 */
     double *dh = s->d_hA, *dc = s->d_cA, *dh_prev = s->d_hB, *dc_prev = s->d_cB;
-    memset(dh, 0, (size_t)nr * H * sizeof(double));
-    memset(dc, 0, (size_t)nr * H * sizeof(double));
+    clear_carry_grads(s, nr, H);
     const double *W_h = m->P.dec_W + (size_t)H * G4;
     for (int t = L - 1; t >= 0; t--) {
         size_t o = (size_t)t * nr;
@@ -923,6 +927,21 @@ void nao_encode(NaoModel *m, int N, const int *tok, double *ctx, double *emb, do
     }
 }
 
+/* Predictions (and, with grad, d pred / d input) for N rows of `width` inputs each, in
+   batches of the model's capacity; `slice_fn` runs one slice, `d_in` is where the whole
+   batch's input gradient lands. */
+static void predict_rows(NaoModel *m, int N, const double *in, size_t width, SliceFn slice_fn,
+                         const double *d_in, double *pred, double *grad) {
+    m->workers = pool_threads();
+    for (int r0 = 0; r0 < N; r0 += m->cap) {
+        int B = N - r0 < m->cap ? N - r0 : m->cap;
+        InferArgs a = {NULL, NULL, in + (size_t)r0 * width, grad != NULL};
+        for_slices(m, B, slice_fn, &a);
+        if (pred) memcpy(pred + r0, m->all.pred, (size_t)B * sizeof(double));
+        if (grad) memcpy(grad + (size_t)r0 * width, d_in, (size_t)B * width * sizeof(double));
+    }
+}
+
 static void slice_predict_emb(NaoModel *m, const Slice *s, void *arg) {
     const InferArgs *a = arg;
     const double *e = a->in + (size_t)s->r0 * m->s.hidden;
@@ -934,15 +953,7 @@ static void slice_predict_emb(NaoModel *m, const Slice *s, void *arg) {
 }
 
 void nao_predict_emb(NaoModel *m, int N, const double *emb, double *pred, double *grad) {
-    int H = m->s.hidden;
-    m->workers = pool_threads();
-    for (int r0 = 0; r0 < N; r0 += m->cap) {
-        int B = N - r0 < m->cap ? N - r0 : m->cap;
-        InferArgs a = {NULL, NULL, emb + (size_t)r0 * H, grad != NULL};
-        for_slices(m, B, slice_predict_emb, &a);
-        if (pred) memcpy(pred + r0, m->all.pred, (size_t)B * sizeof(double));
-        if (grad) memcpy(grad + (size_t)r0 * H, m->all.d_emb, (size_t)B * H * sizeof(double));
-    }
+    predict_rows(m, N, emb, (size_t)m->s.hidden, slice_predict_emb, m->all.d_emb, pred, grad);
 }
 
 static void slice_predict_ctx(NaoModel *m, const Slice *s, void *arg) {
@@ -960,15 +971,7 @@ static void slice_predict_ctx(NaoModel *m, const Slice *s, void *arg) {
 }
 
 void nao_predict_ctx(NaoModel *m, int N, const double *ctx, double *pred, double *grad) {
-    size_t nH = (size_t)m->s.nodes * m->s.hidden;
-    m->workers = pool_threads();
-    for (int r0 = 0; r0 < N; r0 += m->cap) {
-        int B = N - r0 < m->cap ? N - r0 : m->cap;
-        InferArgs a = {NULL, NULL, ctx + (size_t)r0 * nH, grad != NULL};
-        for_slices(m, B, slice_predict_ctx, &a);
-        if (pred) memcpy(pred + r0, m->all.pred, (size_t)B * sizeof(double));
-        if (grad) memcpy(grad + (size_t)r0 * nH, m->all.d_ctx, (size_t)B * nH * sizeof(double));
-    }
+    predict_rows(m, N, ctx, (size_t)m->s.nodes * m->s.hidden, slice_predict_ctx, m->all.d_ctx, pred, grad);
 }
 
 static void slice_decode(NaoModel *m, const Slice *s, void *arg) {
