@@ -4,6 +4,7 @@
 #include <Python.h>
 #include <float.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <numpy/arrayobject.h>
 
@@ -265,39 +266,52 @@ static PyObject *Model_last_masks(ModelObject *self, PyObject *Py_UNUSED(unused)
 
 /* --- attributes ----------------------------------------------------------------------------- */
 
-static PyObject *Model_get_step(ModelObject *self, void *Py_UNUSED(c)) {
+/* The model's scalar attributes, read through one getter: the getset entry's closure says
+   where the field lies in the LM and its C type. */
+typedef struct {
+    size_t offset;
+    char type; /* 'u': uint64_t, 'i': int64_t, 'f': float */
+} ScalarField;
+static const ScalarField FIELD_STEP = {offsetof(LM, step), 'u'};
+static const ScalarField FIELD_AVG_COUNT = {offsetof(LM, avg_count), 'i'};
+static const ScalarField FIELD_HIDDEN_CLIP = {offsetof(LM, hidden_clip), 'f'};
+
+static PyObject *Model_get_scalar(ModelObject *self, void *closure) {
     if (py_ready(self->lm, "model")) return NULL;
-    return PyLong_FromUnsignedLongLong(self->lm->step);
+    const ScalarField *f = closure;
+    const char *p = (const char *)self->lm + f->offset;
+    switch (f->type) {
+    case 'u': return PyLong_FromUnsignedLongLong(*(const uint64_t *)p);
+    case 'i': return PyLong_FromLongLong(*(const int64_t *)p);
+    default: return PyFloat_FromDouble(*(const float *)p);
+    }
+}
+/* every setter's first checks: a live model, and no `del model.name` */
+static int settable(ModelObject *self, PyObject *v, const char *name) {
+    if (py_ready(self->lm, "model")) return -1;
+    if (!v) { PyErr_Format(PyExc_TypeError, "%s cannot be deleted", name); return -1; }
+    return 0;
 }
 /* below 2^63: DARTS keys its validation passes' masks with the top bit (darts.h) */
 static int Model_set_step(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
-    if (py_ready(self->lm, "model")) return -1;
+    if (settable(self, v, "step_count")) return -1;
     unsigned long long s = PyLong_AsUnsignedLongLong(v);
     if (PyErr_Occurred()) return -1;
     if (s >= 1ULL << 63) { PyErr_SetString(PyExc_ValueError, "step_count must be < 2^63"); return -1; }
     self->lm->step = s;
     return 0;
 }
-static PyObject *Model_get_avg_count(ModelObject *self, void *Py_UNUSED(c)) {
-    if (py_ready(self->lm, "model")) return NULL;
-    return PyLong_FromLongLong(self->lm->avg_count);
-}
 /* restoring a checkpoint puts the averaged-step count back with the average itself */
 static int Model_set_avg_count(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
-    if (py_ready(self->lm, "model")) return -1;
+    if (settable(self, v, "avg_count")) return -1;
     long long n = PyLong_AsLongLong(v);
     if (PyErr_Occurred() || py_check_int("avg_count", n, 0, LLONG_MAX)) return -1;
     self->lm->avg_count = n;
     return 0;
 }
 /* the paper code's hidden-norm clipping (cell.h); the discrete cell only */
-static PyObject *Model_get_hidden_clip(ModelObject *self, void *Py_UNUSED(c)) {
-    if (py_ready(self->lm, "model")) return NULL;
-    return PyFloat_FromDouble(self->lm->hidden_clip);
-}
 static int Model_set_hidden_clip(ModelObject *self, PyObject *v, void *Py_UNUSED(c)) {
-    if (py_ready(self->lm, "model")) return -1;
-    if (!v) { PyErr_SetString(PyExc_TypeError, "hidden_clip cannot be deleted"); return -1; }
+    if (settable(self, v, "hidden_clip")) return -1;
     double x = PyFloat_AsDouble(v);
     if (PyErr_Occurred() || py_check_range("hidden_clip", x, 0, FLT_MAX, 0)) return -1;
     if (self->lm->mix && x > 0) {
@@ -333,10 +347,12 @@ static PyMethodDef Model_methods[] = {
     {NULL, NULL, 0, NULL}};
 
 static PyGetSetDef Model_getset[] = {
-    {"step_count", (getter)Model_get_step, (setter)Model_set_step, "training steps taken (keys dropout masks)", NULL},
-    {"avg_count", (getter)Model_get_avg_count, (setter)Model_set_avg_count, "steps in the ASGD average", NULL},
-    {"hidden_clip", (getter)Model_get_hidden_clip, (setter)Model_set_hidden_clip,
-     "> 0: every step's hidden-state rows clipped to this L2 norm (0: off)", NULL},
+    {"step_count", (getter)Model_get_scalar, (setter)Model_set_step, "training steps taken (keys dropout masks)",
+     (void *)&FIELD_STEP},
+    {"avg_count", (getter)Model_get_scalar, (setter)Model_set_avg_count, "steps in the ASGD average",
+     (void *)&FIELD_AVG_COUNT},
+    {"hidden_clip", (getter)Model_get_scalar, (setter)Model_set_hidden_clip,
+     "> 0: every step's hidden-state rows clipped to this L2 norm (0: off)", (void *)&FIELD_HIDDEN_CLIP},
     {"mat_used", (getter)Model_get_mat_used, NULL, "matrices touched by the last backward", NULL},
     {"activation_bytes", (getter)Model_get_activation_bytes, NULL, "size of the activation arena", NULL},
     {NULL, NULL, NULL, NULL, NULL}};
