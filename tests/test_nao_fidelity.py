@@ -191,3 +191,20 @@ def test_a_paper_code_search_renews_its_pool_by_the_codes_rule(monkeypatch):
     assert asked and set(asked) == {6}  # and asks for at most a pool's worth
     with pytest.raises(ValueError, match="pool_update"):
         policies.check_options("nao", {"pool_update": "shrink"})
+
+
+def test_describe_names_the_preset_and_each_deviation():
+    from nas_eval.policies import describe
+    from nas_eval.spec import study_preset
+
+    same = ("as the paper's text, else its code (the pool keeps its size: the code's shrinking pool is "
+            "pool_update='paper-code')")
+    assert describe("nao", {"preset": "reference"}) == f"nao, preset reference: {same}"
+    assert describe("nao", {"preset": "paper-2node"}) == f"nao, preset paper-2node: {same}"
+    assert "pool renewed as the paper's code did" in describe("nao", {"preset": "paper-2node",
+                                                                      "pool_update": "paper-code"})
+    line = describe("nao", {"preset": "cpu"}, study_preset("standard").search)
+    assert "scaled: 4 epochs, 3 controller rounds of 250 epochs, top 4, at most 3 new" in line
+    assert "child_lr from the search recipe (reference 0.25)" in line
+    assert "emb_size" not in line  # the cpu preset keeps the reference controller
+    assert "emb_size 8 (reference 48)" in describe("nao", {"preset": "smoke"})
