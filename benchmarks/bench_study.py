@@ -19,8 +19,8 @@ models). Per kind it reports:
   time each job pays), spread over ``--workers`` parallel jobs (no scheduling tail
   modelled); and what eta.py's cost model predicts from the ground-truth sample alone.
 
-``--quick`` runs each sample job cut to one epoch of 20,000 training tokens (the per-FLOP
-rates carry over; under 2 minutes on 2 idle cores).
+``--quick`` runs each sample job cut to 20,000 training tokens, one epoch (searches keep
+their epochs: a policy's loop is counted in them); the per-FLOP rates carry over.
 
     python benchmarks/bench_study.py --data /work/shared/data --quick
     python benchmarks/bench_study.py --data /work/shared/data --json study.json      # full-size samples
@@ -39,10 +39,14 @@ QUICK_TOKENS, QUICK_EPOCHS = 20_000, 1
 
 
 def _shrink(job, quick):
-    """The sample job's params: as planned, or cut for --quick."""
+    """The sample job's params: as planned, or cut for --quick. A search keeps its epochs
+    (only its tokens are cut): its policy's loop is counted in epochs (NAO's controller
+    rounds come between them, and a preset that would run fewer than its minimum refuses)."""
     params = json.loads(json.dumps(job.params))
     if quick:
-        params["config"].update(train_tokens=QUICK_TOKENS, epochs=QUICK_EPOCHS)
+        params["config"].update(train_tokens=QUICK_TOKENS)
+        if job.kind != "search":
+            params["config"].update(epochs=QUICK_EPOCHS)
         if job.kind == "ws":
             params["eval_epochs"] = [QUICK_EPOCHS]
     return params

@@ -30,7 +30,6 @@ Resumable: finished runs are skipped when rerun; ``--summarize`` only rebuilds t
 
     python benchmarks/fidelity_study.py --data /work/shared/data --out docs/fidelity_study
 """
-import argparse
 import json
 import math
 import os
@@ -536,22 +535,15 @@ def plot(table, path):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", default="/work/shared/data", help="directory holding ptb/")
-    ap.add_argument("--out", default="docs/fidelity_study", help="output directory")
-    ap.add_argument("--workers", type=int, default=2, help="parallel runs (1 thread each)")
+    from preset_study import measured, study_parser  # the grid-study command line both share
+
+    ap = study_parser(__doc__, "docs/fidelity_study")
     ap.add_argument("--points", nargs="*", choices=sorted(POINTS),
                     help="only these grid points, run in this order (default: all)")
     ap.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="training seeds per point")
     ap.add_argument("--heldout", choices=sorted(POINTS), help="also run this point on the held-out half")
     ap.add_argument("--cost-only", action="store_true", help="also cost the COST_ONLY points (one run each)")
-    ap.add_argument("--summarize", action="store_true", help="only rebuild summary.csv and the plot")
-    args = ap.parse_args(argv)
-    os.makedirs(args.out, exist_ok=True)
-    runs_path = os.path.join(args.out, "runs.csv")
-    if not args.summarize:
-        measure(args, runs_path)
-    table = summarize(args, runs_path)
+    args, runs_path, table = measured(ap, argv, measure, summarize)
     if table.empty:
         return
     table.to_csv(os.path.join(args.out, "summary.csv"), index=False, float_format="%.4g")

@@ -262,19 +262,32 @@ def plot(table, path):
     plt.close(fig)
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def study_parser(doc, out):
+    """The command line of a resumable grid study (this one, benchmarks/fidelity_study.py):
+    --data, --out (default ``out``), --workers, --summarize; the caller adds its own."""
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--data", default="/work/shared/data", help="directory holding ptb/")
-    ap.add_argument("--out", default="docs/preset_study", help="output directory")
+    ap.add_argument("--out", default=out, help="output directory")
     ap.add_argument("--workers", type=int, default=2, help="parallel runs (1 thread each)")
-    ap.add_argument("--points", nargs="*", help="only these grid points, as d/tokens/epochs")
     ap.add_argument("--summarize", action="store_true", help="only rebuild summary.csv and the plot")
+    return ap
+
+
+def measured(ap, argv, measure, summarize):
+    """Parse ``argv`` with ``ap``; unless --summarize, ``measure(args, runs_path)`` (runs.csv
+    in --out, created); return ``(args, runs_path, summarize(args, runs_path))``."""
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     runs_path = os.path.join(args.out, "runs.csv")
     if not args.summarize:
         measure(args, runs_path)
-    table = summarize(args, runs_path)
+    return args, runs_path, summarize(args, runs_path)
+
+
+def main(argv=None):
+    ap = study_parser(__doc__, "docs/preset_study")
+    ap.add_argument("--points", nargs="*", help="only these grid points, as d/tokens/epochs")
+    args, _, table = measured(ap, argv, measure, summarize)
     if not table.empty:
         table.to_csv(os.path.join(args.out, "summary.csv"), index=False, float_format="%.4g")
         plot(table, os.path.join(args.out, "preset_study.png"))

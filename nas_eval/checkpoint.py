@@ -51,6 +51,17 @@ _KEY_RE = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
 _log = logging.getLogger("nas_eval.checkpoint")
 
 
+def takes_checkpoint(fn) -> bool:
+    """Whether a job kind or a policy's ``search`` accepts ``checkpoint=`` (the job runner and
+    the policies both ask; here, in this pure-Python module, so that neither imports the other)."""
+    import inspect
+
+    try:
+        return "checkpoint" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _version():
     from . import __version__
     return __version__

@@ -12,6 +12,8 @@ import json
 import warnings
 from dataclasses import dataclass
 
+from ._moved import renamed
+from ._validate import Fields
 from .presets import Presets
 
 BPTT_MODES = ("fixed", "search", "awd")
@@ -48,29 +50,29 @@ class TrainConfig:
     hidden_size: int = 300
     batch_size: int = 64
     eval_batch_size: int = 10
-    test_batch_size: int = 1
+    test_batch_size: int = 1  # as DARTS's rnn/train.py: valid at batch 10, test at batch 1
     lr: float = 20.0
     clip: float = 0.25
     bptt: int = 35
     bptt_mode: str = "awd"
     max_seq_len_delta: int = 20
-    dropout: float = 0.75
+    dropout: float = 0.75  # on h_t before the decoder; where each of the five acts: docs/design.md §4.2
     dropouth: float = 0.25
     dropoutx: float = 0.75
     dropouti: float = 0.2
     dropoute: float = 0.1
     weight_decay: float = 8e-7
-    tar: float = 1e-3
+    tar: float = 1e-3  # AWD-LSTM's beta (temporal activation regularization); ar, its alpha
     ar: float = 0.0
     epochs: int = 1000
     asgd: bool = True
-    nonmono: int = 5
+    nonmono: int = 5  # NT-ASGD's patience in epochs (docs/design.md §4.4)
     output: str = "mean"
     train_tokens: int = None
     valid_tokens: int = None
     test_tokens: int = None
     max_steps_per_epoch: int = None
-    max_recoveries: int = 10
+    max_recoveries: int = 10  # non-finite training losses a run recovers from before it raises
     lr_schedule: str = "constant"
     lr_min: float = 0.0
     carry_hidden: bool = False
@@ -103,43 +105,36 @@ class TrainConfig:
 
     # --- checks and identity ------------------------------------------------------
     def validate(self):
-        def positive_int(name):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
-
+        f = Fields(self, "TrainConfig.")
         for name in ("hidden_size", "batch_size", "eval_batch_size", "test_batch_size", "bptt", "epochs", "nonmono"):
-            positive_int(name)
+            f.integer(name, 1)
         for name in ("train_tokens", "valid_tokens", "test_tokens", "max_steps_per_epoch"):
             if getattr(self, name) is not None:
-                positive_int(name)
+                f.integer(name, 1)
         for name in ("dropout", "dropouth", "dropoutx", "dropouti", "dropoute"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not 0.0 <= v < 1.0:
-                raise ValueError(f"TrainConfig.{name} must be in [0, 1), got {v!r}")
+                f.fail(name, "in [0, 1)")
         for name in ("lr", "clip", "weight_decay", "tar", "ar", "lr_min"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not v >= 0 or v != v or v == float("inf"):
-                raise ValueError(f"TrainConfig.{name} must be a finite number >= 0, got {v!r}")
+                f.fail(name, "a finite number >= 0")
             if name in ("tar", "ar") and v > MAX_PENALTY:
                 raise ValueError(f"TrainConfig.{name} must be at most {MAX_PENALTY:g} (AWD-LSTM uses 1 and 2), "
                                  f"got {v!r}: the penalty would overflow float32")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"TrainConfig.lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        f.choice("lr_schedule", LR_SCHEDULES)
         if self.lr_min > self.lr:
             raise ValueError(f"TrainConfig.lr_min must be at most lr ({self.lr!r}): it is the floor the "
                              f"schedule decays to, got {self.lr_min!r}")
-        if self.bptt_mode not in BPTT_MODES:
-            raise ValueError(f"TrainConfig.bptt_mode must be one of {BPTT_MODES}, got {self.bptt_mode!r}")
+        f.choice("bptt_mode", BPTT_MODES)
         if self.output not in ("mean", "loose_ends"):
-            raise ValueError(f"TrainConfig.output must be 'mean' or 'loose_ends', got {self.output!r}")
-        if not isinstance(self.carry_hidden, bool):
-            raise ValueError(f"TrainConfig.carry_hidden must be true or false, got {self.carry_hidden!r}")
+            f.fail("output", "'mean' or 'loose_ends'")
+        f.boolean("carry_hidden")
         v = self.hidden_clip
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
-            raise ValueError(f"TrainConfig.hidden_clip must be a finite number >= 0 (0: off), got {v!r}")
+            f.fail("hidden_clip", "a finite number >= 0 (0: off)")
         if not isinstance(self.max_seq_len_delta, int) or self.max_seq_len_delta < 0:
-            raise ValueError(f"TrainConfig.max_seq_len_delta must be an integer >= 0, got {self.max_seq_len_delta!r}")
+            f.fail("max_seq_len_delta", "an integer >= 0")
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -162,15 +157,8 @@ class TrainConfig:
         text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    @property
-    def hidden(self):
-        warnings.warn("TrainConfig.hidden is deprecated; use hidden_size", DeprecationWarning, stacklevel=2)
-        return self.hidden_size
-
-    @property
-    def wdecay(self):
-        warnings.warn("TrainConfig.wdecay is deprecated; use weight_decay", DeprecationWarning, stacklevel=2)
-        return self.weight_decay
+    hidden = renamed("TrainConfig", "hidden", "hidden_size")
+    wdecay = renamed("TrainConfig", "wdecay", "weight_decay")
 
     def slice(self, corpus):
         """The (train, valid, test) token arrays this recipe uses: each split cut to its

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Callable, Dict, Optional
 
+from .checkpoint import takes_checkpoint
+
 __all__ = ["Job", "canonical_json", "to_json", "register", "registered", "module_of",
            "run_job", "KEY_LENGTH"]
 
@@ -192,16 +194,6 @@ def worker_init(threads: int, parent_pid: Optional[int] = None) -> None:
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(int(threads))
     die_with_parent(parent_pid)
-
-
-def takes_checkpoint(fn) -> bool:
-    """Whether a job function accepts ``checkpoint=``."""
-    import inspect
-
-    try:
-        return "checkpoint" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 def run_job(kind: str, params: dict, threads: int = 1, module: Optional[str] = None,

@@ -126,6 +126,14 @@ def _md_table(header, rows):
     return "\n".join(lines)
 
 
+def _table_or(frame, empty, header, row):
+    """``frame`` as a markdown table, one row ``row(record)`` per record, or the line ``empty``
+    when it has no rows."""
+    if frame.empty:
+        return [empty, ""]
+    return [_md_table(header, [row(r) for r in frame.to_dict(orient="records")]), ""]
+
+
 def _section(title, caption):
     """A section's heading and its italic caption (what produced the numbers below)."""
     return [title, "", f"*{caption}*", ""]
@@ -198,33 +206,26 @@ def markdown(results, figures_written=()):
                   f"ppl; exact Wilcoxon signed-rank p (two-sided; the Evidence section's test, nas_eval.stats); "
                   f"mean difference (policy − random, negative = policy better) with a 95% bootstrap CI "
                   f"over seeds. {stamp(spec)}.")
-    if t["paired"].empty:
-        L += ["No policy besides random in this study: nothing to pair.", ""]
-    else:
-        L += [_md_table(["policy", "n", "wins / ties / losses", "win rate", "Wilcoxon p",
-                         "mean diff valid [95% CI]", "mean diff test [95% CI]"],
-                        [[r["policy"], r["n"], f"{r['wins']} / {r['ties']} / {r['losses']}", _f(r["win_rate"]),
-                          _p(r["wilcoxon_p"]),
-                          f"{_f(r['mean_diff'])} [{_f(r['mean_diff_low'])}, {_f(r['mean_diff_high'])}]",
-                          f"{_f(r['test_mean_diff'])} [{_f(r['test_mean_diff_low'])}, "
-                          f"{_f(r['test_mean_diff_high'])}]"]
-                         for r in t["paired"].to_dict(orient="records")]), ""]
+    L += _table_or(t["paired"], "No policy besides random in this study: nothing to pair.",
+                   ["policy", "n", "wins / ties / losses", "win rate", "Wilcoxon p", "mean diff valid [95% CI]",
+                    "mean diff test [95% CI]"],
+                   lambda r: [r["policy"], r["n"], f"{r['wins']} / {r['ties']} / {r['losses']}", _f(r["win_rate"]),
+                              _p(r["wilcoxon_p"]),
+                              f"{_f(r['mean_diff'])} [{_f(r['mean_diff_low'])}, {_f(r['mean_diff_high'])}]",
+                              f"{_f(r['test_mean_diff'])} [{_f(r['test_mean_diff_low'])}, "
+                              f"{_f(r['test_mean_diff_high'])}]"])
 
     L += _section("## Picks in the ground-truth ranking",
                   f"Each pick's rank by mean ground-truth validation ppl (1 = best of "
                   f"{results['space_size']:,}), percentile (100 = the true best, 0 = the worst) and regret "
                   f"(ground-truth ppl above the true best). {stamp(spec)}; ground truth over seeds "
                   f"{_seeds_text(results['gt_seeds'])}.")
-    if t["picks"].empty:
-        L += ["No retraining finished.", ""]
-    else:
-        if results.get("ground_truth") is None:
-            L += ["No ground truth: ranks, percentiles and regrets are not available.", ""]
-        L += [_md_table(["policy", "seed", "arch id", "arch", "valid ppl", "test ppl", "GT rank",
-                         "percentile", "regret"],
-                        [[r["policy"], r["seed"], r["arch_id"], f"`{r['arch']}`", _f(r["valid_ppl"]),
-                          _f(r["test_ppl"]), _f(r["gt_rank"]), _f(r["percentile"], 1), _f(r["regret"])]
-                         for r in t["picks"].to_dict(orient="records")]), ""]
+    if not t["picks"].empty and results.get("ground_truth") is None:
+        L += ["No ground truth: ranks, percentiles and regrets are not available.", ""]
+    L += _table_or(t["picks"], "No retraining finished.",
+                   ["policy", "seed", "arch id", "arch", "valid ppl", "test ppl", "GT rank", "percentile", "regret"],
+                   lambda r: [r["policy"], r["seed"], r["arch_id"], f"`{r['arch']}`", _f(r["valid_ppl"]),
+                              _f(r["test_ppl"]), _f(r["gt_rank"]), _f(r["percentile"], 1), _f(r["regret"])])
 
     L += ["## Ground truth", ""]
     if t["ground_truth"].empty:

@@ -19,6 +19,8 @@ import warnings
 
 import numpy as np
 
+from ._moved import renamed
+
 OPS = ("tanh", "relu", "sigmoid", "identity")
 
 # The super-net's granularities of weight sharing (docs/design.md §5), defined once for the
@@ -108,20 +110,10 @@ class Arch:
     def __setattr__(self, name, value):
         raise AttributeError("Arch is immutable")
 
-    @property
-    def preds(self):
-        """Predecessor of nodes 1..n (node 0 is the cell input ``s0``)."""
-        return self._preds
-
-    @property
-    def ops(self):
-        """Activation name of nodes 1..n."""
-        return self._ops
-
-    @property
-    def op_names(self):
-        """Op vocabulary giving the index of each op."""
-        return self._op_names
+    # read-only views of the slots
+    preds = property(operator.attrgetter("_preds"), doc="Predecessor of nodes 1..n (node 0 is the cell input ``s0``).")
+    ops = property(operator.attrgetter("_ops"), doc="Activation name of nodes 1..n.")
+    op_names = property(operator.attrgetter("_op_names"), doc="Op vocabulary giving the index of each op.")
 
     @property
     def n_nodes(self):
@@ -279,18 +271,9 @@ class SearchSpace:
             for i in range(1, nodes + 1))
         self._size = math.prod(len(c) for c in self._choices)
 
-    @property
-    def n_nodes(self):
-        return self._nodes
-
-    @property
-    def nodes(self):
-        warnings.warn("SearchSpace.nodes is deprecated; use n_nodes", DeprecationWarning, stacklevel=2)
-        return self._nodes
-
-    @property
-    def ops(self):
-        return self._ops
+    n_nodes = property(operator.attrgetter("_nodes"))
+    nodes = renamed("SearchSpace", "nodes", "n_nodes")
+    ops = property(operator.attrgetter("_ops"))
 
     @property
     def fixed(self):

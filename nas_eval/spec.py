@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
 from . import policies
+from ._validate import Fields
 from .config import TrainConfig
 from .presets import Presets
 from .space import DEFAULT_FIXED, SearchSpace, sharing_space
@@ -30,6 +31,16 @@ def _tiny(name, **kw):
 # the policies of every study preset: the paper's four, then ws-random (weight sharing with
 # uniform sampling and a WS top-1 pick: this project's addition, not in the paper)
 PAPER_POLICIES = ("random", "enas", "darts", "nao", "ws-random")
+
+
+def _recipes(tag, hidden_size, train_tokens, eval_tokens, epochs, search_epochs):
+    """``train`` and ``search`` of a scaled study preset: TrainConfig ``tiny`` at batch 32 and
+    BPTT 35 on the first ``train_tokens`` of PTB's train split and ``eval_tokens`` of valid
+    and test, named ``study-{tag}`` and ``study-{tag}-search``."""
+    scale = dict(hidden_size=hidden_size, batch_size=32, bptt=35, train_tokens=train_tokens,
+                 valid_tokens=eval_tokens, test_tokens=eval_tokens)
+    return dict(train=_tiny(f"study-{tag}", epochs=epochs, **scale),
+                search=_tiny(f"study-{tag}-search", epochs=search_epochs, **scale))
 
 
 def _policy_presets(name, **extra):
@@ -72,12 +83,11 @@ class StudySpec:
     def validate(self):
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
-        if isinstance(self.n_nodes, bool) or not isinstance(self.n_nodes, int) or not 1 <= self.n_nodes <= 32:
-            raise ValueError(f"n_nodes must be an integer in 1..32, got {self.n_nodes!r}")
-        if not isinstance(self.sharing, bool):
-            raise ValueError(f"sharing must be true or false, got {self.sharing!r}")
-        if isinstance(self.train_seed, bool) or not isinstance(self.train_seed, int) or self.train_seed < 0:
-            raise ValueError(f"train_seed must be a non-negative integer, got {self.train_seed!r}")
+        f = Fields(self)
+        f.integer("n_nodes", 1, 32)
+        f.boolean("sharing")
+        if not f.is_int(self.train_seed) or self.train_seed < 0:
+            f.fail("train_seed", "a non-negative integer")
         if not isinstance(self.corpus, str) or not self.corpus:
             raise ValueError(f"corpus must be a corpus name or directory, got {self.corpus!r}")
         for name in ("train", "search"):
@@ -209,6 +219,14 @@ class StudySpec:
         return dataclasses.replace(self, **changes)
 
 
+def _cpu_settings():
+    """The seeds and policies of the scaled presets past the smoke test: two ground-truth and
+    three WS seeds (the sharing experiment's too), the paper's policies at their "cpu" presets
+    (fresh dicts per call: each spec owns its own)."""
+    return dict(gt_seeds=(0, 1), ws_seeds=(0, 1, 2), sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2),
+                policies=PAPER_POLICIES, policy_defaults=_policy_presets("cpu"))
+
+
 _STUDY_PRESETS = {
     # seconds per job: d = 16, a 6k-token slice of PTB, 2 epochs everywhere, the policies' smoke presets
     "smoke": lambda: StudySpec(name="smoke", train=_tiny("study-tiny"), search=_tiny("study-tiny-search"), seeds=(0, 1, 2),
@@ -217,25 +235,13 @@ _STUDY_PRESETS = {
                               policy_defaults=_policy_presets("smoke", nao={"epochs": 4})),
     # d = 64 on a 50k-token slice of PTB, 3 epochs (WS: 4)
     "quick": lambda: StudySpec(
-        name="quick",
-        train=_tiny("study-quick", hidden_size=64, batch_size=32, bptt=35, epochs=3, train_tokens=50000,
-                    valid_tokens=5000, test_tokens=5000),
-        search=_tiny("study-quick-search", hidden_size=64, batch_size=32, bptt=35, epochs=4, train_tokens=50000,
-                     valid_tokens=5000, test_tokens=5000),
-        seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
-        policy_defaults=_policy_presets("cpu")),
+        name="quick", **_recipes("quick", 64, 50000, 5000, epochs=3, search_epochs=4),
+        seeds=(0, 1, 2, 3, 4), ws_eval_epochs=(2, 4), **_cpu_settings()),
     # d = 64 on a 200k-token slice of PTB, 4 epochs (WS: 6), two
     # ground-truth seeds, three WS seeds
     "small": lambda: StudySpec(
-        name="small",
-        train=_tiny("study-small", hidden_size=64, batch_size=32, bptt=35, epochs=4, train_tokens=200000,
-                    valid_tokens=20000, test_tokens=20000),
-        search=_tiny("study-small-search", hidden_size=64, batch_size=32, bptt=35, epochs=6, train_tokens=200000,
-                     valid_tokens=20000, test_tokens=20000),
-        seeds=(0, 1, 2, 3, 4), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4, 6),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
-        policy_defaults=_policy_presets("cpu")),
+        name="small", **_recipes("small", 64, 200000, 20000, epochs=4, search_epochs=6),
+        seeds=(0, 1, 2, 3, 4), ws_eval_epochs=(2, 4, 6), **_cpu_settings()),
     # the main job, sized by evidence (docs/presets.md): d = 32 on a 100k-token slice of PTB,
     # 4 epochs (~356 SGD steps) for ground truth, retraining and super-nets alike -- the
     # cheapest measured budget where every architecture and the WS super-net are clearly off
@@ -247,25 +253,15 @@ _STUDY_PRESETS = {
     # on an idle 2-vCPU Zen 3 (issue 22); ENAS, DARTS and NAO at their "cpu" presets (the
     # search recipe's 4 epochs, each algorithm's loop intact) bring it to ~27 min, estimated.
     "standard": lambda: StudySpec(
-        name="standard",
-        train=_tiny("study-standard", hidden_size=32, batch_size=32, bptt=35, epochs=4, train_tokens=100000,
-                    valid_tokens=5000, test_tokens=5000),
-        search=_tiny("study-standard-search", hidden_size=32, batch_size=32, bptt=35, epochs=4,
-                     train_tokens=100000, valid_tokens=5000, test_tokens=5000),
-        seeds=(0, 1, 2, 3, 4, 5), gt_seeds=(0, 1), ws_seeds=(0, 1, 2), ws_eval_epochs=(2, 4),
-        sharing_gt_seeds=(0, 1), sharing_ws_seeds=(0, 1, 2), policies=PAPER_POLICIES,
-        policy_defaults=_policy_presets("cpu")),
+        name="standard", **_recipes("standard", 32, 100000, 5000, epochs=4, search_epochs=4),
+        seeds=(0, 1, 2, 3, 4, 5), ws_eval_epochs=(2, 4), **_cpu_settings()),
     # the paper's 8-node experiment (its Table 2 and Figure 3) at a 2-core scale: each policy's
     # pick against the random architecture of each of 10 search seeds, all retrained with the
     # standard recipe; 2.6e9 architectures, so no exhaustive ground truth, no WS ranking and no
     # amount-of-sharing experiment. NAO's pool is 20 architectures (20% of this space is
     # not a pool), DARTS first order (its mixed 8-node cell relaxes 36 edges x 4 ops)
     "8node": lambda: StudySpec(
-        name="8node", n_nodes=8,
-        train=_tiny("study-standard", hidden_size=32, batch_size=32, bptt=35, epochs=4, train_tokens=100000,
-                    valid_tokens=5000, test_tokens=5000),
-        search=_tiny("study-standard-search", hidden_size=32, batch_size=32, bptt=35, epochs=4,
-                     train_tokens=100000, valid_tokens=5000, test_tokens=5000),
+        name="8node", n_nodes=8, **_recipes("standard", 32, 100000, 5000, epochs=4, search_epochs=4),
         seeds=tuple(range(10)), gt_seeds=(), ws_seeds=(), sharing=False, policies=PAPER_POLICIES,
         policy_defaults={"enas": {"preset": "cpu"}, "darts": {"preset": "cpu-first-order"},
                          "nao": {"preset": "cpu", "pool_fraction": None, "pool_size": 20}}),
@@ -282,7 +278,8 @@ _STUDY_PRESETS = {
 
 # durations: estimated with benchmarks/estimate_study.py (nas_eval.eta's cost model, calibrated
 # on the standard study with random and ws-random, measured at 19 min 34 s on an idle 2-vCPU
-# AMD EPYC Zen 3 in issue 22), not measured with ENAS, DARTS and NAO
+# AMD EPYC Zen 3 in issue 22), not measured with ENAS, DARTS and NAO; standard and 8node are
+# measured with every policy (README)
 _EST = "on 2 Zen 3 cores, estimated"
 _DOCS = {
     "smoke": ("a smoke test of the whole protocol: d=16 on a 6k-token slice, 2 epochs, every policy at its "
@@ -293,9 +290,10 @@ _DOCS = {
               f"~2.5 h {_EST}"),
     "standard": ("the main job, sized by evidence (docs/presets.md): d=32 on a 100k-token slice, 4 epochs "
                  "(WS too), 2 ground-truth, 3 WS and 6 search seeds; random, ENAS, DARTS, NAO at their 'cpu' "
-                 "presets and ws-random", f"~27 min {_EST}"),
+                 "presets and ws-random", "25 min on 2 Zen 3 cores, measured (121 jobs, fresh clone, 2026-12-07)"),
     "8node": ("the paper's 8-node experiment (Table 2, Figure 3) at the standard recipe: each policy's pick "
-              "against random picks, 10 search seeds, no exhaustive ground truth", f"~36 min {_EST}"),
+              "against random picks, 10 search seeds, no exhaustive ground truth",
+              "21.6 min on 2 Zen 3 cores, measured (90 jobs, fresh store, 2026-12-07)"),
     "paper": ("the paper's 2-node protocol: final-training recipe, the paper's WS super-net recipe, 10 seeds "
               "(GPU-months)", ""),
 }

@@ -269,26 +269,35 @@ class Study:
 
     # --- progress ------------------------------------------------------------------------------
     def status(self):
-        """Jobs by state, overall and per role, as a DataFrame. Jobs marked ``running`` when
+        """Jobs by state, overall and per role, as a DataFrame; each job counts once, under
+        the first role that plans it (``shared``: a role's planned jobs counted under an
+        earlier role), so ``jobs`` sums to the count ``nas-eval plan`` gives. Jobs marked ``running`` when
         no live driver holds the store (its driver was killed) count as ``interrupted``:
         they rerun, from their last checkpoint, when the study is run again."""
         spec, plan = self._plan()
         alive = self.storage.driver_alive()
         plan["retrain"] = plan_retrains(spec, self._picks(plan))
-        rows = []
+        rows, seen = [], set()
         for role, items in plan.items():
-            states = {}
+            # a job planned under two roles (a retraining with the training seed is that
+            # architecture's ground-truth run) counts once, under its first role, as
+            # `nas-eval plan` counts it; the later role lists it as "shared"
+            states, shared = {}, 0
             for _, job in items:
+                if job.key in seen:
+                    shared += 1
+                    continue
+                seen.add(job.key)
                 state = self.storage.get(job.key)["state"] if job.key in self.storage else "pending"
                 if state == "running" and not alive:
                     state = "interrupted"
                 states[state] = states.get(state, 0) + 1
-            rows.append({"role": role, "jobs": len(items), **states})
+            rows.append({"role": role, "jobs": len(items) - shared, "shared": shared, **states})
         table = pd.DataFrame(rows).fillna(0)
         for col in ("pending", "running", "done", "failed", "stale", "interrupted"):
             if col not in table:
                 table[col] = 0
-        cols = ["role", "jobs", "done", "running", "interrupted", "pending", "stale", "failed"]
+        cols = ["role", "jobs", "done", "running", "interrupted", "pending", "stale", "failed", "shared"]
         return table[cols].astype({c: int for c in cols[1:]})
 
     def failed(self):

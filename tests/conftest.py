@@ -1,3 +1,4 @@
+import copy
 import os
 import sys
 from pathlib import Path
@@ -22,3 +23,33 @@ def ptb_or_skip():
     if not (root / "ptb" / "train.txt").exists():
         pytest.skip(f"PTB not found under {root}")
     return nas_eval.datasets.load("ptb", root=root)
+
+
+@pytest.fixture(scope="module")
+def synth_corpus():
+    """A small synthetic corpus (vocabulary 30, 4000 / 600 / 600 tokens, seed 3): the one of
+    the training-loop tests."""
+    import nas_eval
+
+    return nas_eval.datasets.synthetic(vocab_size=30, train_tokens=4000, valid_tokens=600,
+                                       test_tokens=600, seed=3)
+
+
+def resumed_after_one_epoch(make):
+    """Two searches from ``make()``: one run two epochs straight, one restored from (a deep
+    copy of) the first's state after its first epoch and run its second. Returns both, for a
+    test that the resumed one ends bitwise where the uninterrupted one does."""
+    full = make()
+    full.run_epoch()
+    state = copy.deepcopy(full.state())
+    full.run_epoch()
+    resumed = make()
+    resumed.restore(state)
+    resumed.run_epoch()
+    return full, resumed
+
+
+@pytest.fixture
+def resume_halfway():
+    """:func:`resumed_after_one_epoch`, for the tests that check a search's state()/restore()."""
+    return resumed_after_one_epoch

@@ -28,6 +28,16 @@ def _state():
             "nested": {"hidden": None, "pair": (1, 2)}}
 
 
+def test_takes_checkpoint_reads_the_signature():
+    """One test for the job runner and the policies (nas_eval.checkpoint), still importable
+    from jobs; a callable without a readable signature does not take one."""
+    assert ck_mod.takes_checkpoint(lambda x, checkpoint=None: x)
+    assert not ck_mod.takes_checkpoint(lambda x, **options: x)
+    assert not ck_mod.takes_checkpoint(1)
+    assert jobs.takes_checkpoint is ck_mod.takes_checkpoint
+    assert nas_eval.policies.takes_checkpoint is ck_mod.takes_checkpoint
+
+
 def test_save_load_round_trips_every_type_exactly(tmp_path):
     ck = Checkpoint(tmp_path, "abc123")
     ck.save(_state())

@@ -2,7 +2,6 @@
 (n = 1, 2, 4, dropouts off and on), one-hot alpha against the discrete cell, the second-order
 architecture gradient against finite differences of the unrolled objective, the reference's
 clipping rules, Adam, batch-norm running statistics, threads, checkpoints and errors."""
-import copy
 import dataclasses
 import math
 import os
@@ -378,17 +377,11 @@ def test_same_seed_same_pick_trace_and_beliefs(corpus, order):
     assert a.info["order"] == order and 0 <= a.info["stable_since_epoch"] <= 2
 
 
-def test_search_state_restores_bitwise(corpus):
+def test_search_state_restores_bitwise(corpus, resume_halfway):
     from nas_eval.policies.darts import DARTSSearch, PRESETS
 
     space, config = nas_eval.SearchSpace(2), dataclasses.replace(PRESETS.get("cpu"), max_steps_per_epoch=5)
-    full = DARTSSearch(space, corpus, _recipe(), 7, config)
-    full.run_epoch()
-    state = copy.deepcopy(full.state())
-    full.run_epoch()
-    resumed = DARTSSearch(space, corpus, _recipe(), 7, config)
-    resumed.restore(state)
-    resumed.run_epoch()
+    full, resumed = resume_halfway(lambda: DARTSSearch(space, corpus, _recipe(), 7, config))
     a, b = full.finish(), resumed.finish()
     assert a.arch == b.arch and a.budget == b.budget
     pd_testing.assert_frame_equal(a.trace, b.trace)

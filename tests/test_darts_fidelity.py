@@ -211,22 +211,14 @@ def test_presets_draw_masks_per_pass_and_options_change_the_search(corpus):
     assert [r.info["architect"] for r in runs] == ["reference", "reference", "paper-code"]
 
 
-def test_paper_code_search_resumes_bitwise(corpus):
-    import copy
-
+def test_paper_code_search_resumes_bitwise(corpus, resume_halfway):
     import pandas.testing as pd_testing
 
     from nas_eval.policies.darts import PRESETS, DARTSSearch
 
     config = dataclasses.replace(PRESETS.get("cpu"), max_steps_per_epoch=4, architect="paper-code-accumulate")
     space = nas_eval.SearchSpace(2)
-    full = DARTSSearch(space, corpus, _recipe(), 7, config)
-    full.run_epoch()
-    state = copy.deepcopy(full.state())
-    full.run_epoch()
-    resumed = DARTSSearch(space, corpus, _recipe(), 7, config)
-    resumed.restore(state)
-    resumed.run_epoch()
+    full, resumed = resume_halfway(lambda: DARTSSearch(space, corpus, _recipe(), 7, config))
     pd_testing.assert_frame_equal(full.finish().trace, resumed.finish().trace)
 
 

@@ -34,11 +34,28 @@ arch_text = st.one_of(
 )
 
 
-def check_arch_text(text):
+def attempt(call, valid=None, what="input", errors=ValueError):
+    """``call()``'s result, or ``REFUSED`` when it raised one of ``errors``: a clean refusal,
+    which must carry a message or, when the property knows whether its input is ``valid``, must
+    refuse only an invalid one (and then a result must come only from a valid one)."""
     try:
-        arch = Arch.parse(text)
-    except ValueError as e:
-        assert str(e)
+        out = call()
+    except errors as e:
+        if valid is None:
+            assert str(e)
+        else:
+            assert not valid, f"valid {what} refused: {e}"
+        return REFUSED
+    assert valid is None or valid, f"invalid {what} accepted"
+    return out
+
+
+REFUSED = object()
+
+
+def check_arch_text(text):
+    arch = attempt(lambda: Arch.parse(text))
+    if arch is REFUSED:
         return "error"
     again = Arch.parse(str(arch))  # the canonical form parses back to the same cell
     assert again == arch and str(again) == str(arch)
@@ -81,10 +98,8 @@ settings_dict = st.dictionaries(st.sampled_from(KEYS), st.one_of(json_value, tra
 
 
 def check_settings(d):
-    try:
-        spec = StudySpec.from_dict(d)
-    except ValueError as e:
-        assert str(e)
+    spec = attempt(lambda: StudySpec.from_dict(d))
+    if spec is REFUSED:
         return "error"
     assert StudySpec.from_dict(spec.to_dict()) == spec  # what it accepts round-trips
     return "ok"
@@ -124,12 +139,8 @@ def check_toml(text, directory):
     path = os.path.join(directory, "study.toml")
     with open(path, "w", encoding="utf-8", errors="surrogatepass") as f:
         f.write(text)
-    try:
-        StudySpec.from_toml(path)
-    except ValueError as e:  # tomllib.TOMLDecodeError is a ValueError
-        assert str(e)
-        return "error"
-    return "ok"
+    # tomllib.TOMLDecodeError is a ValueError
+    return "error" if attempt(lambda: StudySpec.from_toml(path)) is REFUSED else "ok"
 
 
 @FUZZ
@@ -148,10 +159,8 @@ def check_corpus(texts, directory):
     for split, text in zip(("train", "valid", "test"), texts):
         with open(os.path.join(directory, f"{split}.txt"), "w", encoding="utf-8") as f:
             f.write(text)
-    try:
-        corpus = datasets.load(directory)
-    except ValueError as e:
-        assert str(e)
+    corpus = attempt(lambda: datasets.load(directory))
+    if corpus is REFUSED:
         return "error"
     for split in ("train", "valid", "test"):
         ids = getattr(corpus, split)
@@ -177,10 +186,8 @@ synthetic_spec = st.one_of(
 
 
 def check_synthetic_spec(spec):
-    try:
-        c = datasets.from_spec(spec)
-    except ValueError as e:
-        assert str(e)
+    c = attempt(lambda: datasets.from_spec(spec))
+    if c is REFUSED:
         return "error"
     assert c.train.size == 0 or c.train.max() < c.vocab_size
     return "ok"
@@ -242,12 +249,10 @@ def check_step(model, inputs, targets, h, tar, ar, same):
              and inputs.min() >= 0 and inputs.max() < V and targets.min() >= 0 and targets.max() < V
              and all(math.isfinite(x) and 0 <= x <= 1e6 for x in (tar, ar))
              and (h is None or (h.shape == (inputs.shape[1], D) and np.isfinite(h).all())))
-    try:
-        loss, grads, h1 = model.loss_and_grad(inputs, targets, hidden=h, tar=tar, ar=ar)
-    except ValueError as e:
-        assert not valid, f"valid input refused: {e}"
+    out = attempt(lambda: model.loss_and_grad(inputs, targets, hidden=h, tar=tar, ar=ar), valid)
+    if out is REFUSED:
         return "error"
-    assert valid, "invalid input accepted"
+    loss, _, h1 = out
     assert math.isfinite(loss) and h1.shape == (inputs.shape[1], D)
     return "ok"
 
@@ -287,12 +292,9 @@ def check_loss(model, tokens, batch_size, bptt):
     valid = (tokens.ndim == 1 and np.issubdtype(tokens.dtype, np.integer) and tokens.size and tokens.min() >= 0
              and tokens.max() < V and isinstance(batch_size, int) and batch_size >= 1
              and tokens.size // batch_size >= 2 and isinstance(bptt, int) and bptt >= 1)
-    try:
-        loss = model.loss(tokens, batch_size, bptt)
-    except ValueError as e:
-        assert not valid, f"valid input refused: {e}"
+    loss = attempt(lambda: model.loss(tokens, batch_size, bptt), valid)
+    if loss is REFUSED:
         return "error"
-    assert valid, "invalid input accepted"
     assert math.isfinite(loss)
     return "ok"
 
@@ -323,13 +325,8 @@ def check_arch_table(spec):
     seg = (np.arange(8) % V).reshape(4, 2).astype(np.int32)
     valid = (table.shape[0] == 4 and dtype in (np.int32, np.int16, np.int64) and 1 <= n <= 4 and 0 <= op < 4 and 0 <= mat < 3 and out != 0
              and pred >= 0)
-    try:
-        m.step(table, seg, seg)
-    except (ValueError, TypeError) as e:
-        assert not valid, f"valid table refused: {e}"
-        return "error"
-    assert valid, f"invalid table accepted: {table.tolist()}"
-    return "ok"
+    out = attempt(lambda: m.step(table, seg, seg), valid, f"table {table.tolist()}", (ValueError, TypeError))
+    return "error" if out is REFUSED else "ok"
 
 
 @FUZZ

@@ -125,7 +125,8 @@ def test_no_import_cycle():
 
 
 # docs/design.md §13: the pure-Python foundation every layer may import, and the analysis layer
-FOUNDATION = ["space", "config", "presets", "datasets", "rng", "summaries", "_progress", "_source_tree", "_moved"]
+FOUNDATION = ["space", "config", "presets", "datasets", "rng", "summaries", "_progress", "_source_tree", "_moved",
+              "_validate"]
 ANALYSIS = ["metrics", "stats", "evidence", "report", "results", "render", "plots", "sharing", "search_phase",
             "reliability", "reference", "external"]
 

@@ -10,12 +10,6 @@ from nas_eval import TrainConfig
 from nas_eval.engine import BpttLengths, CellLM, StandaloneTraining, SuperNet, Trainer
 
 
-@pytest.fixture(scope="module")
-def corpus():
-    return nas_eval.datasets.synthetic(vocab_size=30, train_tokens=4000, valid_tokens=600,
-                                       test_tokens=600, seed=3)
-
-
 def config(**kw):
     base = dict(hidden_size=12, batch_size=8, eval_batch_size=5, test_batch_size=5, bptt=10, epochs=3,
                 bptt_mode="awd", dropout=0.1, dropouth=0.1, dropoutx=0.1, dropouti=0.1, dropoute=0.1,
@@ -24,17 +18,17 @@ def config(**kw):
     return TrainConfig.preset("tiny", **base)
 
 
-def test_an_epoch_is_the_same_walk_for_a_cell_and_a_super_net(corpus):
+def test_an_epoch_is_the_same_walk_for_a_cell_and_a_super_net(synth_corpus):
     c = config(bptt_mode="search")
-    cell = Trainer(CellLM("0:tanh 1:relu", corpus.vocab_size, 12), corpus.train, c, seed=4).run_epoch()
-    net = SuperNet(nas_eval.SearchSpace(2), corpus.vocab_size, 12, seed=4)
-    ws = Trainer(net, corpus.train, c, seed=4).run_epoch(sampler=net.uniform_sampler())
+    cell = Trainer(CellLM("0:tanh 1:relu", synth_corpus.vocab_size, 12), synth_corpus.train, c, seed=4).run_epoch()
+    net = SuperNet(nas_eval.SearchSpace(2), synth_corpus.vocab_size, 12, seed=4)
+    ws = Trainer(net, synth_corpus.train, c, seed=4).run_epoch(sampler=net.uniform_sampler())
     assert cell["steps"] == ws["steps"] > 0 and cell["tokens"] == ws["tokens"]
     # the walk covers the slice once: every row but the last is a target... up to the length draws
-    rows = len(corpus.train) // c.batch_size
+    rows = len(synth_corpus.train) // c.batch_size
     assert rows - 2 <= cell["tokens"] / c.batch_size <= rows - 1
-    capped = Trainer(CellLM("0:tanh", corpus.vocab_size, 12), corpus.train, c.replace(max_steps_per_epoch=3),
-                     seed=4).run_epoch()
+    capped = Trainer(CellLM("0:tanh", synth_corpus.vocab_size, 12), synth_corpus.train,
+                     c.replace(max_steps_per_epoch=3), seed=4).run_epoch()
     assert capped["steps"] == 3
 
 
@@ -48,9 +42,9 @@ def test_bptt_lengths_follow_the_recipe_and_depend_only_on_seed_and_step():
     assert BpttLengths(config(bptt_mode="fixed"), seed=1)(7) == 10
 
 
-def test_hooks_run_before_each_step_and_on_non_finite_steps(corpus):
-    model = CellLM("0:tanh", corpus.vocab_size, 12, seed=0)
-    trainer = Trainer(model, corpus.train, config(max_steps_per_epoch=4), seed=0)
+def test_hooks_run_before_each_step_and_on_non_finite_steps(synth_corpus):
+    model = CellLM("0:tanh", synth_corpus.vocab_size, 12, seed=0)
+    trainer = Trainer(model, synth_corpus.train, config(max_steps_per_epoch=4), seed=0)
     seen = []
     trainer.run_epoch(on_step=lambda t, step: seen.append((step, t.pos)))
     assert [s for s, _ in seen] == [0, 1, 2, 3] and seen[0][1] == 0 and seen[1][1] > 0
@@ -64,18 +58,18 @@ def test_hooks_run_before_each_step_and_on_non_finite_steps(corpus):
     assert stats["steps"] == 0 and trainer.hidden is None
 
 
-def test_standalone_training_resumes_bitwise(corpus):
+def test_standalone_training_resumes_bitwise(synth_corpus):
     """Stop after any epoch, restore the state in a fresh object, finish: the same numbers as
     an uninterrupted run (NT-ASGD switches on the way: nonmono=1)."""
     c = config(epochs=4)
     # seed 0: the validation loss rises at epoch 2, so ASGD is on when the state is saved, at
     # every instruction-set level and with either decoder pass (seed 2 switched at epoch 4 or
     # not at all, depending on float rounding)
-    full = nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=0, progress=False)
+    full = nas_eval.train("0:sigmoid 1:tanh", synth_corpus, c, seed=0, progress=False)
     states = []
-    nas_eval.train("0:sigmoid 1:tanh", corpus, c.replace(epochs=2), seed=0, progress=False,
+    nas_eval.train("0:sigmoid 1:tanh", synth_corpus, c.replace(epochs=2), seed=0, progress=False,
                    on_epoch=lambda run: states.append(run.state()))
-    resumed = nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=0, progress=False, resume=states[-1])
+    resumed = nas_eval.train("0:sigmoid 1:tanh", synth_corpus, c, seed=0, progress=False, resume=states[-1])
     assert resumed.valid_ppl == full.valid_ppl and resumed.test_ppl == full.test_ppl
     assert resumed.best_epoch == full.best_epoch
     assert resumed.history["valid_loss"].tolist() == full.history["valid_loss"].tolist()
@@ -83,13 +77,13 @@ def test_standalone_training_resumes_bitwise(corpus):
     np.testing.assert_array_equal(resumed.model.weights(), full.model.weights())
 
 
-def test_super_net_training_resumes_bitwise(corpus):
+def test_super_net_training_resumes_bitwise(synth_corpus):
     c = config(dropoute=0.0)
     space = nas_eval.SearchSpace(2)
 
     def make():
-        net = SuperNet(space, corpus.vocab_size, 12, sharing="edge", seed=6, **c.dropouts)
-        return net, Trainer(net, corpus.train, c, seed=6)
+        net = SuperNet(space, synth_corpus.vocab_size, 12, sharing="edge", seed=6, **c.dropouts)
+        return net, Trainer(net, synth_corpus.train, c, seed=6)
 
     net, trainer = make()
     for _ in range(3):

@@ -12,12 +12,6 @@ from nas_eval.engine.loop import LrSchedule
 from nas_eval.jobs import Job
 
 
-@pytest.fixture(scope="module")
-def corpus():
-    return nas_eval.datasets.synthetic(vocab_size=30, train_tokens=4000, valid_tokens=600,
-                                       test_tokens=600, seed=3)
-
-
 def config(**kw):
     base = dict(hidden_size=12, batch_size=8, eval_batch_size=5, test_batch_size=5, bptt=10, epochs=3,
                 bptt_mode="fixed", train_tokens=None, valid_tokens=None, test_tokens=None, lr=20.0)
@@ -41,11 +35,11 @@ def test_schedule_values_at_steps(shape):
     assert LrSchedule(c.replace(max_steps_per_epoch=5), 92).total_steps == 20
 
 
-def test_trainer_steps_on_the_schedule_over_the_run(corpus):
+def test_trainer_steps_on_the_schedule_over_the_run(synth_corpus):
     """The rate each step uses (Trainer.upcoming) follows the schedule over config.epochs, and
     the schedule's step count is the run's (fixed BPTT)."""
     c = config(lr_schedule="cosine", lr_min=1.0)
-    trainer = Trainer(CellLM("0:tanh 1:relu", corpus.vocab_size, 12, seed=0), corpus.train, c, seed=0)
+    trainer = Trainer(CellLM("0:tanh 1:relu", synth_corpus.vocab_size, 12, seed=0), synth_corpus.train, c, seed=0)
     rates = []
     for _ in range(c.epochs):
         trainer.run_epoch(on_step=lambda t, step: rates.append((step, t.upcoming()[3], t._length)))
@@ -55,16 +49,17 @@ def test_trainer_steps_on_the_schedule_over_the_run(corpus):
     assert lrs[0] == 20.0 and trainer.schedule(steps[-1]) == pytest.approx(1.0)
 
 
-def test_a_schedule_changes_the_run_and_resumes_bitwise(corpus):
+def test_a_schedule_changes_the_run_and_resumes_bitwise(synth_corpus):
     c = config(lr_schedule="linear", lr_min=0.5, epochs=4)
-    full = nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=2, progress=False)
-    constant = nas_eval.train("0:sigmoid 1:tanh", corpus, c.replace(lr_schedule="constant"), seed=2, progress=False)
+    full = nas_eval.train("0:sigmoid 1:tanh", synth_corpus, c, seed=2, progress=False)
+    constant = nas_eval.train("0:sigmoid 1:tanh", synth_corpus, c.replace(lr_schedule="constant"), seed=2,
+                              progress=False)
     assert full.valid_ppl != constant.valid_ppl
     states = []
     # stopped after epoch 2 of the 4-epoch run: the state is the run's, its schedule the 4-epoch one
-    nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=2, progress=False,
+    nas_eval.train("0:sigmoid 1:tanh", synth_corpus, c, seed=2, progress=False,
                    on_epoch=lambda run: states.append(run.state()))
-    resumed = nas_eval.train("0:sigmoid 1:tanh", corpus, c, seed=2, progress=False, resume=states[1])
+    resumed = nas_eval.train("0:sigmoid 1:tanh", synth_corpus, c, seed=2, progress=False, resume=states[1])
     assert resumed.history["valid_loss"].tolist() == full.history["valid_loss"].tolist()
     np.testing.assert_array_equal(resumed.model.weights(), full.model.weights())
 

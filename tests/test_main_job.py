@@ -156,7 +156,7 @@ def test_8node_micro_study_reports_table_2_and_figure_3(tmp_path):
     for policy in PAPER_POLICIES:
         assert f"| {policy} " in text, policy
     assert (tmp_path / "s" / "fig3_learning_curves.png").stat().st_size > 0
-    assert "8node" in STUDY_PRESETS.describe() and "estimated" in STUDY_PRESETS.info("8node").duration
+    assert "8node" in STUDY_PRESETS.describe() and "measured" in STUDY_PRESETS.info("8node").duration
 
 
 # --- item 7: one version; the notebook opens the main job --------------------------------------

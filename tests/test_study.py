@@ -62,6 +62,19 @@ def test_plan_covers_the_protocol():
     assert all(job.key in gt_keys for _, job in plan["random"])
 
 
+def test_status_counts_each_job_once_as_the_plan_does(serial_study):
+    # the retrainings with the training seed are ground-truth runs: listed as shared, not
+    # counted twice, so the total is the plan's count and the store's
+    from nas_eval.costplan import plan_study
+
+    status = serial_study.status().set_index("role")
+    assert status.loc["retrain", "jobs"] == 0 and status.loc["retrain", "shared"] == 2  # ws-random x 2 seeds
+    assert status.loc["random", "shared"] == 2  # the random baseline x 2 seeds
+    total = int(status["jobs"].sum())
+    assert total == len(plan_study(serial_study.spec, rate=1.0).jobs)
+    assert total == len(serial_study.storage.records())
+
+
 def test_serial_study_results(serial_study):
     status = serial_study.status()
     assert (status["done"] == status["jobs"]).all()

@@ -24,6 +24,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
+from ..checkpoint import takes_checkpoint
 from ..presets import Presets
 from ..rng import STREAM_RANDOM_BASELINE, Draws
 from ..space import Arch, SearchSpace
@@ -186,15 +187,15 @@ def resume_from(checkpoint, search):
     return lambda: checkpoint.maybe_save(search.state)
 
 
-def _takes_checkpoint(fn):
-    # jobs.takes_checkpoint is the same test; importing jobs here would make the report layer
-    # (which reads policy metadata) reach the engine through jobs.run_job.
-    import inspect
-
-    try:
-        return "checkpoint" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+def run_epochs(search, checkpoint=None):
+    """Run ``search`` (an object with ``epoch``, ``epochs``, ``run_epoch()``, ``finish()`` and
+    ``state()`` / ``restore()``) to its last epoch, resumed from ``checkpoint`` when that holds
+    a saved state and saved there after every epoch; return ``search.finish()``."""
+    save = resume_from(checkpoint, search)
+    while search.epoch < search.epochs:
+        search.run_epoch()
+        save()
+    return search.finish()
 
 
 def _seed(seed):
@@ -219,7 +220,7 @@ def search(name, space, corpus, train_config, seed, checkpoint=None, **options):
     seed = _seed(seed)
     config = policy.make_config(options)
     t0 = time.perf_counter()
-    extra = {"checkpoint": checkpoint} if checkpoint is not None and _takes_checkpoint(policy.search) else {}
+    extra = {"checkpoint": checkpoint} if checkpoint is not None and takes_checkpoint(policy.search) else {}
     if policy.config is None:
         out = policy.search(space, corpus, train_config, int(seed), **config, **extra)
     else:

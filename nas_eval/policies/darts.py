@@ -33,8 +33,9 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .._validate import Fields
 from ..presets import Presets
-from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
+from . import MAX_BELIEF_SPACE, SearchOutcome, register, run_epochs
 
 MIXED_OPS = ("none", "tanh", "relu", "sigmoid", "identity")
 MASKS = ("per-pass", "reuse")
@@ -92,8 +93,7 @@ class DARTSConfig:
         self.validate()
 
     def validate(self):
-        def bad(field, allowed):
-            raise ValueError(f"darts option {field} must be {allowed}, got {getattr(self, field)!r}")
+        bad = Fields(self, "darts option ").fail
 
         if not _is_int(self.order) or self.order not in (1, 2):
             bad("order", "1 or 2")
@@ -334,12 +334,7 @@ def search(space, corpus, train_config, seed, config, checkpoint=None):
     every epoch."""
     train_tokens, valid_tokens, _ = config.recipe(train_config).slice(corpus)
     config.check_loop(train_config, len(train_tokens), len(valid_tokens))
-    s = DARTSSearch(space, corpus, train_config, seed, config)
-    save = resume_from(checkpoint, s)
-    while s.epoch < s.epochs:
-        s.run_epoch()
-        save()
-    return s.finish()
+    return run_epochs(DARTSSearch(space, corpus, train_config, seed, config), checkpoint)
 
 
 register("darts", search, DARTSConfig, PRESETS)

@@ -43,33 +43,16 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .._validate import Fields
 from ..presets import Presets
 from ..space import SEARCH_SHARINGS, Arch
-from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
+from . import MAX_BELIEF_SPACE, SearchOutcome, register, run_epochs
 
 ENTROPY_MODES = ("reward", "regularizer")
 OUTPUTS = ("mean", "loose_ends")
 REWARD_MODES = ("train", "eval")
 FINAL_SCORINGS = ("batch", "split")
 FINAL_POOLS = ("samples", "space")
-
-
-def _int_in(name, value, lo, hi):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"enas option {name} must be an integer in {lo}..{hi}, got {value!r}")
-
-
-def _float_in(name, value, lo, hi, lo_open=False, hi_open=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-        and (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
-    if not ok:
-        interval = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-        raise ValueError(f"enas option {name} must be a number in {interval}, got {value!r}")
-
-
-def _choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"enas option {name} must be one of {allowed}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -137,35 +120,31 @@ class ENASConfig:
     final_scoring: str = "batch"
 
     def validate(self):
-        if self.epochs is not None:
-            _int_in("epochs", self.epochs, 1, 100_000)
-        if self.shared_archs is not None:
-            _int_in("shared_archs", self.shared_archs, 1, 100_000_000)
-        _int_in("batches_per_arch", self.batches_per_arch, 1, 1_000_000)
-        _float_in("lr_decay", self.lr_decay, 0, 1, lo_open=True)
-        _int_in("lr_decay_after", self.lr_decay_after, 0, 1_000_000)
-        if self.output is not None:
-            _choice("output", self.output, OUTPUTS)
-        _int_in("controller_steps", self.controller_steps, 0, 10_000_000)
-        _int_in("controller_batch", self.controller_batch, 1, 4096)
-        _int_in("reward_batch_size", self.reward_batch_size, 1, 4096)
-        _int_in("reward_bptt", self.reward_bptt, 1, 4096)
-        _choice("reward_mode", self.reward_mode, REWARD_MODES)
-        _float_in("reward_c", self.reward_c, 0, 1e6, lo_open=True)
-        _float_in("entropy_weight", self.entropy_weight, 0, 1e6)
-        _choice("entropy_mode", self.entropy_mode, ENTROPY_MODES)
-        _float_in("baseline_decay", self.baseline_decay, 0, 1, hi_open=True)
-        _float_in("lr", self.lr, 0, 1e3)
-        _int_in("controller_hidden", self.controller_hidden, 1, 4096)
-        _float_in("temperature", self.temperature, 0, 1e6, lo_open=True)
-        _float_in("tanh_c", self.tanh_c, 0, 1e6, lo_open=True)
-        for name in ("restrict_s0", "carry_hidden", "reset_baseline"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"enas option {name} must be true or false, got {getattr(self, name)!r}")
-        _choice("sharing", self.sharing, SEARCH_SHARINGS)
-        _int_in("final_samples", self.final_samples, 1, 1_000_000)
-        _choice("final_pool", self.final_pool, FINAL_POOLS)
-        _choice("final_scoring", self.final_scoring, FINAL_SCORINGS)
+        f = Fields(self, "enas option ", numpy_ints=True)
+        f.integer("epochs", 1, 100_000, optional=True)
+        f.integer("shared_archs", 1, 100_000_000, optional=True)
+        f.integer("batches_per_arch", 1, 1_000_000)
+        f.number("lr_decay", 0, 1, lo_open=True)
+        f.integer("lr_decay_after", 0, 1_000_000)
+        f.choice("output", OUTPUTS, optional=True)
+        f.integer("controller_steps", 0, 10_000_000)
+        f.integer("controller_batch", 1, 4096)
+        f.integer("reward_batch_size", 1, 4096)
+        f.integer("reward_bptt", 1, 4096)
+        f.choice("reward_mode", REWARD_MODES)
+        f.number("reward_c", 0, 1e6, lo_open=True)
+        f.number("entropy_weight", 0, 1e6)
+        f.choice("entropy_mode", ENTROPY_MODES)
+        f.number("baseline_decay", 0, 1, hi_open=True)
+        f.number("lr", 0, 1e3)
+        f.integer("controller_hidden", 1, 4096)
+        f.number("temperature", 0, 1e6, lo_open=True)
+        f.number("tanh_c", 0, 1e6, lo_open=True)
+        f.boolean("restrict_s0", "carry_hidden", "reset_baseline")
+        f.choice("sharing", SEARCH_SHARINGS)
+        f.integer("final_samples", 1, 1_000_000)
+        f.choice("final_pool", FINAL_POOLS)
+        f.choice("final_scoring", FINAL_SCORINGS)
         return self
 
     def check_feasible(self, train_config=None, space=None, sizes=None):
@@ -545,12 +524,7 @@ class ENASSearch:
 def search(space, corpus, train_config, seed, config, checkpoint=None):
     """Run ENAS on ``space`` (see the module docstring) and return its :class:`SearchOutcome`;
     with a ``checkpoint``, resume from its state and save after every epoch."""
-    s = ENASSearch(space, corpus, train_config, seed, config)
-    save = resume_from(checkpoint, s)
-    while s.epoch < s.epochs:
-        s.run_epoch()
-        save()
-    return s.finish()
+    return run_epochs(ENASSearch(space, corpus, train_config, seed, config), checkpoint)
 
 
 register("enas", search, ENASConfig, PRESETS)

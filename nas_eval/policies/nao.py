@@ -44,6 +44,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .._validate import Fields
 from ..presets import Presets
 from ..rng import STREAM_ARCH, STREAM_NAO_POOL, Draws
 from ..space import SEARCH_SHARINGS
@@ -109,53 +110,32 @@ class NAOConfig:
     drop_partial: bool = True
 
     def validate(self):
-        def integer(name, lo, hi, optional=False):
-            v = getattr(self, name)
-            if optional and v is None:
-                return
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ValueError(f"nao option {name} must be an integer in {lo}..{hi}"
-                                 + (" or None" if optional else "") + f", got {v!r}")
-
-        def number(name, lo, hi, lo_open=False, hi_open=False, optional=False):
-            v = getattr(self, name)
-            if optional and v is None:
-                return
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-            ok = ok and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-            if not ok:
-                rng = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
-                raise ValueError(f"nao option {name} must be a number in {rng}"
-                                 + (" or None" if optional else "") + f", got {v!r}")
-
-        integer("epochs", 1, 1_000_000, optional=True)
-        integer("eval_every", 1, 1_000_000, optional=True)
-        integer("rounds", 1, 1_000_000)
-        integer("min_controller_rounds", 1, 1_000_000)
-        number("child_lr", 0.0, 1e6, lo_open=True, optional=True)
-        number("child_clip", 0.0, 1e9, optional=True)
-        integer("pool_size", 1, 10_000_000)
-        number("pool_fraction", 0.0, 1.0, lo_open=True, optional=True)
-        integer("controller_epochs", 0, 1_000_000)
-        integer("top_k", 1, 10_000_000)
-        integer("max_new", 0, 10_000_000)
-        integer("random_new", 0, 10_000_000)
-        integer("max_step", 1, 100_000)
-        if self.sharing not in SEARCH_SHARINGS:
-            raise ValueError(f"nao option sharing must be one of {SEARCH_SHARINGS}, got {self.sharing!r}")
-        integer("emb_size", 1, 4096)
-        integer("hidden_size", 1, 4096)
-        integer("mlp_layers", 0, 8)
-        integer("mlp_hidden_size", 1, 4096)
-        number("dropout", 0.0, 1.0, hi_open=True)
-        number("lr", 0.0, 1e3)
-        number("weight_decay", 0.0, 1e3)
-        number("max_grad_norm", 0.0, 1e9)
-        number("trade_off", 0.0, 1.0)
-        integer("batch_size", 1, 65536)
-        for name in ("shuffle", "drop_partial", "carry_hidden"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"nao option {name} must be true or false, got {getattr(self, name)!r}")
+        f = Fields(self, "nao option ")
+        f.integer("epochs", 1, 1_000_000, optional=True)
+        f.integer("eval_every", 1, 1_000_000, optional=True)
+        f.integer("rounds", 1, 1_000_000)
+        f.integer("min_controller_rounds", 1, 1_000_000)
+        f.number("child_lr", 0.0, 1e6, lo_open=True, optional=True)
+        f.number("child_clip", 0.0, 1e9, optional=True)
+        f.integer("pool_size", 1, 10_000_000)
+        f.number("pool_fraction", 0.0, 1.0, lo_open=True, optional=True)
+        f.integer("controller_epochs", 0, 1_000_000)
+        f.integer("top_k", 1, 10_000_000)
+        f.integer("max_new", 0, 10_000_000)
+        f.integer("random_new", 0, 10_000_000)
+        f.integer("max_step", 1, 100_000)
+        f.choice("sharing", SEARCH_SHARINGS)
+        f.integer("emb_size", 1, 4096)
+        f.integer("hidden_size", 1, 4096)
+        f.integer("mlp_layers", 0, 8)
+        f.integer("mlp_hidden_size", 1, 4096)
+        f.number("dropout", 0.0, 1.0, hi_open=True)
+        f.number("lr", 0.0, 1e3)
+        f.number("weight_decay", 0.0, 1e3)
+        f.number("max_grad_norm", 0.0, 1e9)
+        f.number("trade_off", 0.0, 1.0)
+        f.integer("batch_size", 1, 65536)
+        f.boolean("shuffle", "drop_partial", "carry_hidden")
 
     def schedule(self, epochs):
         """The scoring epochs of a search of ``epochs`` epochs (1-based, ascending, the last one

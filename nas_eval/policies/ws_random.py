@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._validate import Fields
 from ..presets import Presets
 from ..rng import STREAM_CANDIDATES, Draws
 from ..space import SEARCH_SHARINGS as SHARINGS
@@ -21,12 +22,9 @@ class WSRandomConfig:
     sharing: str = "node"
 
     def validate(self):
-        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) \
-                or not 1 <= self.candidates <= 100_000:
-            raise ValueError(f"ws-random option candidates must be an integer in 1..100000, "
-                             f"got {self.candidates!r}")
-        if self.sharing not in SHARINGS:
-            raise ValueError(f"ws-random option sharing must be one of {SHARINGS}, got {self.sharing!r}")
+        f = Fields(self, "ws-random option ")
+        f.integer("candidates", 1, 100_000)
+        f.choice("sharing", SHARINGS)
 
 
 PRESETS = Presets("ws-random")
