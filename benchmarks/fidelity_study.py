@@ -53,11 +53,20 @@ VALID_TOKENS = 5000
 MARGIN = 0.2
 
 
-def point(d=32, tokens=100_000, epochs=4, schedule="constant", lr_min=0.0, batch=32):
+# PTB's whole training split (pytorch/examples tokenisation, <eos> included)
+PTB_TRAIN_TOKENS = 929_589
+# dropouts (output / h / x / input / embedding): "light" keeps the study recipe's
+# .1/.05/.1/.05/0; "paper" is the paper's final-training recipe (DESIGN.md section 4,
+# TrainConfig preset "paper"): .75/.25/.75/.2/.1
+DROPOUTS = ("light", "paper")
+
+
+def point(d=32, tokens=100_000, epochs=4, schedule="constant", lr_min=0.0, batch=32, dropouts="light"):
     name = f"d{d}-t{tokens // 1000}k-e{epochs}-{schedule}" + (f"{lr_min:g}" if schedule != "constant" else "")
     name += f"-b{batch}" if batch != 32 else ""
+    name += f"-d{dropouts}" if dropouts != "light" else ""
     return {"point": name, "d": d, "train_tokens": tokens, "epochs": epochs, "lr_schedule": schedule,
-            "lr_min": lr_min, "batch_size": batch}
+            "lr_min": lr_min, "batch_size": batch, "dropouts": dropouts}
 
 
 # Cheapest and most informative first: the grid runs in this order and is cut where the time
@@ -73,6 +82,12 @@ GRID = [
     point(schedule="cosine", lr_min=2.0, batch=16),       # twice the steps, same tokens
     point(schedule="linear", lr_min=2.0),
     point(d=128, schedule="cosine", lr_min=2.0),
+    # the paper's heavy dropouts at the standard budget (constant rate: the standard recipe
+    # with one axis changed, and every budget e <= 4 from the same runs)
+    point(dropouts="paper"),
+    # all of PTB once (~830 steps): against 400k x 2 epochs (716 steps) the same schedule and
+    # about the same steps, 2.3x the distinct text
+    point(tokens=PTB_TRAIN_TOKENS, epochs=1, schedule="cosine", lr_min=2.0),
 ]
 POINTS = {p["point"]: p for p in GRID}
 # d = 128 and 256 are costed (one 1-epoch run each) but not ranked: the CPU time a run of
@@ -81,12 +96,20 @@ COST_ONLY = [point(d=128, epochs=1), point(d=256, epochs=1)]
 
 
 def config_of(p):
+    from nas_eval import TrainConfig
     from nas_eval.spec import study_preset
 
+    heavy = TrainConfig.preset("paper").dropouts if p.get("dropouts", "light") == "paper" else {}
     return study_preset("standard").train.replace(
         hidden_size=p["d"], train_tokens=p["train_tokens"], epochs=p["epochs"], lr_schedule=p["lr_schedule"],
         lr_min=p["lr_min"], batch_size=p["batch_size"], valid_tokens=VALID_TOKENS, test_tokens=VALID_TOKENS,
-        name=f"fidelity-{p['point']}")
+        name=f"fidelity-{p['point']}", **heavy)
+
+
+def dropouts_of(name):
+    """A run's dropout set, from its point name (runs.csv has no dropout column: its rows
+    predate the axis, and a new column would change them)."""
+    return POINTS[name]["dropouts"] if name in POINTS else "light"
 
 
 def _run(p, arch_id, seed, data, commit):
@@ -118,11 +141,13 @@ def _commit():
 
 
 def units_of(args):
-    """Runs in order: the cost-only runs, the held-out half of the chosen point, the grid."""
+    """Runs in order: the cost-only runs, the held-out half of the chosen point, the grid
+    (in the order of --points, each point's seeds one after the other)."""
+    seeds = args.seeds
     units = [(p, SELECTION[0], 0) for p in COST_ONLY] if args.cost_only else []
     if args.heldout:
-        units += [(POINTS[args.heldout], a, s) for s in SEEDS for a in HELDOUT]
-    return units + [(POINTS[name], a, s) for name in (args.points or list(POINTS)) for s in SEEDS for a in SELECTION]
+        units += [(POINTS[args.heldout], a, s) for s in seeds for a in HELDOUT]
+    return units + [(POINTS[name], a, s) for name in (args.points or list(POINTS)) for s in seeds for a in SELECTION]
 
 
 def measure(args, runs_path):
@@ -155,8 +180,16 @@ MAIN_SHARING_RUNS = 12 * 2
 MAIN_SUPERNETS = 15
 WS_FACTOR = 1.5
 MAIN_BUDGET_MIN = 45.0
+# the model above against the one main job measured: `standard` (d = 32, 100k tokens, 4
+# epochs, constant rate, 2 ground-truth seeds, every policy) took 25 min 14 s on a fresh clone
+# of 4731784, 2-vCPU AVX2 EPYC, quiet (README); the model, from this study's CPU seconds under
+# load, says ~19 min. Main jobs are predicted with the model scaled by that ratio (it prices
+# the policy searches low, and the loaded CPU seconds differ from quiet ones).
+MEASURED_MAIN_JOB_MIN = 25 + 14 / 60
+# the budget whose CPU seconds both sources measured (the schedule does not change the work)
+REFERENCE_BUDGET = "d32-t100k-e4-cosine2"
 TARGET = 0.8
-KS = (1, 2, 4, 8)
+KS = (1, 2, 3, 4, 8)
 PRESET_STUDY = os.path.join(os.path.dirname(HERE), "docs", "preset_study", "runs.csv")
 
 
@@ -176,6 +209,7 @@ def _budgets(runs):
             label = r.point if e == r.epochs else r.point.replace(f"-e{r.epochs}-", f"-e{e}-") + f" (first {e} of {r.epochs})"
             out.append({"budget": label, "source": r.source, "d": r.d, "train_tokens": r.train_tokens, "epochs": e,
                         "lr_schedule": r.lr_schedule, "lr_min": r.lr_min, "batch_size": r.batch_size,
+                        "dropouts": r.dropouts,
                         "arch_id": r.arch_id, "seed": r.seed, "value": min(curve[:e]),
                         "cpu_s": r.cpu_time * sum(times[:e]) / sum(times) if np.isfinite(r.cpu_time) else np.nan,
                         "load1": r.load1})
@@ -183,12 +217,13 @@ def _budgets(runs):
 
 
 def load_runs(runs_path):
-    runs = pd.read_csv(runs_path).assign(source=lambda t: "this study (" + t["commit"].astype(str) + ", AVX2 EPYC)")
+    runs = pd.read_csv(runs_path).assign(source=lambda t: "this study (" + t["commit"].astype(str) + ", AVX2 EPYC)",
+                                         dropouts=lambda t: t["point"].map(dropouts_of))
     frames = [runs]
     if os.path.exists(PRESET_STUDY):  # docs/preset_study: 2 seeds, commit ebc6a89, Zen 4 (AVX-512)
         old = pd.read_csv(PRESET_STUDY)
         old = old[old["kind"] == "gt"].rename(columns={"max_epochs": "epochs"})
-        old = old.assign(lr_schedule="constant", lr_min=0.0, batch_size=32, commit="ebc6a89",
+        old = old.assign(lr_schedule="constant", lr_min=0.0, batch_size=32, dropouts="light", commit="ebc6a89",
                          source="preset study (ebc6a89, Zen 4, 2 seeds)",
                          point=lambda t: "preset-d" + t["d"].astype(str) + "-t" + (t["train_tokens"] // 1000).astype(str)
                          + "k-e" + t["epochs"].astype(str) + "-constant")
@@ -232,7 +267,7 @@ def summarize(args, runs_path):
         cpu = float(g["cpu_s"].mean())
         row = {"budget": label, "source": first.source, "d": first.d, "train_tokens": first.train_tokens,
                "epochs": first.epochs, "lr_schedule": first.lr_schedule, "lr_min": first.lr_min,
-               "batch_size": first.batch_size, "steps": first.epochs * math.ceil((first.train_tokens // first.batch_size - 2) / 35),
+               "batch_size": first.batch_size, "dropouts": first.dropouts, "steps": first.epochs * math.ceil((first.train_tokens // first.batch_size - 2) / 35),
                "seeds": int(len(per_seed)), "archs": int(g["arch_id"].nunique()), "unigram_ppl": uni,
                "gt_ppl_median": float(mean.median()), "gt_ppl_max": float(mean.max()),
                "plateau": int(flags["plateau"].sum()), "pair_tau": pair["tau"], "pair_tau_low": pair["low"],
@@ -259,17 +294,56 @@ def summarize(args, runs_path):
     # ratio at the budget both measured (d = 32, 100k tokens, 4 epochs; the schedule does not
     # change the work) before predicting main jobs here
     here = table["source"].str.startswith("this")
-    same = (table["d"] == 32) & (table["train_tokens"] == 100_000) & (table["epochs"] == 4) & (table["batch_size"] == 32)
-    ratio = (table.loc[here & same, "cpu_per_run_s"].mean() / table.loc[~here & same, "cpu_per_run_s"].mean()
-             if (here & same).any() and (~here & same).any() else 1.0)
+    ref = here & (table["budget"] == REFERENCE_BUDGET)
+    same = ~here & (table["d"] == 32) & (table["train_tokens"] == 100_000) & (table["epochs"] == 4)
+    ratio = (table.loc[ref, "cpu_per_run_s"].mean() / table.loc[same, "cpu_per_run_s"].mean()
+             if ref.any() and same.any() else 1.0)
     table["cpu_here_s"] = np.where(here, table["cpu_per_run_s"], table["cpu_per_run_s"] * ratio)
     for k in (2, 4):
         table[f"main_job_min_k{k}"] = main_job_min(table["cpu_here_s"], k)
     print(f"preset-study CPU seconds scaled by {ratio:.3f} to this machine", flush=True)
+    table.attrs["calibration"] = calibration(table)
+    for k in (2, 3, 4):
+        table[f"main_job_cal_k{k}"] = main_job_min(table["cpu_here_s"], k) * table.attrs["calibration"]
     return table
 
 
-RECIPE = ["d", "train_tokens", "epochs", "lr_schedule", "lr_min", "batch_size"]
+def calibration(table):
+    """Measured / modelled minutes of the `standard` main job (1.0 without its budget)."""
+    std = table[(table["d"] == 32) & (table["train_tokens"] == 100_000) & (table["epochs"] == 4)
+                & (table["batch_size"] == 32) & (table["dropouts"] == "light") & (table["lr_schedule"] == "constant")]
+    return MEASURED_MAIN_JOB_MIN / main_job_min(std["cpu_here_s"].mean(), 2) if len(std) else 1.0
+
+
+def epoch_cost(runs):
+    """CPU seconds per 100k-token epoch of one run, by d (this study's batch-32 runs, median)."""
+    r = runs[runs["source"].str.startswith("this") & (runs["batch_size"] == 32)]
+    per = r["cpu_time"] / (r["epochs"] * r["train_tokens"] / 100_000)
+    return per.groupby(r["d"]).median()
+
+
+def costed_table(runs, table):
+    """The grid points not (yet) ranked -- no budget of the table (either source) has their
+    recipe -- with their predicted CPU seconds per run (epoch_cost at their d x epochs x
+    tokens / 100k) and the predicted main job: costed, not ranked."""
+    per = epoch_cost(runs)
+    factor = table.attrs.get("calibration", 1.0) if not table.empty else 1.0
+    ranked = set() if table.empty else set(table[RECIPE].itertuples(index=False, name=None))
+    rows = []
+    for p in GRID:
+        if tuple(p[c] for c in RECIPE) in ranked:
+            continue
+        cpu = per.get(p["d"], np.nan) * p["epochs"] * p["train_tokens"] / 100_000
+        done = runs[runs["point"] == p["point"]]
+        rows.append({"budget": p["point"], **{c: p[c] for c in RECIPE}, "runs_done": len(done),
+                     "cpu_per_run_s_predicted": cpu,
+                     # batch 16: the same FLOPs in half-height products and twice the steps
+                     "note": "lower bound (smaller products)" if p["batch_size"] < 32 else "",
+                     **{f"main_job_cal_k{k}": main_job_min(cpu, k) * factor for k in (2, 3)}})
+    return pd.DataFrame(rows)
+
+
+RECIPE = ["d", "train_tokens", "epochs", "lr_schedule", "lr_min", "batch_size", "dropouts"]
 
 
 def _complete(g, archs):
@@ -325,20 +399,53 @@ def cost_table(runs):
     return c[["point", "d", "train_tokens", "epochs", "cpu_time", "wall_time", "load1"]]
 
 
-def select(table):
-    """The recipe and seed count with the best tau vs the published ranking on the selection
-    half among those whose k-seed reliability (selection half) is >= TARGET, with no
+def candidates(table):
+    """Every budget the selection rule admits, with the fewest seeds k that qualify: no
     architecture on the unigram plateau (seeds agree on *when* archs leave it, not on the
-    ranking: docs/presets.md), and whose predicted main job fits MAIN_BUDGET_MIN; None if
-    none qualifies."""
-    best = None
+    ranking: docs/presets.md), k-seed reliability (selection half) >= TARGET, and a predicted
+    main job (calibrated to the measured one) within MAIN_BUDGET_MIN. Best tau vs the
+    published ranking on the selection half first: the first row is the rule's pick, the
+    others are the runners-up to compare it with (overlapping CIs: selecting among noise)."""
+    factor = table.attrs.get("calibration", 1.0)
+    rows = []
     for r in table.itertuples(index=False):
         for k in KS[1:]:
-            ok = (r.plateau == 0 and getattr(r, f"rel{k}") >= TARGET
-                  and main_job_min(r.cpu_here_s, k) <= MAIN_BUDGET_MIN)
-            if ok and (best is None or r.tau_pub_sel > best[0].tau_pub_sel):
-                best = (r, k)
-    return best
+            minutes = main_job_min(r.cpu_here_s, k) * factor
+            if r.plateau == 0 and getattr(r, f"rel{k}") >= TARGET and minutes <= MAIN_BUDGET_MIN:
+                rows.append({"budget": r.budget, "seeds": k, "reliability": getattr(r, f"rel{k}"),
+                             "reliability_low": getattr(r, f"rel{k}_low"), "reliability_high": getattr(r, f"rel{k}_high"),
+                             "reliability_method": getattr(r, f"rel{k}_method"), "measured_seeds": r.seeds,
+                             "tau_pub_sel": r.tau_pub_sel, "tau_pub_sel_low": r.tau_pub_sel_low,
+                             "tau_pub_sel_high": r.tau_pub_sel_high, "main_job_min": minutes})
+                break
+    out = pd.DataFrame(rows)
+    return out.sort_values("tau_pub_sel", ascending=False, ignore_index=True) if rows else out
+
+
+def tau_gap(budgets, a, b, n_boot=1000):
+    """tau(a) - tau(b) against the published ranking on the selection half, with a paired
+    bootstrap CI (the same resampled architectures for both budgets): whether the rule's
+    pick is better than a runner-up or only luckier."""
+    from nas_eval import reference, stats
+
+    ranks = reference.published_rank().reindex(SELECTION).to_numpy(float)
+    va, vb = (_complete(budgets[budgets["budget"] == x], SELECTION).groupby("arch_id")["value"].mean()
+              .reindex(SELECTION).to_numpy(float) for x in (a, b))
+
+    def gap(idx):
+        return stats.tau_b(va[idx], ranks[idx]) - stats.tau_b(vb[idx], ranks[idx])
+
+    lo, hi = stats.bootstrap(gap, len(ranks), n_boot, seed=0)
+    return stats.tau_b(va, ranks) - stats.tau_b(vb, ranks), lo, hi
+
+
+def select(table):
+    """The rule's pick as (summary row, k), or None if no budget qualifies (candidates())."""
+    c = candidates(table)
+    if c.empty:
+        return None
+    best = c.iloc[0]
+    return table[table["budget"] == best["budget"]].iloc[0], int(best["seeds"])
 
 
 def markdown(table):
@@ -352,7 +459,8 @@ def markdown(table):
         return ci(r, f"rel{k}") + ("" if method == "measured" else " SB")
 
     lines = ["| budget | source | seeds | steps | median / worst ppl | plateau | pair τ [CI] | reliability k=1 | "
-             "k=2 | k=4 | k=8 | seeds for 0.8 | τ vs published, selection half [CI] | CPU s/run (here) | main job, min (k=2 / 4) |",
+             "k=2 | k=4 | k=8 | seeds for 0.8 | τ vs published, selection half [CI] | CPU s/run (here) | "
+             "main job, min (k=2 / 3 / 4; calibrated) |",
              "|" + "---|" * 15]
     need = table.columns.get_loc("seeds_for_0.8")  # not a valid attribute name
     for r in table.itertuples(index=False):
@@ -361,7 +469,30 @@ def markdown(table):
             f"{r.gt_ppl_median:.0f} / {r.gt_ppl_max:.0f} | {r.plateau} of {r.archs} | {ci(r, 'pair_tau')} | "
             f"{rel(r, 1)} | {rel(r, 2)} | {rel(r, 4)} | {rel(r, 8)} | {r[need]:g} | "
             f"{ci(r, 'tau_pub_sel')} | {r.cpu_per_run_s:.1f}" + ("" if r.source.startswith("this") else f" ({r.cpu_here_s:.1f})")
-            + f" | {r.main_job_min_k2:.0f} / {r.main_job_min_k4:.0f} |")
+            + f" | {r.main_job_cal_k2:.0f} / {r.main_job_cal_k3:.0f} / {r.main_job_cal_k4:.0f} |")
+    return "\n".join(lines)
+
+
+def candidates_markdown(cands, budgets):
+    """The budgets the selection rule admits, best first, each with its tau gap to the pick."""
+    lines = ["| budget | seeds k | reliability, k-seed mean [CI] | τ vs published, selection half [CI] | "
+             "τ gap to the pick [paired CI] | main job, min (calibrated) |", "|" + "---|" * 6]
+    for i, c in enumerate(cands.itertuples(index=False)):
+        gap = "pick" if i == 0 else "{:+.2f} [{:+.2f}, {:+.2f}]".format(*tau_gap(budgets, c.budget, cands.budget[0]))
+        sb = "" if c.reliability_method == "measured" else " SB"
+        lines.append(f"| {c.budget} | {c.seeds} | {c.reliability:.2f} [{c.reliability_low:.2f}, "
+                     f"{c.reliability_high:.2f}]{sb} | {c.tau_pub_sel:.2f} [{c.tau_pub_sel_low:.2f}, "
+                     f"{c.tau_pub_sel_high:.2f}] | {gap} | {c.main_job_min:.0f} |")
+    return "\n".join(lines)
+
+
+def costed_markdown(costed):
+    """The grid points costed, not ranked."""
+    lines = ["| budget | runs done | predicted CPU s/run | main job, min (k=2 / 3; calibrated) |", "|---|---|---|---|"]
+    for c in costed.itertuples(index=False):
+        bound = " (lower bound: half-height products)" if c.note else ""
+        lines.append(f"| {c.budget} | {c.runs_done} | {c.cpu_per_run_s_predicted:.0f}{bound} | "
+                     f"{c.main_job_cal_k2:.0f} / {c.main_job_cal_k3:.0f} |")
     return "\n".join(lines)
 
 
@@ -407,7 +538,9 @@ def main(argv=None):
     from preset_study import measured, study_parser  # the grid-study command line both share
 
     ap = study_parser(__doc__, "docs/fidelity_study")
-    ap.add_argument("--points", nargs="*", choices=sorted(POINTS), help="only these grid points (default: all)")
+    ap.add_argument("--points", nargs="*", choices=sorted(POINTS),
+                    help="only these grid points, run in this order (default: all)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS), help="training seeds per point")
     ap.add_argument("--heldout", choices=sorted(POINTS), help="also run this point on the held-out half")
     ap.add_argument("--cost-only", action="store_true", help="also cost the COST_ONLY points (one run each)")
     args, runs_path, table = measured(ap, argv, measure, summarize)
@@ -415,9 +548,18 @@ def main(argv=None):
         return
     table.to_csv(os.path.join(args.out, "summary.csv"), index=False, float_format="%.4g")
     plot(table, os.path.join(args.out, "fidelity_study.png"))
+    runs = load_runs(runs_path)
+    cands, costed = candidates(table), costed_table(runs, table)
     with open(os.path.join(args.out, "table.md"), "w") as f:
         f.write(markdown(table) + "\n")
-    runs = load_runs(runs_path)
+        f.write(f"\nMain-job minutes: the model x {table.attrs['calibration']:.3f} (measured / modelled "
+                "`standard` main job).\n")
+        if not cands.empty:
+            f.write("\nAdmitted by the selection rule, best τ first:\n\n" + candidates_markdown(cands, _budgets(runs)) + "\n")
+        if not costed.empty:
+            f.write("\nCosted, not ranked:\n\n" + costed_markdown(costed) + "\n")
+    if not costed.empty:
+        costed.to_csv(os.path.join(args.out, "costed.csv"), index=False, float_format="%.4g")
     held = heldout_table(_budgets(runs))
     if not held.empty:
         held.to_csv(os.path.join(args.out, "heldout.csv"), index=False, float_format="%.4g")
