@@ -44,7 +44,7 @@ architecture at the end of each epoch in enumerable spaces.
 """
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -54,7 +54,7 @@ from .._validate import Fields
 from ..presets import Presets
 from ..space import SEARCH_SHARINGS, Arch
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, run_epochs
-from .fidelity import describes
+from .fidelity import budget_epochs, describes, field_deviations, off_budget
 
 ENTROPY_MODES = ("reward", "regularizer")
 OUTPUTS = ("mean", "loose_ends")
@@ -604,10 +604,6 @@ _MESSAGES = {
 }
 
 
-def _fmt(v):
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 @describes("enas", same="as the paper's text, else its code (the text's two-layer controller; the "
                          "code's one layer: controller_layers=1)")
 def _deviations(c, recipe):
@@ -616,16 +612,11 @@ def _deviations(c, recipe):
     for field, message in _MESSAGES.items():
         if getattr(c, field) != getattr(ref, field):
             out.append(message(getattr(c, field)))
-    budget = tuple(getattr(c, f) for f in _BUDGET)
-    if budget not in {tuple(getattr(p, f) for f in _BUDGET) for p in (ref, PRESETS.get("paper-2node"))}:
-        epochs = c.epochs if c.epochs is not None else recipe.epochs if recipe is not None else "the recipe's"
+    if off_budget(c, _BUDGET, (ref, PRESETS.get("paper-2node"))):
         shared = f"{c.shared_archs} x {c.batches_per_arch}" if c.shared_archs is not None else "one pass"
-        out.append(f"scaled: {epochs} epochs, shared phase {shared}, {c.controller_steps} controller steps "
-                   f"(the paper: 250 epochs, 200 x 1 and 2000 (8-node), 20 x 10 and 20 (2-node))")
-    for f in fields(c):
-        if f.name not in _MESSAGES and f.name not in _BUDGET and getattr(c, f.name) != getattr(ref, f.name):
-            out.append(f"{f.name} {_fmt(getattr(c, f.name))} (reference {_fmt(getattr(ref, f.name))})")
-    return out
+        out.append(f"scaled: {budget_epochs(c, recipe)} epochs, shared phase {shared}, {c.controller_steps} "
+                   f"controller steps (the paper: 250 epochs, 200 x 1 and 2000 (8-node), 20 x 10 and 20 (2-node))")
+    return out + field_deviations(c, ref, set(_MESSAGES) | set(_BUDGET))
 
 
 register("enas", search, ENASConfig, PRESETS)

@@ -10,6 +10,8 @@ its preset and a pointer to docs/fidelity.md.
 >>> describe("darts", {"preset": "paper-2node"})
 "darts, preset paper-2node: as the paper's code (second order, per-pass dropout masks)"
 """
+from dataclasses import fields
+
 _RULES = {}
 # the line's text for a config without deviations (default: "as the paper's code")
 _SAME = {"darts": "as the paper's code (second order, per-pass dropout masks)"}
@@ -41,6 +43,28 @@ def describe_config(policy, config, preset=None, recipe=None):
         return f"{head}: see docs/fidelity.md"
     deviations = rule(config, recipe)
     return f"{head}: " + ("; ".join(deviations) if deviations else _SAME.get(policy, "as the paper's code"))
+
+
+def _fmt(v):
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def off_budget(config, budget, papers):
+    """True when ``config``'s ``budget`` fields match none of the paper's settings ``papers``
+    (configs of the same class): a scaled run, whose line names its budget."""
+    return tuple(getattr(config, f) for f in budget) not in {tuple(getattr(p, f) for f in budget) for p in papers}
+
+
+def budget_epochs(config, recipe):
+    """A config's epochs as the line says them: its own, else the study's search recipe's."""
+    return config.epochs if config.epochs is not None else recipe.epochs if recipe is not None else "the recipe's"
+
+
+def field_deviations(config, ref, skip):
+    """'name value (reference value)' for every field of ``config`` not in ``skip`` that differs
+    from ``ref`` (the reference config)."""
+    return [f"{f.name} {_fmt(getattr(config, f.name))} (reference {_fmt(getattr(ref, f.name))})"
+            for f in fields(config) if f.name not in skip and getattr(config, f.name) != getattr(ref, f.name)]
 
 
 @describes("darts")

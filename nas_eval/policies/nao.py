@@ -39,7 +39,7 @@ initial random architectures (the paper: always, for NAO in the 2-node space).
 """
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -50,7 +50,7 @@ from ..presets import Presets
 from ..rng import STREAM_ARCH, STREAM_NAO_POOL, Draws
 from ..space import SEARCH_SHARINGS
 from . import MAX_BELIEF_SPACE, SearchOutcome, register, resume_from
-from .fidelity import describes
+from .fidelity import budget_epochs, describes, field_deviations, off_budget
 
 POOL_UPDATES = ("keep-size", "paper-code")
 
@@ -452,10 +452,6 @@ _BUDGET = ("epochs", "eval_every", "rounds", "min_controller_rounds", "pool_size
            "controller_epochs", "top_k", "max_new", "random_new")
 
 
-def _fmt(v):
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
 @describes("nao", same="as the paper's text, else its code (the pool keeps its size: the code's "
                         "shrinking pool is pool_update='paper-code')")
 def _deviations(c, recipe):
@@ -463,9 +459,8 @@ def _deviations(c, recipe):
     against the reference (8-node) and the paper's 2-node adaptation, every other field
     against the reference."""
     ref, out = NAOConfig(), []  # NAOConfig's defaults are the reference values
-    budget = tuple(getattr(c, f) for f in _BUDGET)
-    if budget not in {tuple(getattr(p, f) for f in _BUDGET) for p in (ref, PRESETS.get("paper-2node"))}:
-        epochs = c.epochs if c.epochs is not None else recipe.epochs if recipe is not None else "the recipe's"
+    if off_budget(c, _BUDGET, (ref, PRESETS.get("paper-2node"))):
+        epochs = budget_epochs(c, recipe)
         rounds = c.controller_rounds(epochs) if isinstance(epochs, int) else c.rounds
         out.append(f"scaled: {epochs} epochs, {rounds} controller rounds of {c.controller_epochs} epochs, "
                    f"top {c.top_k}, at most {c.max_new} new and {c.random_new} random per round (the paper: "
@@ -474,13 +469,8 @@ def _deviations(c, recipe):
         out.append("pool renewed as the paper's code did (pool_update=paper-code: it shrinks)")
     for name in ("child_lr", "child_clip"):
         if getattr(c, name) is None:
-            out.append(f"{name} from the search recipe (reference {_fmt(getattr(ref, name))})")
-    skip = set(_BUDGET) | {"pool_update", "child_lr", "child_clip", "drop_partial"}
-    for f in fields(c):
-        if f.name not in skip and getattr(c, f.name) != getattr(ref, f.name):
-            out.append(f"{f.name} {_fmt(getattr(c, f.name))} (reference {_fmt(getattr(ref, f.name))})")
-    return out
-
+            out.append(f"{name} from the search recipe (reference {getattr(ref, name):g})")
+    return out + field_deviations(c, ref, set(_BUDGET) | {"pool_update", "child_lr", "child_clip", "drop_partial"})
 
 
 register("nao", search, NAOConfig, PRESETS)
