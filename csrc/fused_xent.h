@@ -9,11 +9,19 @@
  *     H_rows E_tile^T + bias; an online log-sum-exp per row (running max m, sum s, both
  *     rescaled when m grows); with dH wanted, also acc += exp(logits - m) E_tile, rescaled
  *     with s, so that dH = scale (acc / s - E[target]) at the end (flash-attention style).
- *   pass B (one item per vocabulary tile; only with dE wanted): for each row block, the
- *     tile's logits again, transposed (E_tile H_rows^T), G^T = scale (softmax - onehot)
- *     from pass A's lse, dbias = row sums of G^T and dE_tile += G^T H_rows.
- * 8 N V d FLOPs for a training step (one product more than storing the logits) and 2 N V d
- * for the forward alone.
+ *   pass B (one item per vocabulary tile; only with dE wanted), two ways:
+ *   - XENT_RECOMPUTE: for each row block, the tile's logits again, transposed
+ *     (E_tile H_rows^T), G^T = scale (softmax - onehot) from pass A's lse, dbias = row sums
+ *     of G^T and dE_tile += G^T H_rows. 8 N V d FLOPs for a training step.
+ *   - XENT_STORE: the rows go in groups of one block per worker; pass A also keeps each
+ *     tile's exp(logit - m) (m: the row's running max when the tile was done) in 32-column
+ *     panels, and pass B takes the group's tiles back while they are still in the
+ *     last-level cache, as the packed right operand of
+ *       [dE_tile^T; dbias_tile] += [H_rows^T diag(f); f^T] tiles,  f = scale exp(m - lse),
+ *     plus the onehot's share row by row (fused_xent.c). 6 N V d FLOPs and one exp per
+ *     logit instead of 8 N V d and two: at the studies' d the recomputed product and exp
+ *     cost more than the memory traffic (BENCHMARKS.md).
+ * The forward alone costs 2 N V d.
  *
  * Determinism: tile and block boundaries depend on (N, d, V) only, each item writes its own
  * rows (pass A) or vocabulary entries (pass B) in a fixed order, and the loss is summed over
@@ -31,12 +39,24 @@
  * 6, 8), so no product ends in a short tile */
 #define XENT_ROWS 96
 
+/* what a pass computes (the `grads` of xent_workspace_floats and xent_bind) */
+enum { XENT_LOSS = 0, XENT_DH = 1, XENT_RECOMPUTE = 2, XENT_STORE = 3 };
+
+/* XENT_STORE keeps one row block's tiles per worker (XENT_ROWS x V floats each); a vocabulary
+ * whose block would pass this bound (V > ~170,000: 64 MiB a worker) trains with
+ * XENT_RECOMPUTE */
+#define XENT_STORE_BLOCK_MAX_FLOATS ((size_t)1 << 24)
+
 typedef struct {
     float *Ep;   /* E^T packed in 32-column panels (d rows): the logits' right operand */
     float *Ed;   /* per vocabulary tile, E_tile packed (vt rows, d columns): dH's operand */
     float *Ht;   /* per row block, H_rows^T packed (d rows, rb columns): pass B's logits */
     float *Hp;   /* per row block, H_rows packed (rb rows, d columns): dE's operand */
-    float *tile; /* workers x XENT_ROWS x vtile: each worker's logit tile */
+    float *S;    /* XENT_STORE: per row block and vocabulary tile, its exp tile in panels */
+    float *mt;   /* XENT_STORE: (N, tiles) the running max each tile's exps were taken at */
+    float *Hr;   /* XENT_STORE: per row block, H_rows^T (d x XENT_ROWS, row-major) */
+    float *dEt;  /* XENT_STORE: [dE^T; dbias], (d + 1) x (tiles x vtile) */
+    float *tile; /* per worker, XENT_ROWS x max(vtile, d + 1): its logit tile or left operand */
     float *lse;  /* (N,) log-sum-exp per row */
     float *nll;  /* (N,) lse - target logit per row */
 } XentWork;
@@ -45,8 +65,12 @@ typedef struct {
  * of every register tile's rows, as pass B's products have a tile's rows) */
 int xent_vocab_tile(int d);
 
-/* floats the workspace takes for N rows (each part rounded up to 16 floats); grads = 0:
- * forward only, 1: dH, 2: dH, dE and dbias */
+/* the pass for all gradients of N rows: XENT_STORE while a row block's tiles fit
+ * XENT_STORE_BLOCK_MAX_FLOATS, else XENT_RECOMPUTE (the same for every thread count) */
+int xent_full_mode(int N, int V);
+
+/* floats the workspace takes for N rows (each part rounded up to 16 floats); grads: one of
+ * XENT_LOSS (forward only), XENT_DH, XENT_RECOMPUTE or XENT_STORE (dH, dE and dbias) */
 size_t xent_workspace_floats(int N, int d, int V, int workers, int grads);
 
 /* lays the workspace out over mem (64-byte aligned, xent_workspace_floats floats) */
@@ -54,8 +78,8 @@ void xent_bind(XentWork *w, float *mem, int N, int d, int V, int workers, int gr
 
 /* Summed cross-entropy of the N rows of H (N, d) against targets, with the tied decoder
  * E (V, d) and bias (V,). With dH != NULL writes dH = d(scale * loss)/dH; with dE != NULL
- * (needs dH) also dE and dbias (overwritten). `workers` must not exceed the count the
- * workspace was laid for. */
+ * (needs dH, and a workspace laid for XENT_RECOMPUTE or XENT_STORE: the pass it takes) also dE
+ * and dbias (overwritten). `workers` must not exceed the count the workspace was laid for. */
 double xent_run(const XentWork *w, int workers, int N, int d, int V, const float *H,
                 const float *E, const float *bias, const int32_t *targets, float scale,
                 float *dH, float *dE, float *dbias);

@@ -106,7 +106,8 @@ int lm_reserve(LM *m, int T, int B, int n) {
     /* a decoder pass that no step of this model takes gets no buffers */
     int stored = lm_decoder_stored((int)d, 1) || lm_decoder_stored((int)d, 0);
     int fused = !lm_decoder_stored((int)d, 1) || !lm_decoder_stored((int)d, 0);
-    int fused_grads = lm_decoder_stored((int)d, 1) ? 0 : 2; /* forward only: no gradient buffers */
+    /* forward only: no gradient buffers */
+    int fused_grads = lm_decoder_stored((int)d, 1) ? XENT_LOSS : xent_full_mode((int)rows, (int)V);
     size_t sizes[] = {
         rows * d,            /* X */
         cf_blocks * rows * 2 * d, /* CF */

@@ -21,8 +21,10 @@ PyDoc_STRVAR(xent_doc,
 "Summed softmax cross-entropy of the rows of H (N, d) against targets (N,) with the tied\n"
 "decoder E (V, d) and bias (V,), all float32 (targets int32). grads 0: loss only (the\n"
 "gradients are None), 1: dH too, 2: dH, dE and dbias, of scale * loss. method 'fused'\n"
-"(the core's pass, on the core's threads) or 'stored' (logits stored per 128-row chunk,\n"
-"one thread; the core's decoder before the fused pass, kept as a reference).");
+"(the core's pass, on the core's threads: with grads=2 it keeps its exp tiles when they fit\n"
+"512 MiB, as a training step does), 'fused-store' or 'fused-recompute' (that pass with the\n"
+"tiles kept, or recomputed), or 'stored' (logits stored per 128-row chunk, one thread; the\n"
+"core's decoder before the fused pass, kept as a reference).");
 
 /* N, d and V within the sizes the passes are written for, and the shapes of E, bias and targets
  * against H's and E's */
@@ -59,11 +61,15 @@ static PyObject *py_xent(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw
     PyArrayObject *dH = NULL, *dE = NULL, *db = NULL;
     PyObject *result = NULL;
     float *ws = NULL;
-    const int fused = strcmp(method, "fused") == 0;
-    if (!fused && strcmp(method, "stored") != 0) {
-        PyErr_Format(PyExc_ValueError, "method must be 'fused' or 'stored', got %s", method);
+    static const char *methods[] = {"fused", "fused-store", "fused-recompute", "stored"};
+    int how = 0;
+    while (how < 4 && strcmp(method, methods[how]) != 0) how++;
+    if (how == 4) {
+        PyErr_Format(PyExc_ValueError,
+                     "method must be 'fused', 'fused-store', 'fused-recompute' or 'stored', got %s", method);
         goto done;
     }
+    const int fused = how < 3;
     if (!isfinite(scale)) {
         PyErr_SetString(PyExc_ValueError, "scale must be a finite number");
         goto done;
@@ -75,7 +81,8 @@ static PyObject *py_xent(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw
         (grads >= 2 && (!(dE = py_zeros(2, sE, NPY_FLOAT32)) || !(db = py_zeros(1, sb, NPY_FLOAT32)))))
         goto done;
     const int workers = fused ? pool_threads() : 1, chunk = N < 128 ? N : 128;
-    if (!(ws = alloc_floats(fused ? xent_workspace_floats(N, d, V, workers, grads) : (size_t)chunk * V))) {
+    const int pass = grads < 2 ? grads : how == 1 ? XENT_STORE : how == 2 ? XENT_RECOMPUTE : xent_full_mode(N, V);
+    if (!(ws = alloc_floats(fused ? xent_workspace_floats(N, d, V, workers, pass) : (size_t)chunk * V))) {
         PyErr_NoMemory();
         goto done;
     }
@@ -87,7 +94,7 @@ static PyObject *py_xent(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw
     Py_BEGIN_ALLOW_THREADS
     if (fused) {
         XentWork w;
-        xent_bind(&w, ws, N, d, V, workers, grads);
+        xent_bind(&w, ws, N, d, V, workers, pass);
         loss = xent_run(&w, workers, N, d, V, h, e, b, t, scale, gH, gE, gb);
     } else {
         loss = decoder_rows(N, d, V, h, e, b, t, ws, chunk, scale, gH, gE, gb);

@@ -2,7 +2,9 @@
 against a float64 NumPy reference and finite differences, under every instruction-set level
 this machine runs, at sizes that end in partial row blocks and vocabulary tiles; bitwise
 determinism (twice, and 1 against 2 threads: its tiles do not depend on the thread count);
-the model's steps with the fused and the stored-logits decoder agree; bad input is refused."""
+the model's steps with the fused and the stored-logits decoder agree; bad input is refused.
+Both ways of the fused pass B run every check: with its exp tiles kept ('fused-store', what a
+training step takes while they fit) and with the logits recomputed ('fused-recompute')."""
 import numpy as np
 import pytest
 
@@ -26,6 +28,9 @@ def _inputs(N, d, V, seed=0, spread=1.0):
     return H, E, bias, targets
 
 
+PASSES = ["fused-store", "fused-recompute"]
+
+
 def _reference(H, E, bias, targets, scale):
     """float64: summed cross-entropy and the gradients of scale * loss"""
     H, E, bias = (x.astype(np.float64) for x in (H, E, bias))
@@ -46,39 +51,43 @@ def _assert_close(got, ref, rtol, what):
     assert err < rtol, f"{what}: max error {err:.2e} of the largest entry"
 
 
+@pytest.mark.parametrize("method", PASSES)
 @pytest.mark.parametrize("level", LEVELS)
 @pytest.mark.parametrize("N, d, V", SHAPES)
-def test_loss_and_gradients_match_float64(isa_level, level, N, d, V):
+def test_loss_and_gradients_match_float64(isa_level, level, N, d, V, method):
     isa_level(level)
     H, E, bias, targets = _inputs(N, d, V, seed=N * d)
     ref = _reference(H, E, bias, targets, 1.0 / N)
     for threads in (1, 2):
         nas_eval.set_num_threads(threads)
-        loss, dH, dE, dbias = native.xent(H, E, bias, targets, scale=1.0 / N)
+        loss, dH, dE, dbias = native.xent(H, E, bias, targets, scale=1.0 / N, method=method)
         assert loss == pytest.approx(ref[0], rel=2e-6)
         for got, want, name in zip((dH, dE, dbias), ref[1:], ("dH", "dE", "dbias")):
-            _assert_close(got, want, 2e-5, f"{level} {threads}t {name}")
+            _assert_close(got, want, 2e-5, f"{level} {threads}t {method} {name}")
 
 
-def test_large_logits_do_not_overflow():
-    """The online max: logits up to ~200 in a row, the largest in a late vocabulary tile."""
+@pytest.mark.parametrize("method", PASSES)
+def test_large_logits_do_not_overflow(method):
+    """The online max: logits up to ~200 in a row, the largest in a late vocabulary tile (the
+    stored tiles of the early ones were taken at a running max far below the row's)."""
     N, d, V = 20, 9, 1500
     H, E, bias, targets = _inputs(N, d, V, seed=5, spread=10.0)
     bias[1400:] += 50.0
     ref = _reference(H, E, bias, targets, 1.0)
-    loss, dH, dE, dbias = native.xent(H, E, bias, targets)
+    loss, dH, dE, dbias = native.xent(H, E, bias, targets, method=method)
     assert np.isfinite(loss) and loss == pytest.approx(ref[0], rel=1e-5)
     for got, want, name in zip((dH, dE, dbias), ref[1:], ("dH", "dE", "dbias")):
         _assert_close(got, want, 1e-4, name)
 
 
+@pytest.mark.parametrize("method", PASSES)
 @pytest.mark.parametrize("level", LEVELS)
-def test_gradients_match_finite_differences(isa_level, level):
+def test_gradients_match_finite_differences(isa_level, level, method):
     """Central differences of the core's own float32 loss on a few entries of H, E, bias."""
     isa_level(level)
     N, d, V = 11, 5, 401
     H, E, bias, targets = _inputs(N, d, V, seed=9)
-    _, dH, dE, dbias = native.xent(H, E, bias, targets)
+    _, dH, dE, dbias = native.xent(H, E, bias, targets, method=method)
     rng = np.random.default_rng(10)
     args = {"H": H, "E": E, "bias": bias}
     grads = {"H": dH, "E": dE, "bias": dbias}
@@ -97,18 +106,35 @@ def test_gradients_match_finite_differences(isa_level, level):
             assert grads[name][idx] == pytest.approx(fd, rel=2e-2, abs=2e-4), (name, idx)
 
 
+@pytest.mark.parametrize("method", PASSES)
 @pytest.mark.parametrize("level", LEVELS)
-def test_bitwise_deterministic_and_independent_of_threads(isa_level, level):
+def test_bitwise_deterministic_and_independent_of_threads(isa_level, level, method):
     isa_level(level)
     H, E, bias, targets = _inputs(300, 32, 2000, seed=3)
     runs = []
     for threads in (1, 2, 2, 3):
         nas_eval.set_num_threads(threads)
-        runs.append(native.xent(H, E, bias, targets, scale=1 / 300))
+        runs.append(native.xent(H, E, bias, targets, scale=1 / 300, method=method))
     for run in runs[1:]:
         assert run[0] == runs[0][0]
         for a, b in zip(run[1:], runs[0][1:]):
             np.testing.assert_array_equal(a, b)
+
+
+def test_a_training_pass_keeps_its_tiles_and_both_passes_agree():
+    """'fused' with every gradient is the stored-tiles pass at a size that fits; it shares
+    loss and dH bit for bit with the recomputing pass (pass A is the same) and differs in dE
+    and dbias by rounding only (exp(l - m) exp(m - lse) against exp(l - lse))."""
+    H, E, bias, targets = _inputs(300, 32, 2000, seed=6)
+    auto, store, again = (native.xent(H, E, bias, targets, scale=1 / 300, method=m)
+                          for m in ("fused", "fused-store", "fused-recompute"))
+    for a, b in zip(auto, store):
+        np.testing.assert_array_equal(a, b)
+    assert store[0] == again[0]
+    np.testing.assert_array_equal(store[1], again[1])
+    for a, b, name in zip(store[2:], again[2:], ("dE", "dbias")):
+        _assert_close(a, b, 1e-5, name)
+        assert not np.array_equal(a, b), f"{name}: the two passes should differ in rounding"
 
 
 def test_forward_only_and_dH_only_give_the_same_numbers():
