@@ -3,9 +3,12 @@ stored-logits pass (csrc/decoder.h), back to back in one process, calls alternat
 
 Each row: median wall and CPU milliseconds of one call over --reps calls at (N rows, d, V),
 for the forward alone (grads 0: evaluation) and with all gradients (grads 2: training). The
-stored pass runs on one thread (as the binding runs it); the fused pass at each --threads.
-FLOPs: forward 2NVd; training 6NVd stored, 8NVd fused (the logits are recomputed). What
-lm.c's LM_STORED_TRAIN_MIN_D (training steps from that d keep the stored pass) is set from.
+stored pass runs on one thread (as the binding runs it); the fused pass at each --threads,
+in training both ways: 'fused-store' (its exp tiles kept for the dE pass: what a training
+step takes) and 'fused-recompute'. FLOPs counted as performed: forward 2NVd; training 6NVd
+stored and fused-store, 8NVd fused-recompute. What lm.c's LM_STORED_TRAIN_MIN_D (training
+steps from that d keep the stored pass) is set from. Each call allocates its workspace (the
+binding does); a model's step reuses its arena.
 
     python benchmarks/bench_xent.py --d 16 32 64 128 --threads 1 2
 """
@@ -42,7 +45,8 @@ def main(argv=None):
         bias = np.zeros(V, np.float32)
         targets = rng.integers(0, V, N).astype(np.int32)
         for grads in (0, 2):
-            variants = [("stored", 1)] + [("fused", t) for t in args.threads]
+            fused = ["fused"] if grads == 0 else ["fused-store", "fused-recompute"]
+            variants = [("stored", 1)] + [(m, t) for m in fused for t in args.threads]
             times = {v: ([], []) for v in variants}
             for rep in range(args.reps + 1):
                 order = variants if rep % 2 else variants[::-1]
@@ -55,7 +59,7 @@ def main(argv=None):
                         times[method, threads][1].append(time.process_time() - c0)
             cells = []
             for (method, threads), (wall, cpu) in times.items():
-                flops = (2 if grads == 0 else 6 if method == "stored" else 8) * N * V * d
+                flops = (2 if grads == 0 else 8 if method == "fused-recompute" else 6) * N * V * d
                 w, c = statistics.median(wall), statistics.median(cpu)
                 cells.append(f"{method} {threads}t {1e3 * w:.1f} ms wall / {1e3 * c:.1f} ms cpu "
                              f"({flops / w / 1e9:.0f} GFLOP/s)")

@@ -105,7 +105,8 @@ StepStats lm_step(LM *m, const CellArch *a, const int32_t *inputs, const int32_t
 /* Which decoder pass a step takes: $NAS_EVAL_DECODER = "fused" (always fused_xent.h),
  * "stored" (always decoder.h's stored logits: the core before the fused pass) or unset/""
  * (fused for forward passes, and for training steps below d = LM_STORED_TRAIN_MIN_D, which
- * lm.c sets from measurements: fused training does 8NVd FLOPs against 6NVd). lm_decoder_init reads the variable once (import); returns
+ * lm.c sets from measurements: both do 6NVd FLOPs in training, the fused pass with its exp
+ * tiles kept; fused_xent.h). lm_decoder_init reads the variable once (import); returns
  * NULL or a static message for an unknown value (then the default is used). */
 const char *lm_decoder_init(const char *env_value);
 int lm_decoder_stored(int d, int backward);
