@@ -28,12 +28,19 @@ int xent_full_mode(int N, int V) {
     return block_store_floats(V) <= XENT_STORE_BLOCK_MAX_FLOATS ? XENT_STORE : XENT_RECOMPUTE;
 }
 
-/* row blocks per group of XENT_STORE: one per worker (pass A's items), so that the group's
- * stored tiles are written by pass A and read back by pass B while still in the last-level
- * cache (smaller groups measured faster: BENCHMARKS.md) */
-static int group_blocks(int N, int workers) {
-    int nb = cdiv(N, XENT_ROWS);
-    return workers < nb ? workers : nb;
+/* row blocks per group of XENT_STORE. One worker: one block, whose stored tiles pass B reads
+ * back from the last-level cache (faster than larger groups: BENCHMARKS.md). Several: as many
+ * blocks as XENT_STORE_GROUP_MAX_FLOATS holds (at least one per worker), since every group
+ * costs two barriers, and a barrier on a shared machine waits for the slowest worker (larger
+ * groups measured faster on 2 threads). The group never changes the numbers: every sum runs
+ * over the blocks in order. */
+static int group_blocks(int N, int V, int workers) {
+    int nb = cdiv(N, XENT_ROWS), g = 1;
+    if (workers > 1) {
+        size_t fit = XENT_STORE_GROUP_MAX_FLOATS / block_store_floats(V);
+        g = fit < (size_t)workers ? workers : fit > (size_t)nb ? nb : (int)fit;
+    }
+    return g < nb ? g : nb;
 }
 
 enum { PARTS = 11 };
@@ -49,7 +56,7 @@ static void sizes(int N, int d, int V, int workers, int grads, size_t out[PARTS]
     out[3] = recompute ? nb * XENT_ROWS * npd * PANEL : 0;               /* Hp */
     out[4] = (size_t)workers * scratch_floats(d, (int)vt);               /* tile */
     out[5] = out[6] = (size_t)N;                                         /* lse, nll */
-    out[7] = store ? (size_t)group_blocks(N, workers) * block_store_floats(V) : 0; /* S */
+    out[7] = store ? (size_t)group_blocks(N, V, workers) * block_store_floats(V) : 0; /* S */
     out[8] = store ? (size_t)N * tiles : 0;                              /* mt */
     out[9] = store ? nb * (size_t)d * XENT_ROWS : 0;                     /* Hr */
     out[10] = store ? (size_t)(d + 1) * tiles * vt : 0;                  /* dEt */
@@ -260,7 +267,7 @@ double xent_run(const XentWork *w, int workers, int N, int d, int V, const float
     pool_for(pack_item, &j, tiles + (dE ? blocks : 0), workers);
     if (dE && w->S) {
         /* in groups of row blocks: pass A stores the group's tiles, pass B takes them */
-        const int g = group_blocks(N, workers);
+        const int g = group_blocks(N, V, workers);
         for (j.g0 = 0; j.g0 < blocks; j.g0 = j.g1) {
             j.g1 = blocks - j.g0 < g ? blocks : j.g0 + g;
             pool_for(rows_item, &j, j.g1 - j.g0, workers);

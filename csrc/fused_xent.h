@@ -13,10 +13,10 @@
  *   - XENT_RECOMPUTE: for each row block, the tile's logits again, transposed
  *     (E_tile H_rows^T), G^T = scale (softmax - onehot) from pass A's lse, dbias = row sums
  *     of G^T and dE_tile += G^T H_rows. 8 N V d FLOPs for a training step.
- *   - XENT_STORE: the rows go in groups of one block per worker; pass A also keeps each
- *     tile's exp(logit - m) (m: the row's running max when the tile was done) in 32-column
- *     panels, and pass B takes the group's tiles back while they are still in the
- *     last-level cache, as the packed right operand of
+ *   - XENT_STORE: the rows go in groups of blocks (below); pass A also keeps each tile's
+ *     exp(logit - m) (m: the row's running max when the tile was done) in 32-column panels,
+ *     and pass B takes the group's tiles back (on one thread from the last-level cache) as
+ *     the packed right operand of
  *       [dE_tile^T; dbias_tile] += [H_rows^T diag(f); f^T] tiles,  f = scale exp(m - lse),
  *     plus the onehot's share row by row (fused_xent.c). 6 N V d FLOPs and one exp per
  *     logit instead of 8 N V d and two: at the studies' d the recomputed product and exp
@@ -42,10 +42,12 @@
 /* what a pass computes (the `grads` of xent_workspace_floats and xent_bind) */
 enum { XENT_LOSS = 0, XENT_DH = 1, XENT_RECOMPUTE = 2, XENT_STORE = 3 };
 
-/* XENT_STORE keeps one row block's tiles per worker (XENT_ROWS x V floats each); a vocabulary
- * whose block would pass this bound (V > ~170,000: 64 MiB a worker) trains with
- * XENT_RECOMPUTE */
+/* XENT_STORE keeps the tiles of a group of row blocks (XENT_ROWS x V floats each): one block
+ * on one worker; with several, up to XENT_STORE_GROUP_MAX_FLOATS (256 MiB) and at least a
+ * block per worker (fused_xent.c). A vocabulary whose one block would pass
+ * XENT_STORE_BLOCK_MAX_FLOATS (V > ~170,000: 64 MiB) trains with XENT_RECOMPUTE. */
 #define XENT_STORE_BLOCK_MAX_FLOATS ((size_t)1 << 24)
+#define XENT_STORE_GROUP_MAX_FLOATS ((size_t)1 << 26)
 
 typedef struct {
     float *Ep;   /* E^T packed in 32-column panels (d rows): the logits' right operand */

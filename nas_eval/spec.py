@@ -290,7 +290,7 @@ _DOCS = {
               f"~2.5 h {_EST}"),
     "standard": ("the main job, sized by evidence (docs/presets.md): d=32 on a 100k-token slice, 4 epochs "
                  "(WS too), 2 ground-truth, 3 WS and 6 search seeds; random, ENAS, DARTS, NAO at their 'cpu' "
-                 "presets and ws-random", "26 min on 2 Zen 3 cores, measured (121 jobs, fresh clone, 2026-12-07)"),
+                 "presets and ws-random", "20 min on 2 Zen 3 cores, measured (121 jobs, fresh clone, 2026-12-07)"),
     "8node": ("the paper's 8-node experiment (Table 2, Figure 3) at the standard recipe: each policy's pick "
               "against random picks, 10 search seeds, no exhaustive ground truth",
               "21.6 min on 2 Zen 3 cores, measured (90 jobs, fresh store, 2026-12-07)"),
