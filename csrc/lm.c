@@ -20,8 +20,10 @@
  * in cache for the softmax passes, large enough that the decoder products do not re-pack
  * the embedding too often; small hidden sizes prefer the smaller block (measured) */
 #define DECODER_CHUNK(d) ((d) < 128 ? 128 : 256)
-/* training steps take the stored-logits decoder from this hidden size (lm.h) */
-#define LM_STORED_TRAIN_MIN_D 64
+/* training steps take the stored-logits decoder from this hidden size (lm.h): at d = 64 the
+ * fused pass with its exp tiles kept was faster on 2 threads and level on 1; at d = 256 level
+ * (BENCHMARKS.md, 2026-12-07) */
+#define LM_STORED_TRAIN_MIN_D 128
 
 enum { DECODER_AUTO, DECODER_FUSED, DECODER_STORED };
 static int decoder_mode = DECODER_AUTO;

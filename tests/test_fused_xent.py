@@ -206,10 +206,10 @@ def test_unknown_decoder_value_fails_the_import():
     assert "NAS_EVAL_DECODER must be fused, stored or empty" in res.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize("d", [20, 72])
+@pytest.mark.parametrize("d", [20, 72, 136])
 def test_evaluation_matches_the_training_pass(d):
     """loss() (a forward-only pass: fused at every d) against loss_and_grad (the training
-    pass: fused below LM_STORED_TRAIN_MIN_D = 64, stored logits from there) on one window."""
+    pass: fused below LM_STORED_TRAIN_MIN_D = 128, stored logits from there) on one window."""
     model = nas_eval.CellLM("0:tanh 1:relu", 300, d, seed=5)
     tokens = np.random.default_rng(6).integers(0, 300, 7 * 12).astype(np.int32)
     data = tokens.reshape(7, 12).T  # batchify: column b is tokens[12 b: 12 (b + 1)]
