@@ -23,8 +23,7 @@ static size_t scratch_floats(int d, int vtile) { return (size_t)XENT_ROWS * (vti
 /* floats of one row block's stored tiles */
 static size_t block_store_floats(int V) { return (size_t)XENT_ROWS * vocab_padded(V); }
 
-int xent_full_mode(int N, int V) {
-    (void)N;
+int xent_full_mode(int V) {
     return block_store_floats(V) <= XENT_STORE_BLOCK_MAX_FLOATS ? XENT_STORE : XENT_RECOMPUTE;
 }
 
@@ -35,12 +34,9 @@ int xent_full_mode(int N, int V) {
  * groups measured faster on 2 threads). The group never changes the numbers: every sum runs
  * over the blocks in order. */
 static int group_blocks(int N, int V, int workers) {
-    int nb = cdiv(N, XENT_ROWS), g = 1;
-    if (workers > 1) {
-        size_t fit = XENT_STORE_GROUP_MAX_FLOATS / block_store_floats(V);
-        g = fit < (size_t)workers ? workers : fit > (size_t)nb ? nb : (int)fit;
-    }
-    return g < nb ? g : nb;
+    size_t nb = (size_t)cdiv(N, XENT_ROWS), fit = XENT_STORE_GROUP_MAX_FLOATS / block_store_floats(V);
+    size_t g = workers == 1 ? 1 : fit > (size_t)workers ? fit : (size_t)workers;
+    return (int)(g < nb ? g : nb);
 }
 
 enum { PARTS = 11 };
@@ -91,6 +87,9 @@ typedef struct {
 } Job;
 
 static float *worker_tile(const Job *j, int wk) { return j->w->tile + (size_t)wk * scratch_floats(j->d, j->vtile); }
+
+/* the row stride of [dE^T; dbias] (XENT_STORE): every tile's vtile columns */
+static int dEt_stride(const Job *j) { return cdiv(j->V, j->vtile) * j->vtile; }
 
 /* the [v0, v0 + vt) range of tile t */
 static int tile_range(const Job *j, int t, int *v0) {
@@ -210,7 +209,7 @@ static void vocab_item_recompute(const Job *j, int t, float *tile) {
  * then the onehot's share, -scale [H_r; 1] for each row r whose target is in the tile, in row
  * order. Transposed into dE and dbias after the last group. */
 static void vocab_item_stored(const Job *j, int t, float *A) {
-    const int d = j->d, tiles = cdiv(j->V, j->vtile), ldc = tiles * j->vtile;
+    const int d = j->d, tiles = cdiv(j->V, j->vtile), ldc = dEt_stride(j);
     int v0, vt = tile_range(j, t, &v0);
     float *C = j->w->dEt + v0, f[XENT_ROWS];
     for (int b = j->g0; b < j->g1; b++) {
@@ -236,7 +235,7 @@ static void vocab_item_stored(const Job *j, int t, float *A) {
 static void transpose_item(void *ctx, int t, int n, int wk) {
     (void)n; (void)wk;
     const Job *j = ctx;
-    const int d = j->d, ldc = cdiv(j->V, j->vtile) * j->vtile;
+    const int d = j->d, ldc = dEt_stride(j);
     int v0, vt = tile_range(j, t, &v0);
     const float *C = j->w->dEt + v0;
     float *dE = j->dE + (size_t)v0 * d;

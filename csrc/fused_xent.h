@@ -67,9 +67,9 @@ typedef struct {
  * of every register tile's rows, as pass B's products have a tile's rows) */
 int xent_vocab_tile(int d);
 
-/* the pass for all gradients of N rows: XENT_STORE while a row block's tiles fit
+/* the pass for all gradients: XENT_STORE while a row block's tiles fit
  * XENT_STORE_BLOCK_MAX_FLOATS, else XENT_RECOMPUTE (the same for every thread count) */
-int xent_full_mode(int N, int V);
+int xent_full_mode(int V);
 
 /* floats the workspace takes for N rows (each part rounded up to 16 floats); grads: one of
  * XENT_LOSS (forward only), XENT_DH, XENT_RECOMPUTE or XENT_STORE (dH, dE and dbias) */

@@ -109,7 +109,7 @@ int lm_reserve(LM *m, int T, int B, int n) {
     int stored = lm_decoder_stored((int)d, 1) || lm_decoder_stored((int)d, 0);
     int fused = !lm_decoder_stored((int)d, 1) || !lm_decoder_stored((int)d, 0);
     /* forward only: no gradient buffers */
-    int fused_grads = lm_decoder_stored((int)d, 1) ? XENT_LOSS : xent_full_mode((int)rows, (int)V);
+    int fused_grads = lm_decoder_stored((int)d, 1) ? XENT_LOSS : xent_full_mode((int)V);
     size_t sizes[] = {
         rows * d,            /* X */
         cf_blocks * rows * 2 * d, /* CF */

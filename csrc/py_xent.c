@@ -81,7 +81,7 @@ static PyObject *py_xent(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw
         (grads >= 2 && (!(dE = py_zeros(2, sE, NPY_FLOAT32)) || !(db = py_zeros(1, sb, NPY_FLOAT32)))))
         goto done;
     const int workers = fused ? pool_threads() : 1, chunk = N < 128 ? N : 128;
-    const int pass = grads < 2 ? grads : how == 1 ? XENT_STORE : how == 2 ? XENT_RECOMPUTE : xent_full_mode(N, V);
+    const int pass = grads < 2 ? grads : how == 1 ? XENT_STORE : how == 2 ? XENT_RECOMPUTE : xent_full_mode(V);
     if (!(ws = alloc_floats(fused ? xent_workspace_floats(N, d, V, workers, pass) : (size_t)chunk * V))) {
         PyErr_NoMemory();
         goto done;
