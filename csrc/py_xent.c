@@ -21,10 +21,11 @@ PyDoc_STRVAR(xent_doc,
 "Summed softmax cross-entropy of the rows of H (N, d) against targets (N,) with the tied\n"
 "decoder E (V, d) and bias (V,), all float32 (targets int32). grads 0: loss only (the\n"
 "gradients are None), 1: dH too, 2: dH, dE and dbias, of scale * loss. method 'fused'\n"
-"(the core's pass, on the core's threads: with grads=2 it keeps its exp tiles when they fit\n"
-"512 MiB, as a training step does), 'fused-store' or 'fused-recompute' (that pass with the\n"
-"tiles kept, or recomputed), or 'stored' (logits stored per 128-row chunk, one thread; the\n"
-"core's decoder before the fused pass, kept as a reference).");
+"(the core's pass, on the core's threads: with grads=2 it keeps its exp tiles when one\n"
+"96-row block of them fits 64 MiB, as a training step does), 'fused-store' or\n"
+"'fused-recompute' (that pass with the tiles kept, or recomputed), or 'stored' (logits\n"
+"stored per 128-row chunk, one thread; the core's decoder before the fused pass, kept as a\n"
+"reference).");
 
 /* N, d and V within the sizes the passes are written for, and the shapes of E, bias and targets
  * against H's and E's */
@@ -62,9 +63,10 @@ static PyObject *py_xent(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw
     PyObject *result = NULL;
     float *ws = NULL;
     static const char *methods[] = {"fused", "fused-store", "fused-recompute", "stored"};
+    const int n_methods = (int)(sizeof methods / sizeof *methods);
     int how = 0;
-    while (how < 4 && strcmp(method, methods[how]) != 0) how++;
-    if (how == 4) {
+    while (how < n_methods && strcmp(method, methods[how]) != 0) how++;
+    if (how == n_methods) {
         PyErr_Format(PyExc_ValueError,
                      "method must be 'fused', 'fused-store', 'fused-recompute' or 'stored', got %s", method);
         goto done;
