@@ -33,7 +33,6 @@ KERN_PRAGMA(GCC target(KERN_TARGET))
 
 #include "elementwise.h"
 #include "kernels.h"
-#include "mixed_elementwise.h"
 #include "panel.h"
 
 typedef float vnat __attribute__((vector_size(VL * 4)));
@@ -115,7 +114,8 @@ FP_CONTRACT_FAST static void panel_gemm_isa(int m, int n, int k, const float *A,
 }
 #undef TILE
 
-#include "xent_elementwise.h" /* after FP_CONTRACT_FAST */
+#include "mixed_elementwise.h" /* after FP_CONTRACT_FAST */
+#include "xent_elementwise.h"
 
 const Kernels KERN_TABLE = {
     .name = KERN_NAME,
