@@ -36,16 +36,6 @@ static inline __attribute__((always_inline)) vsoft_i sign_bits(void) { return (v
 
 static inline __attribute__((always_inline)) vsoft neg_abs(vsoft x) { return (vsoft)((vsoft_i)x | sign_bits()); }
 
-/* exp(x) of MIX_VECS vectors of non-positive arguments (vsoft_exp_neg's steps, each across
- * every vector before the next) */
-static inline __attribute__((always_inline)) void exp_neg_row(const vsoft *x, vsoft *out) {
-    vsoft n[MIX_VECS], y[MIX_VECS];
-    for (int q = 0; q < MIX_VECS; q++) y[q] = vsoft_select(x[q] > vsoft_splat(-87.0f), x[q], vsoft_splat(-87.0f));
-    for (int q = 0; q < MIX_VECS; q++) n[q] = vsoft_exp_round(y[q]);
-    for (int q = 0; q < MIX_VECS; q++) out[q] = vsoft_exp_poly(y[q], n[q]);
-    for (int q = 0; q < MIX_VECS; q++) out[q] *= (vsoft)((__builtin_convertvector(n[q], vsoft_i) + 127) << 23);
-}
-
 /* tanh(b) and sigmoid(b) from e = exp(-|b|) <= 1 (never overflows): tanh(|b|) = (1 - e^2) /
  * (1 + e^2), sigmoid(|b|) = 1 / (1 + e), sigmoid(-|b|) = e / (1 + e); both quotients from the
  * one reciprocal r of (1 + e)(1 + e^2) in [1, 4] (times ra = r a, a = 1 + exp(-|c|) when the
@@ -80,8 +70,8 @@ static inline __attribute__((always_inline)) void mixed_edge_forward_row(
         ec[q] = neg_abs(cv[q]);
         e[q] = neg_abs(bv[q]);
     }
-    exp_neg_row(ec, ec);
-    exp_neg_row(e, e);
+    vsoft_exp_neg_n(MIX_VECS, ec, ec);
+    vsoft_exp_neg_n(MIX_VECS, e, e);
     for (int q = 0; q < MIX_VECS; q++) {
         const vsoft a = one + ec[q], uv = (one + e[q]) * (one + e[q] * e[q]);
         const vsoft r = one / (a * uv), ra = r * a, sa = r * uv; /* sa = sigmoid(|a|) */
@@ -110,7 +100,7 @@ static inline __attribute__((always_inline)) void mixed_edge_backward_row(
         bv[q] = vsoft_load(b + q * VL);
         e[q] = neg_abs(bv[q]);
     }
-    exp_neg_row(e, e);
+    vsoft_exp_neg_n(MIX_VECS, e, e);
     for (int q = 0; q < MIX_VECS; q++) {
         const vsoft r = one / ((one + e[q]) * (one + e[q] * e[q]));
         vsoft th, sg;
