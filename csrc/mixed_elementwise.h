@@ -15,8 +15,9 @@
 /* Both edge loops take a panel row's MIXED_ACC_LD columns as MIX_VECS vectors and do each
  * step of their chains (two exponentials and a division forward, one and one backward) across
  * all the vectors before the next step. Written vector after vector, the FP scheduler fills
- * with one vector's dependent chain and the units idle: the row at once measured 1.8x faster
- * on Zen 3 (AVX2, 4 vectors), fused multiply-adds allowed. A panel narrower than the row (d
+ * with one vector's dependent chain and the units idle: the row at once, fused multiply-adds
+ * allowed, measured 1.7x (forward) to 2x (backward with sums) faster on Zen 3 with AVX2's 4
+ * vectors (benchmarks/bench_mixed.c). A panel narrower than the row (d
  * not a multiple of 32) goes through a zero-padded copy, so every column takes the same
  * arithmetic. */
 #define MIX_VECS (MIXED_ACC_LD / VL)
