@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "blas.h"
 #include "kernels.h"
 #include "panel.h"
 #include "parallel.h"
@@ -316,13 +317,30 @@ void mixed_alpha_gradient(MixedCell *mc) {
     }
 }
 
+/* node i's gradient, one single-threaded product: node i's edges are consecutive CF blocks
+ * and its predecessors' states consecutive S blocks, so sum_j SM_j^T dab_ij is one product
+ * with i T B rows */
+typedef struct {
+    int n, d;
+    size_t rows;
+    const float *SM, *CF;
+    float *gmats;
+} WeightGrads;
+
+static void node_weight_grad_item(void *ctx, int item, int n_items, int worker) {
+    (void)n_items; (void)worker;
+    const WeightGrads *g = ctx;
+    const int i = g->n - item; /* the largest products first: the last ones balance the workers */
+    const float *dab = g->CF + (size_t)(1 + edge_index(i, 0)) * g->rows * 2 * g->d;
+    gemm(1, 0, g->d, 2 * g->d, (int)((size_t)i * g->rows), 1.0f, g->SM, g->d, dab, 2 * g->d, 0.0f,
+         g->gmats + (size_t)(i - 1) * g->d * 2 * g->d, 2 * g->d);
+}
+
+/* The nodes' products share out whole among the workers rather than each split by columns
+ * (par_gemm): a column block re-packs all i T B state rows, four times per node on 2 workers.
+ * Each element is still one product over all its rows, so the bits are par_gemm's. */
 void mixed_weight_gradients(const MixedCell *mc, int workers, int d, size_t rows, const float *SM,
                             const float *CF, float *gmats) {
-    /* node i's edges are consecutive CF blocks and its predecessors' states consecutive S
-     * blocks, so sum_j SM_j^T dab_ij is one product with i T B rows */
-    for (int i = 1; i <= mc->n; i++) {
-        const float *dab = CF + (size_t)(1 + edge_index(i, 0)) * rows * 2 * d;
-        par_gemm(workers, 1, 0, d, 2 * d, (int)((size_t)i * rows), 1.0f, SM, d, dab, 2 * d, 0.0f,
-                 gmats + (size_t)(i - 1) * d * 2 * d, 2 * d);
-    }
+    WeightGrads g = {mc->n, d, rows, SM, CF, gmats};
+    pool_for(node_weight_grad_item, &g, mc->n, workers);
 }
