@@ -338,9 +338,12 @@ static void node_weight_grad_item(void *ctx, int item, int n_items, int worker) 
 
 /* The nodes' products share out whole among the workers rather than each split by columns
  * (par_gemm): a column block re-packs all i T B state rows, four times per node on 2 workers.
- * Each element is still one product over all its rows, so the bits are par_gemm's. */
+ * Each node is one product whoever runs it, so the result depends on nothing but the inputs
+ * (its bits differ from par_gemm's column blocks by rounding). Below par_gemm's threshold
+ * for all the products together, the calling thread does them all. */
 void mixed_weight_gradients(const MixedCell *mc, int workers, int d, size_t rows, const float *SM,
                             const float *CF, float *gmats) {
     WeightGrads g = {mc->n, d, rows, SM, CF, gmats};
-    pool_for(node_weight_grad_item, &g, mc->n, workers);
+    const double macs = (double)d * 2 * d * (double)rows * mc->n * (mc->n + 1) / 2;
+    pool_for(node_weight_grad_item, &g, mc->n, macs < PAR_GEMM_MIN_MACS ? 1 : workers);
 }

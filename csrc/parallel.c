@@ -158,12 +158,6 @@ static void gemm_item(void *ctx, int i, int n, int worker) {
     }
 }
 
-/* Below this many multiply-adds (~80 us on one core) a product runs on the calling thread:
- * waking a partner costs tens of microseconds, and when another process holds the partner's
- * core the wait is a scheduler time slice (milliseconds). Measured with bench_threads.py
- * --busy: splitting d = 16..32 products lost up to 9 % to one thread with a busy core. */
-#define PAR_GEMM_MIN_MACS (1u << 23)
-
 void par_gemm(int n_workers, int ta, int tb, int m, int n, int k, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     GemmJob g = {ta, tb, m, n, k, alpha, beta, a, b, c, lda, ldb, ldc};

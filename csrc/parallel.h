@@ -49,8 +49,14 @@ void queue_finish(TaskQueue *q);
 /* returns once `target` tickets are finished */
 void queue_wait(TaskQueue *q, unsigned long long target);
 
+/* Below this many multiply-adds (~80 us on one core) a product runs on the calling thread:
+ * waking a partner costs tens of microseconds, and when another process holds the partner's
+ * core the wait is a scheduler time slice (milliseconds). Measured with bench_threads.py
+ * --busy: splitting d = 16..32 products lost up to 9 % to one thread with a busy core. */
+#define PAR_GEMM_MIN_MACS (1u << 23)
+
 /* C = alpha op(A) op(B) + beta C (row-major), split into 2 n_workers row or column blocks of
- * C (items of pool_for). */
+ * C (items of pool_for); below PAR_GEMM_MIN_MACS on the calling thread. */
 void par_gemm(int n_workers, int ta, int tb, int m, int n, int k, float alpha, const float *a,
               int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
