@@ -164,21 +164,11 @@ static inline vsoft vsoft_select(vsoft_i mask, vsoft a, vsoft b) {
 
 EXP_STEPS(vsoft_exp, vsoft) /* mathfun.h: fast_expf's rounding and polynomial, lane-wise */
 
-/* the lane-wise twin of fast_expf for x <= 0 (softmax logits less their row's max), where
- * the upper clamp can go: the same bits as fast_expf in every lane */
-static inline vsoft vsoft_exp_neg(vsoft x) {
-    vsoft lo = vsoft_splat(-87.0f);
-    x = vsoft_select(x > lo, x, lo);
-    vsoft n = vsoft_exp_round(x);
-    vsoft p = vsoft_exp_poly(x, n);
-    vsoft_i bits = (__builtin_convertvector(n, vsoft_i) + 127) << 23;
-    return p * (vsoft)bits;
-}
-
-/* exp of N vectors (N <= EXP_VECS_MAX, a constant where inlined) of arguments <= 0, each
- * step across all of them before the next: vsoft_exp_neg's bits in every lane. An exp is a
- * chain of a dozen dependent operations; written one vector after another, the FP scheduler
- * fills with one chain and the units idle (mixed_elementwise.h: 2x on Zen 3). */
+/* exp of N vectors (N <= EXP_VECS_MAX, a constant where inlined) of arguments <= 0, where
+ * the upper clamp can go: the same bits as fast_expf in every lane. Each step is done across
+ * all N vectors before the next: an exp is a chain of a dozen dependent operations, and
+ * written one vector after another the FP scheduler fills with one chain while the units
+ * idle (mixed_elementwise.h: 2x on Zen 3). */
 #define EXP_VECS_MAX 8
 static inline __attribute__((always_inline)) void vsoft_exp_neg_n(int N, const vsoft *x, vsoft *out) {
     vsoft n[EXP_VECS_MAX], y[EXP_VECS_MAX];
@@ -186,6 +176,13 @@ static inline __attribute__((always_inline)) void vsoft_exp_neg_n(int N, const v
     for (int q = 0; q < N; q++) n[q] = vsoft_exp_round(y[q]);
     for (int q = 0; q < N; q++) out[q] = vsoft_exp_poly(y[q], n[q]);
     for (int q = 0; q < N; q++) out[q] *= (vsoft)((__builtin_convertvector(n[q], vsoft_i) + 127) << 23);
+}
+
+/* one vector of it (softmax logits less their row's max) */
+static inline vsoft vsoft_exp_neg(vsoft x) {
+    vsoft out;
+    vsoft_exp_neg_n(1, &x, &out);
+    return out;
 }
 
 /* the max and the sum of the SOFTMAX_LANES lanes of v[0..SOFTMAX_VECS), in lane order */
