@@ -5,7 +5,7 @@
 
 extern const Kernels kernels_generic;
 #if defined(__x86_64__) || defined(__i386__)
-extern const Kernels kernels_avx2, kernels_avx512;
+extern const Kernels kernels_avx2, kernels_avx512, kernels_avx512emu;
 #endif
 #if defined(__aarch64__)
 extern const Kernels kernels_neon;
@@ -13,7 +13,7 @@ extern const Kernels kernels_neon;
 
 const Kernels *kern = &kernels_generic;
 
-static const char *const NAMES[N_ISA] = {"generic", "neon", "avx2", "avx512"};
+static const char *const NAMES[N_ISA] = {"generic", "neon", "avx2", "avx512", "avx512-emu"};
 
 static const Kernels *table(int isa) {
     switch (isa) {
@@ -21,6 +21,7 @@ static const Kernels *table(int isa) {
 #if defined(__x86_64__) || defined(__i386__)
     case ISA_AVX2: return &kernels_avx2;
     case ISA_AVX512: return &kernels_avx512;
+    case ISA_AVX512_EMU: return &kernels_avx512emu;
 #endif
 #if defined(__aarch64__)
     case ISA_NEON: return &kernels_neon;
@@ -45,7 +46,8 @@ static int cpu_runs(int isa) {
     __builtin_cpu_init();
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     switch (isa) {
-    case ISA_AVX2: return avx2;
+    case ISA_AVX2:
+    case ISA_AVX512_EMU: return avx2;
     case ISA_AVX512:
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
@@ -59,8 +61,12 @@ static int cpu_runs(int isa) {
 
 int isa_supported(int isa) { return isa_compiled(isa) && cpu_runs(isa); }
 
+int isa_emulated(int isa) { return isa >= N_ISA_NATIVE && isa < N_ISA; }
+
+int isa_listed(int i) { return i < N_ISA_NATIVE ? N_ISA_NATIVE - 1 - i : i; }
+
 int isa_best(void) {
-    for (int isa = N_ISA - 1; isa > 0; isa--)
+    for (int isa = N_ISA_NATIVE - 1; isa > 0; isa--)
         if (isa_supported(isa)) return isa;
     return ISA_GENERIC;
 }
@@ -80,11 +86,11 @@ const char *isa_init(const char *env_value) {
     if (!env_value || !*env_value) return NULL;
     int want = isa_from_name(env_value);
     if (want >= 0 && isa_select(want) == 0) return NULL;
-    char levels[64] = "";
-    for (int isa = N_ISA - 1; isa >= 0; isa--)
-        if (isa_supported(isa)) {
+    char levels[96] = "";
+    for (int i = 0; i < N_ISA; i++)
+        if (isa_supported(isa_listed(i))) {
             if (*levels) strcat(levels, ", ");
-            strcat(levels, NAMES[isa]);
+            strcat(levels, NAMES[isa_listed(i)]);
         }
     snprintf(msg, sizeof msg, "NAS_EVAL_ISA=%.32s is %s; this machine runs: %s", env_value,
              want < 0 ? "not a known instruction-set level" : "not supported by this CPU", levels);

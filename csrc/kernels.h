@@ -12,11 +12,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* instruction-set levels, lowest first */
-enum { ISA_GENERIC = 0, ISA_NEON = 1, ISA_AVX2 = 2, ISA_AVX512 = 3, N_ISA = 4 };
+/* instruction-set levels, lowest first; after them the emulations (isa_emulated), which
+ * isa_best() never picks: avx512-emu is kern_avx512.c's code compiled for AVX2, for tests */
+enum { ISA_GENERIC = 0, ISA_NEON = 1, ISA_AVX2 = 2, ISA_AVX512 = 3, ISA_AVX512_EMU = 4, N_ISA = 5 };
+#define N_ISA_NATIVE 4
 
 typedef struct {
-    const char *name;       /* "generic", "neon", "avx2", "avx512" */
+    const char *name;       /* "generic", "neon", "avx2", "avx512", "avx512-emu" */
     int isa;
     int tile_rows, tile_cols; /* panel_gemm's register tile */
     /* measured switches (kern_<isa>.c; BENCHMARKS.md): the cell's per-step products go
@@ -67,7 +69,9 @@ const char *isa_name(int isa);          /* NULL for an unknown level */
 int isa_from_name(const char *name);    /* -1 for an unknown name */
 int isa_compiled(int isa);              /* this build has kernels for it */
 int isa_supported(int isa);             /* compiled in and this CPU (and OS) can run it */
-int isa_best(void);                     /* highest supported level */
+int isa_emulated(int isa);              /* a test level, another level's code (kernels.h) */
+int isa_listed(int i);                  /* the i-th level (i < N_ISA) as listed: natives best first */
+int isa_best(void);                     /* highest supported level, emulations aside */
 int isa_current(void);
 
 /* Switches to level isa; returns 0, or -1 when it is not supported (nothing changes).

@@ -386,24 +386,27 @@ static PyObject *py_openblas_info(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED
 #define NAS_EVAL_SOURCE_SHA "unknown"
 #endif
 
-/* The instruction-set levels: the one in use, those this CPU runs, those compiled in. */
+/* The instruction-set levels: the one in use, those this CPU runs (natives best first, and
+ * the emulations apart), those compiled in. */
 static PyObject *py_isa_info(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused)) {
-    PyObject *supported = PyList_New(0), *compiled = PyList_New(0);
-    if (!supported || !compiled) goto fail;
-    for (int isa = N_ISA - 1; isa >= 0; isa--) {
+    PyObject *supported = PyList_New(0), *emulated = PyList_New(0), *compiled = PyList_New(0);
+    if (!supported || !emulated || !compiled) goto fail;
+    for (int i = 0; i < N_ISA; i++) {
+        int isa = isa_listed(i);
         PyObject *name = PyUnicode_FromString(isa_name(isa));
         if (!name) goto fail;
         int rc = (isa_compiled(isa) ? PyList_Append(compiled, name) : 0) |
-                 (isa_supported(isa) ? PyList_Append(supported, name) : 0);
+                 (isa_supported(isa) ? PyList_Append(isa_emulated(isa) ? emulated : supported, name) : 0);
         Py_DECREF(name);
         if (rc) goto fail;
     }
-    return Py_BuildValue("{s:s,s:s,s:N,s:N,s:(ii),s:s,s:s}", "isa", kern->name, "best",
-                         isa_name(isa_best()), "supported", supported, "compiled", compiled,
-                         "tile", kern->tile_rows, kern->tile_cols, "compiler", isa_compiler(),
-                         "source", NAS_EVAL_SOURCE_SHA);
+    return Py_BuildValue("{s:s,s:s,s:N,s:N,s:N,s:(ii),s:s,s:s}", "isa", kern->name, "best",
+                         isa_name(isa_best()), "supported", supported, "emulated", emulated,
+                         "compiled", compiled, "tile", kern->tile_rows, kern->tile_cols,
+                         "compiler", isa_compiler(), "source", NAS_EVAL_SOURCE_SHA);
 fail:
     Py_XDECREF(supported);
+    Py_XDECREF(emulated);
     Py_XDECREF(compiled);
     return NULL;
 }
@@ -415,7 +418,7 @@ static PyObject *py_set_isa(PyObject *Py_UNUSED(self), PyObject *arg) {
     if (!name) return NULL;
     int isa = isa_from_name(name);
     if (isa < 0) {
-        PyErr_Format(PyExc_ValueError, "isa must be one of generic, neon, avx2, avx512, got %R", arg);
+        PyErr_Format(PyExc_ValueError, "isa must be one of generic, neon, avx2, avx512, avx512-emu, got %R", arg);
         return NULL;
     }
     if (isa_select(isa) != 0) {

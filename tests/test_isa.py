@@ -1,6 +1,10 @@
 """The per-instruction-set kernels: every level this machine runs passes the gradient checks,
 is bitwise deterministic for a given (seed, threads, level), and agrees with the others to
-float32 rounding; NAS_EVAL_ISA forces a level, and a bad value fails the import clearly."""
+float32 rounding; NAS_EVAL_ISA forces a level, and a bad value fails the import clearly.
+
+LEVELS holds the emulations too (avx512-emu: the AVX-512 table's code -- 16-lane vectors,
+the 8 x 32 tile -- compiled for AVX2), so a machine without AVX-512 still checks that
+table's arithmetic against the references."""
 import os
 import subprocess
 import sys
@@ -10,12 +14,12 @@ import numpy as np
 import pytest
 
 import nas_eval
-from nas_eval.engine import native
+from nas_eval.engine import MixedLM, batchify, native
 
 import reference
 
 TESTS = Path(__file__).parent
-LEVELS = native.isa_info()["supported"]
+LEVELS = native.isa_info()["supported"] + native.isa_info()["emulated"]
 ARCH = "0:tanh 1:relu 1:sigmoid 0:identity 3:tanh 2:relu 6:sigmoid 4:identity"
 
 
@@ -45,7 +49,8 @@ def test_build_info_reports_the_level_in_use():
     info = nas_eval.build_info()
     assert info["isa"] in info["isa_supported"]
     assert info["isa_supported"][0] == native.isa_info()["best"]
-    assert set(info["isa_supported"]) <= set(info["isa_compiled"])
+    assert set(info["isa_supported"]) | set(info["isa_emulated"]) <= set(info["isa_compiled"])
+    assert not set(info["isa_supported"]) & set(info["isa_emulated"])
     assert "generic" in info["isa_supported"]
     assert info["compiler"].split()[0] in ("gcc", "clang")
     assert info["blas_core"] and info["threads"] == nas_eval.get_num_threads()
@@ -79,13 +84,25 @@ def test_set_isa_rejects_bad_levels(isa_level):
                 isa_level(level)
 
 
+def test_an_emulation_is_never_chosen_unless_asked_for(isa_level):
+    """avx512-emu (x86 with AVX2): listed apart, never the best level nor the default one;
+    selected, it runs kern_avx512.c's tile."""
+    info = native.isa_info()
+    assert info["best"] not in info["emulated"]
+    assert _run("import nas_eval; print(nas_eval.build_info()['isa'])").stdout.split() == [info["best"]]
+    for level in info["emulated"]:
+        isa_level(level)
+        assert native.isa_info()["isa"] == level and tuple(native.isa_info()["tile"]) == (8, 32)
+
+
 @pytest.mark.parametrize("level", LEVELS)
 def test_gradient_checks_pass_under_every_level(level):
-    """The whole finite-difference suite, in a fresh process forced to this level."""
+    """The whole finite-difference suite of the cell and of DARTS's mixed cell, in a fresh
+    process forced to this level."""
     env = dict(os.environ, NAS_EVAL_ISA=level)
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          str(TESTS / "test_cell_gradients.py")], env=env, capture_output=True,
-                         text=True, timeout=600, cwd=TESTS)
+                          str(TESTS / "test_cell_gradients.py"), str(TESTS / "test_darts.py")],
+                         env=env, capture_output=True, text=True, timeout=600, cwd=TESTS)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert " passed" in res.stdout and "failed" not in res.stdout
 
@@ -171,3 +188,44 @@ def test_split_panels_match_the_reference(isa_level, level, d):
             idx = np.unravel_index(f, g.shape)
             assert g[idx] == pytest.approx(reference.finite_difference(p64, name, idx, fn),
                                            rel=2e-3, abs=2e-6), (name, idx)
+
+
+def _train_mixed(d, threads, steps=2):
+    nas_eval.set_num_threads(threads)
+    model = MixedLM(4, 50, d, seed=5, dropout=0.2, dropouth=0.2, dropoutx=0.1)
+    model.alpha = np.random.default_rng(6).normal(0.0, 1.0, model.alpha.shape)
+    tokens = np.random.default_rng(7).integers(0, 50, 8 * 13 * (steps + 1))
+    data, hidden, loss = batchify(tokens, 8), None, 0.0
+    for k in range(steps):
+        result = model.train_step(data[12 * k: 12 * k + 12], data[12 * k + 1: 12 * k + 13], hidden,
+                                  lr=12.0, clip=0.25, weight_decay=1e-4, tar=1e-3, ar=1e-3)
+        loss, hidden = loss + result.loss_sum, result.hidden
+    _, grads, _ = model.loss_and_grad(data[:12], data[1:13], None, train=False)
+    return loss, model.parameters(), grads["alpha"]
+
+
+# d = 40: one whole 32-column panel and a narrow one (its zero-padded copy); 96: three panels
+@pytest.mark.parametrize("d", [40, 96])
+def test_mixed_cell_is_deterministic_and_levels_agree(isa_level, d):
+    """DARTS's mixture loops (csrc/mixed_elementwise.h) at every level: the same bits again
+    for a (level, threads), and every level within float32 rounding of the first."""
+    results = {}
+    for level in LEVELS:
+        isa_level(level)
+        for threads in (1, 2):
+            first, again = _train_mixed(d, threads), _train_mixed(d, threads)
+            assert first[0] == again[0], (level, threads)
+            np.testing.assert_array_equal(first[2], again[2], err_msg=f"{level} {threads} alpha grad")
+            for name in first[1]:
+                np.testing.assert_array_equal(first[1][name], again[1][name], err_msg=f"{level} {threads} {name}")
+            results[level, threads] = first
+    base_loss, base, base_dalpha = results[LEVELS[0], 1]
+    assert np.abs(base_dalpha).max() > 1e-5  # the alpha gradient is not vacuous
+    for key, (loss, params, dalpha) in results.items():
+        assert loss == pytest.approx(base_loss, rel=1e-5), key
+        np.testing.assert_allclose(dalpha, base_dalpha, rtol=0, atol=1e-4 * np.abs(base_dalpha).max(),
+                                   err_msg=f"{key} alpha grad")
+        for name in base:
+            scale = np.abs(base[name]).max()
+            np.testing.assert_allclose(params[name], base[name], rtol=0, atol=2e-5 * scale,
+                                       err_msg=f"{key} {name}")

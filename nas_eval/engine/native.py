@@ -33,7 +33,9 @@ def openblas_info():
 
 def isa_info():
     """The instruction-set levels of the core's kernels: ``isa`` (in use), ``best``,
-    ``supported`` (this CPU runs them, best first), ``compiled``; ``tile``; ``compiler``."""
+    ``supported`` (this CPU runs them, best first), ``emulated`` (test levels this CPU runs:
+    another level's code compiled for this one, e.g. ``avx512-emu``), ``compiled``; ``tile``;
+    ``compiler``."""
     return core.isa_info()
 
 
