@@ -5,7 +5,7 @@
 
 extern const Kernels kernels_generic;
 #if defined(__x86_64__) || defined(__i386__)
-extern const Kernels kernels_avx2, kernels_avx512, kernels_avx512emu;
+extern const Kernels kernels_avx2, kernels_avx512, kernels_avx512emu, kernels_neonemu;
 #endif
 #if defined(__aarch64__)
 extern const Kernels kernels_neon;
@@ -13,7 +13,7 @@ extern const Kernels kernels_neon;
 
 const Kernels *kern = &kernels_generic;
 
-static const char *const NAMES[N_ISA] = {"generic", "neon", "avx2", "avx512", "avx512-emu"};
+static const char *const NAMES[N_ISA] = {"generic", "neon", "avx2", "avx512", "avx512-emu", "neon-emu"};
 
 static const Kernels *table(int isa) {
     switch (isa) {
@@ -22,6 +22,7 @@ static const Kernels *table(int isa) {
     case ISA_AVX2: return &kernels_avx2;
     case ISA_AVX512: return &kernels_avx512;
     case ISA_AVX512_EMU: return &kernels_avx512emu;
+    case ISA_NEON_EMU: return &kernels_neonemu;
 #endif
 #if defined(__aarch64__)
     case ISA_NEON: return &kernels_neon;
@@ -47,7 +48,8 @@ static int cpu_runs(int isa) {
     int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     switch (isa) {
     case ISA_AVX2:
-    case ISA_AVX512_EMU: return avx2;
+    case ISA_AVX512_EMU:
+    case ISA_NEON_EMU: return avx2;
     case ISA_AVX512:
         return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
                __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&

@@ -1,15 +1,13 @@
-/* AVX-512 kernels (x86-64-v4: Skylake-X, Ice Lake, Zen 4 and later). 32 zmm registers:
- * an 8 x 32 tile is 16 accumulators + 2 B vectors + 1 broadcast. */
+/* AVX-512 kernels (x86-64-v4: Skylake-X, Ice Lake, Zen 4 and later); the tile in
+ * kern_tiles.h. */
 #define KERN_TABLE kernels_avx512
 #define KERN_NAME "avx512"
 #define KERN_ISA ISA_AVX512
 #define KERN_TARGET "avx512f,avx512vl,avx512bw,avx512dq,avx512cd,avx2,fma,bmi,bmi2,f16c"
-#define VL 16
-#ifndef AVX512_MR
-#define AVX512_MR 8
-#endif
+#include "kern_tiles.h"
+#define VL AVX512_VL
 #define MR AVX512_MR
-#define NV 2
+#define NV AVX512_NV
 #if defined(__x86_64__) || defined(__i386__)
 #include "kern_body.h"
 #else

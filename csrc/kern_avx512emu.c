@@ -10,9 +10,10 @@
 #define KERN_NAME "avx512-emu"
 #define KERN_ISA ISA_AVX512_EMU
 #define KERN_TARGET "avx2,fma,bmi,bmi2,f16c"
-#define VL 16
-#define MR 8 /* kern_avx512.c's tile */
-#define NV 2
+#include "kern_tiles.h" /* the tile of the table emulated */
+#define VL AVX512_VL
+#define MR AVX512_MR
+#define NV AVX512_NV
 #if defined(__x86_64__) || defined(__i386__)
 #include "kern_body.h"
 #else

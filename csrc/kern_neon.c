@@ -1,13 +1,12 @@
 /* aarch64 NEON kernels (every aarch64 CPU has NEON, so no run-time check and no target:
- * the baseline). 32 q registers of 4 floats: a 6 x 16 tile is 24 accumulators + 4 B
- * vectors + 1-2 for A. Chosen from the register count, not measured: no aarch64 machine was
- * available. */
+ * the baseline); the tile in kern_tiles.h. */
 #define KERN_TABLE kernels_neon
 #define KERN_NAME "neon"
 #define KERN_ISA ISA_NEON
-#define VL 4
-#define MR 6
-#define NV 4
+#include "kern_tiles.h"
+#define VL NEON_VL
+#define MR NEON_MR
+#define NV NEON_NV
 #if defined(__aarch64__)
 #include "kern_body.h"
 #else

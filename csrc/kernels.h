@@ -13,12 +13,16 @@
 #include <stdint.h>
 
 /* instruction-set levels, lowest first; after them the emulations (isa_emulated), which
- * isa_best() never picks: avx512-emu is kern_avx512.c's code compiled for AVX2, for tests */
-enum { ISA_GENERIC = 0, ISA_NEON = 1, ISA_AVX2 = 2, ISA_AVX512 = 3, ISA_AVX512_EMU = 4, N_ISA = 5 };
+ * isa_best() never picks: another level's code compiled for AVX2, for tests on x86
+ * (kern_avx512emu.c, kern_neonemu.c) */
+enum {
+    ISA_GENERIC = 0, ISA_NEON = 1, ISA_AVX2 = 2, ISA_AVX512 = 3,
+    ISA_AVX512_EMU = 4, ISA_NEON_EMU = 5, N_ISA = 6
+};
 #define N_ISA_NATIVE 4
 
 typedef struct {
-    const char *name;       /* "generic", "neon", "avx2", "avx512", "avx512-emu" */
+    const char *name;       /* "generic", "neon", "avx2", "avx512"; "avx512-emu", "neon-emu" */
     int isa;
     int tile_rows, tile_cols; /* panel_gemm's register tile */
     /* measured switches (kern_<isa>.c; BENCHMARKS.md): the cell's per-step products go

@@ -418,7 +418,7 @@ static PyObject *py_set_isa(PyObject *Py_UNUSED(self), PyObject *arg) {
     if (!name) return NULL;
     int isa = isa_from_name(name);
     if (isa < 0) {
-        PyErr_Format(PyExc_ValueError, "isa must be one of generic, neon, avx2, avx512, avx512-emu, got %R", arg);
+        PyErr_Format(PyExc_ValueError, "isa must be one of generic, neon, avx2, avx512, avx512-emu, neon-emu, got %R", arg);
         return NULL;
     }
     if (isa_select(isa) != 0) {

@@ -2,9 +2,9 @@
 is bitwise deterministic for a given (seed, threads, level), and agrees with the others to
 float32 rounding; NAS_EVAL_ISA forces a level, and a bad value fails the import clearly.
 
-LEVELS holds the emulations too (avx512-emu: the AVX-512 table's code -- 16-lane vectors,
-the 8 x 32 tile -- compiled for AVX2), so a machine without AVX-512 still checks that
-table's arithmetic against the references."""
+LEVELS holds the emulations too (avx512-emu, neon-emu: the AVX-512 and NEON tables' code --
+their vector widths and register tiles -- compiled for AVX2 + FMA), so an x86 machine
+without AVX-512 still checks those tables' arithmetic against the references."""
 import os
 import subprocess
 import sys
@@ -85,14 +85,16 @@ def test_set_isa_rejects_bad_levels(isa_level):
 
 
 def test_an_emulation_is_never_chosen_unless_asked_for(isa_level):
-    """avx512-emu (x86 with AVX2): listed apart, never the best level nor the default one;
-    selected, it runs kern_avx512.c's tile."""
+    """avx512-emu and neon-emu (x86 with AVX2): listed apart, never the best level nor the
+    default one; selected, each runs the tile of the table it emulates."""
     info = native.isa_info()
     assert info["best"] not in info["emulated"]
     assert _run("import nas_eval; print(nas_eval.build_info()['isa'])").stdout.split() == [info["best"]]
+    tiles = {"avx512-emu": (8, 32), "neon-emu": (6, 16)}
+    assert set(info["emulated"]) <= set(tiles)
     for level in info["emulated"]:
         isa_level(level)
-        assert native.isa_info()["isa"] == level and tuple(native.isa_info()["tile"]) == (8, 32)
+        assert native.isa_info()["isa"] == level and tuple(native.isa_info()["tile"]) == tiles[level]
 
 
 @pytest.mark.parametrize("level", LEVELS)

@@ -10,9 +10,9 @@ def build_info():
 
     ``compiler`` (name and version), ``isa`` (the instruction-set level whose kernels are in
     use: ``avx512``, ``avx2``, ``neon`` or ``generic``), ``isa_supported`` (the levels this
-    CPU can run, best first), ``isa_emulated`` (test levels this CPU runs: ``avx512-emu``,
-    the AVX-512 kernels' code compiled for AVX2 -- the same arithmetic, slower; never chosen
-    unless asked for), ``isa_compiled`` (the levels this build has), ``isa_override``
+    CPU can run, best first), ``isa_emulated`` (test levels this CPU runs: ``avx512-emu``
+    and ``neon-emu``, those tables' code compiled for AVX2 + FMA -- the same arithmetic, not
+    the same speed; never chosen unless asked for), ``isa_compiled`` (the levels this build has), ``isa_override``
     (``$NAS_EVAL_ISA`` as read at import, or None), ``tile`` (the matrix kernel's register
     tile, rows x columns), ``blas_core`` (the kernel OpenBLAS picked for this CPU),
     ``blas_config``, ``threads`` (the core's worker threads), ``machine`` and ``source`` (the
