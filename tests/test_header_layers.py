@@ -9,7 +9,7 @@ CSRC = pathlib.Path(__file__).resolve().parents[1] / "csrc"
 
 # bottom first; a header of layer k may include headers of layers 0..k
 LAYERS = [
-    ("base", {"arch.h", "alloc.h", "mathfun.h", "rng.h", "blas.h", "adam.h", "parallel.h", "kernels.h",
+    ("base", {"arch.h", "alloc.h", "mathfun.h", "rng.h", "blas.h", "adam.h", "parallel.h", "kernels.h", "kern_tiles.h",
               "panel.h"}),
     ("cell", {"cell.h", "mixed_cell.h"}),
     # the per-instruction-set loop bodies read the cell headers' constants and tables
