@@ -9,7 +9,7 @@
 #     norms and parameter sums). Bits differ between the platforms: clang contracts
 #     multiply-adds outside the kernels on aarch64, and musl's logf is not glibc's.
 # Needs .venv with the project and ziglang, and qemu-aarch64-static (Debian:
-# apt-get install qemu-user-static). Not part of .ci/run (qemu is not on every machine).
+# apt-get install qemu-user-static); .ci/run runs it where qemu is installed.
 # Usage: bash .ci/arm_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
