@@ -164,13 +164,10 @@ static inline __attribute__((always_inline)) void mixed_edge_backward_k(
         int sums, int rows, int width, int d, const float *p, const float *dpre, const float *sp, float *cf,
         float *dsp, float *acc) {
     const MixProbs m = mix_probs(p);
-    float at[5][MIXED_ACC_LD];
+    float at[5][MIXED_ACC_LD], *acc_rows[5];
+    for (int k = 0; k < 5; k++) acc_rows[k] = acc + k * MIXED_ACC_LD;
     float *ac = width == MIXED_ACC_LD ? acc : at[0];
-    if (sums && ac != acc)
-        for (int k = 0; k < 5; k++) {
-            memset(at[k], 0, sizeof at[k]);
-            memcpy(at[k], acc + k * MIXED_ACC_LD, (size_t)width * sizeof(float));
-        }
+    if (sums && ac != acc) pad_row(width, at, (const float *const *)acc_rows, 5);
     for (int r = 0; r < rows; r++) {
         float *c = cf + (size_t)r * 2 * d, *b = c + d, *ds = dsp + (size_t)r * d;
         const float *s = sp + (size_t)r * d, *g = dpre + (size_t)r * d;
@@ -183,8 +180,7 @@ static inline __attribute__((always_inline)) void mixed_edge_backward_k(
         mixed_edge_backward_row(sums, &m, t[0], t[1], t[2], t[3], t[4], ac);
         unpad_row(width, t, (float *const[]){NULL, NULL, c, b, ds}, 5);
     }
-    if (sums && ac != acc)
-        for (int k = 0; k < 5; k++) memcpy(acc + k * MIXED_ACC_LD, at[k], (size_t)width * sizeof(float));
+    if (sums && ac != acc) unpad_row(width, at, acc_rows, 5);
 }
 
 FP_CONTRACT_FAST static void mixed_edge_backward(int sums, int rows, int width, int d, const float *p, const float *dpre,

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <numpy/arrayobject.h>
 
 #include "blas.h"
@@ -418,7 +419,12 @@ static PyObject *py_set_isa(PyObject *Py_UNUSED(self), PyObject *arg) {
     if (!name) return NULL;
     int isa = isa_from_name(name);
     if (isa < 0) {
-        PyErr_Format(PyExc_ValueError, "isa must be one of generic, neon, avx2, avx512, avx512-emu, neon-emu, got %R", arg);
+        char names[96] = "";
+        for (int i = 0; i < N_ISA; i++) {
+            if (i) strcat(names, ", ");
+            strcat(names, isa_name(i));
+        }
+        PyErr_Format(PyExc_ValueError, "isa must be one of %s, got %R", names, arg);
         return NULL;
     }
     if (isa_select(isa) != 0) {
